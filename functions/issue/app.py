@@ -1,0 +1,64 @@
+"""Issue function: sign an end-entity certificate for a CSR.
+
+Adapter only: parse the event into :class:`kmsca.models.IssueRequest`, call
+:meth:`kmsca.issuance.Issuer.issue`, return its response. Refusals propagate as
+:class:`kmsca.errors.CaError` subclasses, so the invoke response carries ``FunctionError`` with
+``errorType`` = the error code and ``errorMessage`` = the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from kmsca.ca import load_issuing_ca
+from kmsca.errors import CaError
+from kmsca.issuance import IssuancePolicy, Issuer
+from kmsca.models import IssueRequest, parse_request
+from kmsca.settings import IssueSettings
+from kmsca.store import DynamoDbCertificateStore
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+SETTINGS = IssueSettings.from_env()
+kms = boto3.client("kms")
+store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+_issuer: Issuer | None = None
+
+
+def get_issuer() -> Issuer:
+    """The issuer for this container: CA records and KMS public key are read on first use only."""
+    global _issuer
+    if _issuer is None:
+        ca = load_issuing_ca(store, kms, SETTINGS.issuing_key_id, SETTINGS.signing, SETTINGS.public_base_url)
+        _issuer = Issuer(ca, store, IssuancePolicy(SETTINGS.max_lifetime_days, SETTINGS.default_lifetime_days))
+    return _issuer
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    try:
+        request = parse_request(IssueRequest, event)
+        logger.append_keys(profile=request.profile)
+        outcome = get_issuer().issue(request, datetime.now(UTC))
+    except CaError as exc:
+        logger.warning("request refused", extra={"error_code": exc.code, "reason": exc.message})
+        metrics.add_metric(name="CertificatesRejected", unit=MetricUnit.Count, value=1)
+        raise
+    response = outcome.response
+    logger.append_keys(serial_number=response["serial_number"])
+    if outcome.replayed:
+        logger.info("idempotent replay of an issued certificate")
+        metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("certificate issued", extra={"subject": response["subject"], "not_after": response["not_after"]})
+        metrics.add_metric(name="CertificatesIssued", unit=MetricUnit.Count, value=1)
+    return response

@@ -1,0 +1,92 @@
+"""The issuing CA as the issue function sees it: its certificate, the root's, and its KMS key.
+
+Loaded once per warm container (one BatchGetItem and one ``kms:GetPublicKey``), then reused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+
+from .certificates import ISSUING, ROOT, PublicationUrls
+from .errors import CaNotReady
+from .records import CaRecord, pem
+from .settings import SigningSettings
+from .signer import SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
+from .store import CertificateStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
+
+def _spki(key: Any) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def check_key_matches(record: CaRecord, private_key: Any) -> None:
+    """Refuse to sign for a CA certificate whose public key is not the KMS key's.
+
+    Raises:
+        CaNotReady: they differ (the key was replaced, or the record belongs to another key).
+    """
+    if _spki(record.certificate.public_key()) != _spki(private_key.public_key()):
+        raise CaNotReady(
+            f"the {record.name} CA certificate {record.serial_number} does not match its KMS key; "
+            "refusing to sign"
+        )
+
+
+@dataclass(frozen=True)
+class IssuingCa:
+    """Everything needed to sign end-entity certificates.
+
+    Attributes:
+        issuing: the issuing CA record.
+        root: the root CA record.
+        private_key: the issuing CA's KMS-backed key.
+        scheme: its signature scheme.
+        urls: CRL DP / AIA locations, or None when no public base URL is configured.
+    """
+
+    issuing: CaRecord
+    root: CaRecord
+    private_key: Any
+    scheme: SignatureScheme
+    urls: PublicationUrls | None
+
+    @property
+    def chain_pem(self) -> str:
+        """Issuing then root certificate, PEM (the ``certificate_chain`` of a response)."""
+        return pem(self.issuing.certificate) + pem(self.root.certificate)
+
+
+def load_issuing_ca(
+    store: CertificateStore,
+    kms: KMSClient,
+    key_id: str,
+    signing: SigningSettings,
+    public_base_url: str | None,
+) -> IssuingCa:
+    """Read the CA records and the issuing key's public key; check they belong together.
+
+    Raises:
+        CaNotReady: the hierarchy is not bootstrapped, the key is unusable, or the issuing CA
+            certificate does not match the KMS key.
+    """
+    records = store.get_cas([ROOT, ISSUING])
+    if ROOT not in records or ISSUING not in records:
+        raise CaNotReady("the CA hierarchy has not been created yet; deploy the stack (bootstrap) first")
+    try:
+        private_key = load_kms_private_key(kms, key_id)
+    except UnsupportedCaKey as exc:
+        raise CaNotReady(str(exc)) from exc
+    check_key_matches(records[ISSUING], private_key)
+    return IssuingCa(
+        issuing=records[ISSUING],
+        root=records[ROOT],
+        private_key=private_key,
+        scheme=signature_scheme(private_key, signing),
+        urls=PublicationUrls(public_base_url) if public_base_url else None,
+    )

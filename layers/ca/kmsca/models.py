@@ -1,0 +1,119 @@
+"""Wire models: the issue request, parsed once at the handler boundary.
+
+Parsing is strict: no type coercion ("30" is not 30, true is not 1), unknown fields are refused,
+and every failure becomes the domain error of the field it concerns, so a client gets the
+documented code (``InvalidCsr`` for a bad ``csr``, ``InvalidLifetime`` for a bad
+``lifetime_days``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from .errors import (
+    CaError,
+    InvalidCsr,
+    InvalidLifetime,
+    InvalidRequest,
+    InvalidSubject,
+    InvalidSubjectAlternativeName,
+    UnknownProfile,
+)
+from .names import SanEntry
+
+MAX_CSR_BYTES = 32 * 1024
+MAX_IDEMPOTENCY_KEY = 128
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class SubjectFields(_Strict):
+    """Subject attributes that override the CSR's (RFC 5280 names in comments)."""
+
+    common_name: StrictStr | None = None  # commonName
+    organization: StrictStr | None = None  # organizationName
+    organizational_unit: StrictStr | None = None  # organizationalUnitName
+    country: StrictStr | None = None  # countryName, two letters
+    state: StrictStr | None = None  # stateOrProvinceName
+    locality: StrictStr | None = None  # localityName
+    email_address: StrictStr | None = None  # emailAddress (PKCS #9)
+
+    def overrides(self) -> dict[str, str]:
+        """The fields that were given, as ``{field: value}``."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class SanModel(_Strict):
+    type: StrictStr
+    value: StrictStr = Field(max_length=2048)
+
+
+class IssueRequest(_Strict):
+    """The issue function's request.
+
+    Attributes:
+        csr: PEM text of a PKCS#10 CSR, at most 32 KiB.
+        profile: certificate profile name, default ``client``.
+        subject: attributes overriding the CSR's subject.
+        sans: SANs; when absent, the CSR's SAN extension is used.
+        lifetime_days: validity in days; when absent, the configured default.
+        idempotency_key: 1-128 printable ASCII characters; a retry with the same key and request
+            returns the same certificate.
+    """
+
+    csr: StrictStr = Field(max_length=MAX_CSR_BYTES)
+    profile: StrictStr = "client"
+    subject: SubjectFields | None = None
+    sans: list[SanModel] | None = None
+    lifetime_days: StrictInt | None = None
+    idempotency_key: StrictStr | None = Field(
+        default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY, pattern=r"^[\x21-\x7e]+$"
+    )
+
+    def san_entries(self) -> list[SanEntry] | None:
+        """The requested SANs as domain values, or None when the request has no ``sans``."""
+        return None if self.sans is None else [SanEntry(s.type, s.value) for s in self.sans]
+
+
+_FIELD_ERRORS: dict[str, type[CaError]] = {
+    "csr": InvalidCsr,
+    "profile": UnknownProfile,
+    "subject": InvalidSubject,
+    "sans": InvalidSubjectAlternativeName,
+    "lifetime_days": InvalidLifetime,
+}
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "request"
+    if error["type"] == "missing":
+        return f"{location} is required"
+    if error["type"] == "extra_forbidden":
+        return f"{location} is not a field of this request"
+    if error["type"] == "string_too_long" and error["loc"][:1] == ("csr",):
+        return f"csr is larger than {MAX_CSR_BYTES} bytes"
+    return f"{location}: {error['msg']}"
+
+
+def parse_request(model: type[_Strict], event: object) -> Any:
+    """Validate a raw Lambda event against ``model``.
+
+    Raises:
+        InvalidRequest: the event is not a JSON object, or has an unknown field.
+        CaError subclass: the first invalid field's error (see ``_FIELD_ERRORS``).
+    """
+    if not isinstance(event, dict):
+        raise InvalidRequest("the request must be a JSON object")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        error_class = InvalidRequest if first["type"] == "extra_forbidden" else _FIELD_ERRORS.get(field, InvalidRequest)
+        if field == "csr" and first["type"] in ("missing", "string_type"):
+            raise InvalidCsr("csr is required and must be the PEM text of a PKCS#10 request") from None
+        raise error_class(_describe(first)) from None

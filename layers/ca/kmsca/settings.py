@@ -1,0 +1,146 @@
+"""Configuration: environment variables set by template.yaml, read once at cold start.
+
+A missing or malformed required setting raises :class:`ConfigurationError` naming the variable,
+so a misconfigured function fails at its first invocation instead of issuing anything.
+There are no silent defaults for resource names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigurationError
+
+RSA_PADDINGS = ("PKCS1_V1_5", "PSS")
+RSA_HASHES = ("SHA_256", "SHA_384", "SHA_512")
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*[A-Za-z0-9._~-])?$")
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"required environment variable {name} is not set")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        if default is None:
+            raise ConfigurationError(f"required environment variable {name} is not set")
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name}={raw!r} is not a positive integer")
+    return int(raw)
+
+
+def _base_url(env: Mapping[str, str]) -> str | None:
+    value = env.get("PUBLIC_BASE_URL", "").strip()
+    if not value:
+        return None
+    if not _URL.match(value):
+        raise ConfigurationError(f"PUBLIC_BASE_URL={value!r} is not an http(s) URL without a trailing slash")
+    return value
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    """How CA keys sign when they are RSA (EC and ML-DSA keys have one fixed scheme).
+
+    Attributes:
+        rsa_padding: ``PKCS1_V1_5`` or ``PSS`` (salt length = digest length, as KMS does).
+        rsa_hash: ``SHA_256``, ``SHA_384`` or ``SHA_512``.
+    """
+
+    rsa_padding: str = "PKCS1_V1_5"
+    rsa_hash: str = "SHA_256"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SigningSettings:
+        env = os.environ if env is None else env
+        return cls(
+            rsa_padding=_choice(env, "CA_RSA_SIGNATURE_PADDING", RSA_PADDINGS, "PKCS1_V1_5"),
+            rsa_hash=_choice(env, "CA_RSA_SIGNATURE_HASH", RSA_HASHES, "SHA_256"),
+        )
+
+
+@dataclass(frozen=True)
+class IssueSettings:
+    """Settings of the issue function.
+
+    Attributes:
+        table_name: DynamoDB inventory table (``CA_TABLE_NAME``).
+        issuing_key_id: KMS key id or ARN of the issuing CA (``ISSUING_CA_KEY_ID``).
+        max_lifetime_days: longest end-entity lifetime, days (``MAX_LIFETIME_DAYS``).
+        default_lifetime_days: lifetime when the request names none, days (``DEFAULT_LIFETIME_DAYS``).
+        public_base_url: base URL of the public bucket for CRL DP and AIA, or None (``PUBLIC_BASE_URL``).
+        signing: RSA signature scheme of the CA key.
+    """
+
+    table_name: str
+    issuing_key_id: str
+    max_lifetime_days: int
+    default_lifetime_days: int
+    public_base_url: str | None
+    signing: SigningSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> IssueSettings:
+        env = os.environ if env is None else env
+        settings = cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
+            max_lifetime_days=_positive_int(env, "MAX_LIFETIME_DAYS"),
+            default_lifetime_days=_positive_int(env, "DEFAULT_LIFETIME_DAYS", 90),
+            public_base_url=_base_url(env),
+            signing=SigningSettings.from_env(env),
+        )
+        if settings.default_lifetime_days > settings.max_lifetime_days:
+            raise ConfigurationError(
+                f"DEFAULT_LIFETIME_DAYS={settings.default_lifetime_days} is above "
+                f"MAX_LIFETIME_DAYS={settings.max_lifetime_days}"
+            )
+        return settings
+
+
+@dataclass(frozen=True)
+class BootstrapSettings:
+    """Settings of the bootstrap custom resource.
+
+    Attributes:
+        table_name: DynamoDB table holding the CA records (``CA_TABLE_NAME``).
+        public_bucket: S3 bucket for CA certificates and the CA bundle (``PUBLIC_BUCKET_NAME``).
+        root_key_id: KMS key id or ARN of the root CA (``ROOT_CA_KEY_ID``).
+        issuing_key_id: KMS key id or ARN of the issuing CA (``ISSUING_CA_KEY_ID``).
+        public_base_url: base URL for the issuing CA's CRL DP and AIA, or None.
+        signing: RSA signature scheme of the CA keys.
+    """
+
+    table_name: str
+    public_bucket: str
+    root_key_id: str
+    issuing_key_id: str
+    public_base_url: str | None
+    signing: SigningSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BootstrapSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            public_bucket=_required(env, "PUBLIC_BUCKET_NAME"),
+            root_key_id=_required(env, "ROOT_CA_KEY_ID"),
+            issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
+            public_base_url=_base_url(env),
+            signing=SigningSettings.from_env(env),
+        )

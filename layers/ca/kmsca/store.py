@@ -1,0 +1,240 @@
+"""The certificate inventory: a narrow interface and its DynamoDB adapter.
+
+Table layout (template.yaml ``CaTable``; partition key ``pk``, no sort key):
+
+- ``CERT#<serial>``: one item per issued certificate (attributes of
+  :class:`~kmsca.records.CertificateRecord`). A revoked certificate also carries ``revoked_ca``,
+  which puts it in the sparse index ``RevokedByCa`` (partition ``revoked_ca``, sort ``not_after``),
+  so one CA's revoked, unexpired certificates are a Query, never a Scan.
+- ``CA#<name>``: the root and issuing CA certificates and their KMS key ARNs.
+- ``IDEMPOTENCY#<sha256 of key>``: the first response for an idempotency key, with a TTL
+  (``expires_at``, epoch seconds).
+
+AWS errors are translated here and only here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+from cryptography import x509
+
+from .errors import SerialNumberCollision
+from .records import CaRecord, CertificateRecord, IdempotencyRecord, iso, parse_iso, pem
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class IdempotencyKeyInUse(Exception):
+    """Another request stored a result for the same idempotency key first."""
+
+
+class CertificateStore(Protocol):
+    """What the CA needs from storage."""
+
+    def get_cas(self, names: list[str]) -> dict[str, CaRecord]: ...
+
+    def put_ca(self, record: CaRecord) -> CaRecord: ...
+
+    def put_certificate(self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None) -> None: ...
+
+    def get_certificate(self, serial_number: str) -> CertificateRecord | None: ...
+
+    def get_idempotency(self, key_hash: str) -> IdempotencyRecord | None: ...
+
+
+def _item(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoDbCertificateStore:
+    """:class:`CertificateStore` on one DynamoDB table.
+
+    Args:
+        client: boto3 DynamoDB client (injected; build it once per container).
+        table_name: the table's name.
+    """
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # CA records -------------------------------------------------------------------------
+
+    def get_cas(self, names: list[str]) -> dict[str, CaRecord]:
+        """Read CA records by name with one BatchGetItem; missing names are absent from the result."""
+        response = self._client.batch_get_item(
+            RequestItems={self._table: {"Keys": [{"pk": {"S": f"CA#{n}"}} for n in names], "ConsistentRead": True}}
+        )
+        records = {}
+        for raw in response["Responses"].get(self._table, []):
+            values = _plain(raw)
+            records[values["name"]] = CaRecord(
+                name=values["name"],
+                certificate=x509.load_pem_x509_certificate(values["certificate"].encode("ascii")),
+                key_id=values["key_id"],
+                created_at=parse_iso(values["created_at"]),
+            )
+        return records
+
+    def put_ca(self, record: CaRecord) -> CaRecord:
+        """Store a CA record unless one of that name exists (PutItem, condition: new key).
+
+        Returns:
+            The stored record: ``record``, or the one that was there first (never replaced).
+        """
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=_item(
+                    {
+                        "pk": f"CA#{record.name}",
+                        "record_type": "ca",
+                        "name": record.name,
+                        "certificate": pem(record.certificate),
+                        "serial_number": record.serial_number,
+                        "subject": record.certificate.subject.rfc4514_string(),
+                        "not_after": iso(record.certificate.not_valid_after_utc),
+                        "key_id": record.key_id,
+                        "created_at": iso(record.created_at),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return record
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+        return self.get_cas([record.name])[record.name]
+
+    # Certificates -----------------------------------------------------------------------
+
+    @staticmethod
+    def _certificate_item(record: CertificateRecord) -> dict[str, Any]:
+        return _item(
+            {
+                "pk": f"CERT#{record.serial_number}",
+                "record_type": "certificate",
+                "serial_number": record.serial_number,
+                "ca": record.ca,
+                "subject": record.subject,
+                "issuer": record.issuer,
+                "sans": list(record.sans) or None,
+                "profile": record.profile,
+                "not_before": iso(record.not_before),
+                "not_after": iso(record.not_after),
+                "fingerprint_sha256": record.fingerprint_sha256,
+                "spki_sha256": record.spki_sha256,
+                "status": record.status,
+                "certificate": record.certificate_pem,
+                "issued_at": iso(record.issued_at),
+            }
+        )
+
+    def put_certificate(self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None) -> None:
+        """Record a new certificate, and with it its idempotency record, atomically.
+
+        One PutItem (no idempotency record) or one TransactWriteItems (with one); each item is
+        written only if its key is new.
+
+        Raises:
+            SerialNumberCollision: the serial number is already recorded.
+            IdempotencyKeyInUse: another request recorded a result for the idempotency key first.
+        """
+        item = self._certificate_item(record)
+        condition = "attribute_not_exists(pk)"
+        if idempotency is None:
+            try:
+                self._client.put_item(TableName=self._table, Item=item, ConditionExpression=condition)
+            except ClientError as exc:
+                if _condition_failed(exc):
+                    raise SerialNumberCollision(
+                        f"serial number {record.serial_number} is already recorded; nothing was issued"
+                    ) from exc
+                raise
+            return
+        idem_item = _item(
+            {
+                "pk": f"IDEMPOTENCY#{idempotency.key_hash}",
+                "record_type": "idempotency",
+                "request_hash": idempotency.request_hash,
+                "response": json.dumps(idempotency.response, separators=(",", ":")),
+                "expires_at": int(idempotency.expires_at.timestamp()),
+            }
+        )
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": condition}},
+                    {"Put": {"TableName": self._table, "Item": idem_item, "ConditionExpression": condition}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise IdempotencyKeyInUse(idempotency.key_hash) from exc
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise SerialNumberCollision(
+                    f"serial number {record.serial_number} is already recorded; nothing was issued"
+                ) from exc
+            raise
+
+    def get_certificate(self, serial_number: str) -> CertificateRecord | None:
+        """One GetItem by canonical serial number; None when unknown."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"CERT#{serial_number}"}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            return None
+        v = _plain(response["Item"])
+        return CertificateRecord(
+            serial_number=v["serial_number"],
+            ca=v["ca"],
+            subject=v["subject"],
+            issuer=v["issuer"],
+            sans=tuple(v.get("sans", [])),
+            profile=v["profile"],
+            not_before=parse_iso(v["not_before"]),
+            not_after=parse_iso(v["not_after"]),
+            fingerprint_sha256=v["fingerprint_sha256"],
+            spki_sha256=v["spki_sha256"],
+            status=v["status"],
+            certificate_pem=v["certificate"],
+            issued_at=parse_iso(v["issued_at"]),
+        )
+
+    # Idempotency ------------------------------------------------------------------------
+
+    def get_idempotency(self, key_hash: str) -> IdempotencyRecord | None:
+        """One GetItem; None when unknown (an expired record not yet deleted by TTL is returned
+        and the caller checks ``expires_at``)."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"IDEMPOTENCY#{key_hash}"}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            return None
+        v = _plain(response["Item"])
+        return IdempotencyRecord(
+            key_hash=key_hash,
+            request_hash=v["request_hash"],
+            response=json.loads(v["response"]),
+            expires_at=datetime.fromtimestamp(int(v["expires_at"]), tz=UTC),
+        )
