@@ -113,7 +113,8 @@ def parse_request(model: type[_Strict], event: object) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        error_class = InvalidRequest if first["type"] == "extra_forbidden" else _FIELD_ERRORS.get(field, InvalidRequest)
+        top_level_extra = first["type"] == "extra_forbidden" and len(first["loc"]) == 1
+        error_class = InvalidRequest if top_level_extra else _FIELD_ERRORS.get(field, InvalidRequest)
         if field == "csr" and first["type"] in ("missing", "string_type"):
             raise InvalidCsr("csr is required and must be the PEM text of a PKCS#10 request") from None
         raise error_class(_describe(first)) from None

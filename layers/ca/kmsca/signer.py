@@ -257,8 +257,9 @@ def load_kms_private_key(kms: KMSClient, key_id: str) -> CaPrivateKey:
         return KmsEllipticCurvePrivateKey(kms_key, public_key)
     if spec in _KMS_RSA_SPECS and isinstance(public_key, rsa.RSAPublicKey):
         return KmsRsaPrivateKey(kms_key, public_key)
-    if spec.startswith("ML_DSA_") and type(public_key) in _MLDSA:
-        return _MLDSA[type(public_key)](kms_key, public_key)
+    for public_class, private_class in _MLDSA.items():
+        if spec.startswith("ML_DSA_") and isinstance(public_key, public_class):
+            return private_class(kms_key, public_key)
     raise UnsupportedCaKey(f"KMS key {key_id} has key spec {spec!r}, which this CA cannot sign with")
 
 
