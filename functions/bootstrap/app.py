@@ -56,6 +56,7 @@ def run(event: dict[str, Any]) -> dict[str, str]:
     """Create/Update: bootstrap and return the custom resource's attributes; Delete: nothing."""
     if event["RequestType"] == "Delete":
         logger.info("delete requested: the CA hierarchy is kept")
+        metrics.add_metric(name="CaDeletesRefused", unit=MetricUnit.Count, value=1)
         return {}
     config = CaHierarchyConfig.from_properties(event.get("ResourceProperties", {}))
     result = bootstrap_ca(store, kms, s3, SETTINGS, config, datetime.now(UTC))
@@ -64,12 +65,11 @@ def run(event: dict[str, Any]) -> dict[str, str]:
         extra={
             "root_serial_number": result.root.serial_number,
             "issuing_serial_number": result.issuing.serial_number,
-            "created": list(result.created),
-            "published": list(result.published),
+            "ca_records_created": list(result.created),
+            "objects_published": list(result.published),
         },
     )
-    if result.created:
-        metrics.add_metric(name="CaCertificatesCreated", unit=MetricUnit.Count, value=len(result.created))
+    metrics.add_metric(name="CaCertificatesCreated", unit=MetricUnit.Count, value=len(result.created))
     return {
         "RootCaSerialNumber": result.root.serial_number,
         "IssuingCaSerialNumber": result.issuing.serial_number,

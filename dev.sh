@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Developer entry point. Sets up what it needs (a virtualenv, openssl) and runs one job:
+#   ./dev.sh demo     the demo on the local sandbox (no AWS account needed)
+#   ./dev.sh test     the test suite
+#   ./dev.sh lint     ruff and cfn-lint
+#   ./dev.sh sam      sam validate --lint and sam build (SAM CLI in its own virtualenv)
+#   ./dev.sh bench    the benchmark (AWS calls and latency per issuance)
+#   ./dev.sh sandbox  start the local sandbox in the foreground (Ctrl-C stops it)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+SAM_VENV=${SAM_VENV:-.venv-sam}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_install() {
+    # Install Debian packages that are missing; root or sudo needed.
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    log "installing ${missing[*]} (apt-get)"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+system_deps() {
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
+venv() {
+    local stamp="$VENV/.installed"
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        "$PYTHON" -m venv "$VENV"
+    fi
+    if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ layers/ca/requirements.txt -nt "$stamp" ]; then
+        log "installing Python requirements into $VENV"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
+        touch "$stamp"
+    fi
+}
+
+sam_venv() {
+    if [ ! -x "$SAM_VENV/bin/sam" ]; then
+        log "installing the AWS SAM CLI into $SAM_VENV"
+        "$PYTHON" -m venv "$SAM_VENV"
+        "$SAM_VENV/bin/python" -m pip install -q --upgrade pip
+        "$SAM_VENV/bin/python" -m pip install -q aws-sam-cli
+    fi
+    # sam build for the python3.12 runtime needs a python3.12 on PATH; pyenv machines have one.
+    if ! command -v python3.12 >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
+        local v312
+        v312=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n 1 || true)
+        [ -n "$v312" ] && export PYENV_VERSION="$(pyenv version-name 2>/dev/null | cut -d: -f1):$v312"
+    fi
+    export SAM_CLI_TELEMETRY=0
+}
+
+job=${1:-}
+shift || true
+case "$job" in
+    demo)
+        system_deps; venv
+        exec "$VENV/bin/python" utils/demo.py "$@"
+        ;;
+    test)
+        system_deps; venv
+        exec "$VENV/bin/python" -m pytest "$@"
+        ;;
+    lint)
+        venv
+        "$VENV/bin/ruff" check .
+        "$VENV/bin/cfn-lint" template.yaml
+        ;;
+    sam)
+        sam_venv
+        "$SAM_VENV/bin/sam" validate --lint
+        "$SAM_VENV/bin/sam" build --build-dir "${SAM_BUILD_DIR:-.aws-sam/build}" "$@"
+        ;;
+    bench)
+        venv
+        exec "$VENV/bin/python" utils/benchmark.py "$@"
+        ;;
+    sandbox)
+        venv
+        exec "$VENV/bin/python" -m utils.sandbox "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo|test|lint|sam|bench|sandbox [args]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,98 @@
+"""template.yaml: lint-clean, least privilege on the CA keys, the outputs the tools rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, TEMPLATE
+
+KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+             "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"]
+
+
+def _functions() -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in function["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and "Statement" in policy, "policies are inline statements only"
+        found.extend(policy["Statement"])
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _grants(action: str, key_logical_id: str) -> set[str]:
+    holders = set()
+    for name, function in _functions().items():
+        for statement in _statements(function):
+            resources = _as_list(statement["Resource"])
+            targets = [{"Fn::GetAtt": f"{key_logical_id}.Arn"}, {"Fn::GetAtt": [key_logical_id, "Arn"]}]
+            if action in _as_list(statement["Action"]) and any(t in resources for t in targets):
+                holders.add(name)
+    return holders
+
+
+def test_cfn_lint_is_clean() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(REPO / "template.yaml")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_only_the_issue_function_signs_with_the_issuing_key() -> None:
+    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction"}
+
+
+def test_only_bootstrap_signs_with_the_root_key() -> None:
+    assert _grants("kms:Sign", "RootCaKey") == {"BootstrapFunction"}
+
+
+def test_no_wildcard_actions_or_resources_in_function_policies() -> None:
+    for name, function in _functions().items():
+        for statement in _statements(function):
+            for action in _as_list(statement["Action"]):
+                assert "*" not in action, f"{name} grants {action}"
+            assert "*" not in _as_list(statement["Resource"]), f"{name} grants on every resource"
+
+
+@pytest.mark.parametrize("key", ["RootCaKey", "IssuingCaKey"])
+def test_ca_key_policies_name_their_actions(key: str) -> None:
+    resource = TEMPLATE["Resources"][key]
+    assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
+    assert resource["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    for statement in resource["Properties"]["KeyPolicy"]["Statement"]:
+        assert "kms:*" not in _as_list(statement["Action"])
+        assert all("*" not in action for action in _as_list(statement["Action"]))
+
+
+def test_key_spec_parameters() -> None:
+    params = TEMPLATE["Parameters"]
+    assert params["RootCaKeySpec"]["AllowedValues"] == KEY_SPECS
+    assert params["IssuingCaKeySpec"]["AllowedValues"] == KEY_SPECS
+    assert params["RootCaKeySpec"]["Default"] == "ECC_NIST_P384"
+    assert params["IssuingCaKeySpec"]["Default"] == "ECC_NIST_P256"
+    assert params["MaxLifetimeDays"]["Default"] == 365
+
+
+def test_outputs_the_tools_rely_on() -> None:
+    assert {"PublicBucketName", "InternalBucketName", "IssueFunctionName", "IssueFunctionArn",
+            "CaBundleS3Uri"} <= set(TEMPLATE["Outputs"])
+
+
+def test_the_inventory_table_has_the_sparse_revoked_index() -> None:
+    props = TEMPLATE["Resources"]["CaTable"]["Properties"]
+    (index,) = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "RevokedByCa"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["revoked_ca", "not_after"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
