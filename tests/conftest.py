@@ -77,14 +77,17 @@ class CaResources:
         self.issuing_key = self.kms.create_key(KeySpec=issuing_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
         self.table = "ca-table"
         self.bucket = "ca-public"
+        self.internal_bucket = "ca-internal"
         create_ca_table(self.dynamodb, self.table)
-        self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for bucket in (self.bucket, self.internal_bucket):
+            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
 
     @property
     def env(self) -> dict[str, str]:
         return {
             "CA_TABLE_NAME": self.table,
             "PUBLIC_BUCKET_NAME": self.bucket,
+            "INTERNAL_BUCKET_NAME": self.internal_bucket,
             "ROOT_CA_KEY_ID": self.root_key,
             "ISSUING_CA_KEY_ID": self.issuing_key,
             "MAX_LIFETIME_DAYS": "365",

@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store
-
 from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
 from kmsca.errors import CaNotReady, ConfigurationError
 from kmsca.settings import BootstrapSettings
 from kmsca.store import DynamoDbCertificateStore
+
 from tests.conftest import HIERARCHY_PROPERTIES, CaResources, FakeContext, load_handler
 
 
@@ -133,7 +133,7 @@ class ResponseCatcher:
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 length = int(self.headers["Content-Length"])
                 catcher.bodies.append(json.loads(self.rfile.read(length)))
                 self.send_response(200)

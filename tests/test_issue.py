@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
-
 from kmsca.errors import CaError
+
 from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr
 
 

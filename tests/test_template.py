@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -49,12 +50,21 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_only_the_issue_function_signs_with_the_issuing_key() -> None:
-    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction"}
+def test_only_issuance_and_crl_publication_sign_with_the_issuing_key() -> None:
+    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction", "PublishCrlFunction"}
 
 
-def test_only_bootstrap_signs_with_the_root_key() -> None:
-    assert _grants("kms:Sign", "RootCaKey") == {"BootstrapFunction"}
+def test_only_bootstrap_and_crl_publication_sign_with_the_root_key() -> None:
+    assert _grants("kms:Sign", "RootCaKey") == {"BootstrapFunction", "PublishCrlFunction"}
+
+
+def test_revocations_reach_crl_publication_through_the_filtered_stream() -> None:
+    events = TEMPLATE["Resources"]["PublishCrlFunction"]["Properties"]["Events"]
+    stream = events["Revocations"]["Properties"]
+    assert stream["Stream"] in ({"Fn::GetAtt": "CaTable.StreamArn"}, {"Fn::GetAtt": ["CaTable", "StreamArn"]})
+    pattern = json.loads(stream["FilterCriteria"]["Filters"][0]["Pattern"])
+    assert pattern["dynamodb"]["NewImage"]["status"] == {"S": ["revoked"]}
+    assert events["Hourly"]["Type"] == "ScheduleV2"
 
 
 def test_no_wildcard_actions_or_resources_in_function_policies() -> None:

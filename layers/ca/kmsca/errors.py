@@ -71,5 +71,13 @@ class SerialNumberCollision(CaError):
     """The random serial number is already recorded (should never happen; nothing was issued)."""
 
 
+class CertificateNotFound(CaError):
+    """No certificate with that serial number was issued by this CA."""
+
+
+class InvalidRevocationReason(CaError):
+    """``reason`` is not an RFC 5280 CRLReason this CA accepts for an end entity (section 5.3.1)."""
+
+
 class ConfigurationError(Exception):
     """A required setting is missing or invalid; raised at cold start, names the setting."""

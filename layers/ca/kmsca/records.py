@@ -17,6 +17,7 @@ from .names import san_strings
 from .serial import serial_to_hex
 
 STATUS_ISSUED = "issued"
+STATUS_REVOKED = "revoked"
 
 
 def iso(moment: datetime) -> str:
@@ -59,9 +60,12 @@ class CertificateRecord:
         not_before, not_after: validity, UTC.
         fingerprint_sha256: SHA-256 of the DER certificate, hex.
         spki_sha256: SHA-256 of the DER SubjectPublicKeyInfo, hex.
-        status: ``issued`` (later: ``revoked``).
+        status: ``issued`` or ``revoked``.
         certificate_pem: the certificate.
         issued_at: when it was signed, UTC.
+        revoked_at: when it was revoked (the CRL entry's revocationDate), UTC, or None.
+        revocation_reason: RFC 5280 CRLReason name (``keyCompromise``), or None.
+        invalidity_date: when the key is known or suspected to have been compromised, or None.
     """
 
     serial_number: str
@@ -77,6 +81,9 @@ class CertificateRecord:
     status: str
     certificate_pem: str
     issued_at: datetime
+    revoked_at: datetime | None = None
+    revocation_reason: str | None = None
+    invalidity_date: datetime | None = None
 
     @classmethod
     def from_certificate(
@@ -102,6 +109,25 @@ class CertificateRecord:
             certificate_pem=pem(certificate),
             issued_at=issued_at,
         )
+
+
+@dataclass(frozen=True)
+class RevokedEntry:
+    """One entry of a CRL, as the sparse ``RevokedByCa`` index returns it (RFC 5280 5.1.2.6).
+
+    Attributes:
+        serial_number: canonical hex.
+        revoked_at: revocationDate, UTC.
+        reason: CRLReason name.
+        invalidity_date: invalidityDate (RFC 5280 5.3.2), or None.
+        not_after: the certificate's notAfter (entries are kept until then).
+    """
+
+    serial_number: str
+    revoked_at: datetime
+    reason: str
+    invalidity_date: datetime | None
+    not_after: datetime
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,50 @@ class BootstrapSettings:
             public_base_url=_base_url(env),
             signing=SigningSettings.from_env(env),
         )
+
+
+@dataclass(frozen=True)
+class CrlSettings:
+    """Settings of the CRL publication function.
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        public_bucket: bucket for ``<ca>.crl`` and ``<ca>.crl.pem`` (``PUBLIC_BUCKET_NAME``).
+        internal_bucket: bucket for the CRL archive (``INTERNAL_BUCKET_NAME``).
+        root_key_id, issuing_key_id: KMS keys (``ROOT_CA_KEY_ID``, ``ISSUING_CA_KEY_ID``).
+        crl_validity_hours: nextUpdate - thisUpdate, hours (``CRL_VALIDITY_HOURS``, default 24).
+        signing: RSA signature scheme of the CA keys.
+    """
+
+    table_name: str
+    public_bucket: str
+    internal_bucket: str
+    root_key_id: str
+    issuing_key_id: str
+    crl_validity_hours: int
+    signing: SigningSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> CrlSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            public_bucket=_required(env, "PUBLIC_BUCKET_NAME"),
+            internal_bucket=_required(env, "INTERNAL_BUCKET_NAME"),
+            root_key_id=_required(env, "ROOT_CA_KEY_ID"),
+            issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
+            crl_validity_hours=_positive_int(env, "CRL_VALIDITY_HOURS", 24),
+            signing=SigningSettings.from_env(env),
+        )
+
+
+@dataclass(frozen=True)
+class RevokeSettings:
+    """Settings of the revoke function: the table (``CA_TABLE_NAME``)."""
+
+    table_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RevokeSettings:
+        env = os.environ if env is None else env
+        return cls(table_name=_required(env, "CA_TABLE_NAME"))

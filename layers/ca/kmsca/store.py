@@ -16,6 +16,7 @@ AWS errors are translated here and only here.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,8 +24,18 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from .errors import SerialNumberCollision
-from .records import CaRecord, CertificateRecord, IdempotencyRecord, iso, parse_iso, pem
+from .errors import CertificateNotFound, SerialNumberCollision
+from .records import (
+    STATUS_ISSUED,
+    STATUS_REVOKED,
+    CaRecord,
+    CertificateRecord,
+    IdempotencyRecord,
+    RevokedEntry,
+    iso,
+    parse_iso,
+    pem,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -49,6 +60,14 @@ class CertificateStore(Protocol):
     def get_certificate(self, serial_number: str) -> CertificateRecord | None: ...
 
     def get_idempotency(self, key_hash: str) -> IdempotencyRecord | None: ...
+
+    def revoke(
+        self, serial_number: str, reason: str, revoked_at: datetime, invalidity_date: datetime | None
+    ) -> tuple[CertificateRecord, bool]: ...
+
+    def list_revoked(self, ca: str, not_after_from: datetime) -> Iterator[RevokedEntry]: ...
+
+    def next_crl_number(self, ca: str) -> int: ...
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +223,11 @@ class DynamoDbCertificateStore:
         )
         if "Item" not in response:
             return None
-        v = _plain(response["Item"])
+        return self._certificate_record(response["Item"])
+
+    @staticmethod
+    def _certificate_record(item: dict[str, Any]) -> CertificateRecord:
+        v = _plain(item)
         return CertificateRecord(
             serial_number=v["serial_number"],
             ca=v["ca"],
@@ -219,7 +242,98 @@ class DynamoDbCertificateStore:
             status=v["status"],
             certificate_pem=v["certificate"],
             issued_at=parse_iso(v["issued_at"]),
+            revoked_at=parse_iso(v["revoked_at"]) if "revoked_at" in v else None,
+            revocation_reason=v.get("revocation_reason"),
+            invalidity_date=parse_iso(v["invalidity_date"]) if "invalidity_date" in v else None,
         )
+
+    # Revocation ---------------------------------------------------------------------------
+
+    def revoke(
+        self, serial_number: str, reason: str, revoked_at: datetime, invalidity_date: datetime | None
+    ) -> tuple[CertificateRecord, bool]:
+        """Mark an issued certificate revoked (one conditional UpdateItem: it exists and is ``issued``).
+
+        Setting ``revoked_ca`` puts the certificate in the sparse ``RevokedByCa`` index; the table
+        stream carries the change to CRL publication and the KeyValueStore sync.
+
+        Returns:
+            (the record after the call, True when it was already revoked: then nothing changed and
+            the first revocation is returned).
+
+        Raises:
+            CertificateNotFound: no certificate with that serial number.
+        """
+        names = {"#status": "status"}
+        values: dict[str, Any] = {
+            ":issued": STATUS_ISSUED,
+            ":revoked": STATUS_REVOKED,
+            ":revoked_at": iso(revoked_at),
+            ":reason": reason,
+        }
+        update = "SET #status = :revoked, revoked_at = :revoked_at, revocation_reason = :reason, revoked_ca = ca"
+        if invalidity_date is not None:
+            values[":invalidity_date"] = iso(invalidity_date)
+            update += ", invalidity_date = :invalidity_date"
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(pk) AND #status = :issued",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_item(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
+            old = exc.response.get("Item")
+            if not old:
+                raise CertificateNotFound(
+                    f"no certificate with serial number {serial_number} was issued by this CA"
+                ) from exc
+            return self._certificate_record(old), True
+        return self._certificate_record(response["Attributes"]), False
+
+    def list_revoked(self, ca: str, not_after_from: datetime) -> Iterator[RevokedEntry]:
+        """Revoked certificates of one CA whose notAfter is at or after ``not_after_from``.
+
+        A Query of the sparse ``RevokedByCa`` index (never a Scan), one call per 1 MB page.
+        """
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName="RevokedByCa",
+            KeyConditionExpression="revoked_ca = :ca AND not_after >= :from",
+            ExpressionAttributeValues={":ca": {"S": ca}, ":from": {"S": iso(not_after_from)}},
+        )
+        for page in pages:
+            for item in page["Items"]:
+                invalidity = item.get("invalidity_date")
+                yield RevokedEntry(
+                    serial_number=item["serial_number"]["S"],
+                    revoked_at=parse_iso(item["revoked_at"]["S"]),
+                    reason=item["revocation_reason"]["S"],
+                    invalidity_date=parse_iso(invalidity["S"]) if invalidity else None,
+                    not_after=parse_iso(item["not_after"]["S"]),
+                )
+
+    def next_crl_number(self, ca: str) -> int:
+        """Reserve the next CRL number of a CA (RFC 5280 5.2.3): an atomic ADD on ``CRLNUMBER#<ca>``.
+
+        Numbers strictly increase and are never handed out twice, even to concurrent callers; a
+        reserved number whose CRL is never published leaves a gap, which RFC 5280 allows.
+        """
+        response = self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"CRLNUMBER#{ca}"}},
+            UpdateExpression="ADD crl_number :one SET record_type = :type",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":type": {"S": "crl_number"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["crl_number"]["N"])
 
     # Idempotency ------------------------------------------------------------------------
 

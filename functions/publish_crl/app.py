@@ -1,0 +1,85 @@
+"""CRL publication function: build, sign (KMS) and publish the root and issuing CRLs.
+
+Triggers (template.yaml): the table's stream filtered to revocations (issuing CRL, within
+seconds), an hourly schedule (both CRLs, long before nextUpdate), and the ``InitialCrls`` custom
+resource on deploy (both). A failure raises, so the stream or schedule retries, and counts in
+the ``CrlPublicationFailures`` metric that an alarm watches; the previous CRL stays in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from kmsca.certificates import ISSUING, ROOT
+from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
+from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
+from kmsca.records import iso
+from kmsca.settings import CrlSettings
+from kmsca.store import DynamoDbCertificateStore
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+SETTINGS = CrlSettings.from_env()
+kms = boto3.client("kms")
+s3 = boto3.client("s3")
+store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+publisher = CrlPublisher(
+    store, s3, SETTINGS.public_bucket, SETTINGS.internal_bucket, timedelta(hours=SETTINGS.crl_validity_hours)
+)
+_signers: dict[str, CaSigner] = {}
+
+
+def signers() -> dict[str, CaSigner]:
+    """CA records and KMS keys, loaded on first use and kept for the warm container."""
+    if not _signers:
+        key_ids = {ROOT: SETTINGS.root_key_id, ISSUING: SETTINGS.issuing_key_id}
+        _signers.update(load_ca_signers(store, kms, key_ids, SETTINGS.signing))
+    return _signers
+
+
+def publish(cas: tuple[str, ...]) -> dict[str, str]:
+    """Publish the CRLs of ``cas``; returns ``{"<Ca>CrlNumber": "n"}``."""
+    result = {}
+    for ca in cas:
+        try:
+            publication = publisher.publish(signers()[ca], datetime.now(UTC))
+        except Exception:
+            metrics.add_metric(name="CrlPublicationFailures", unit=MetricUnit.Count, value=1)
+            logger.exception("CRL publication failed", extra={"ca": ca})
+            raise
+        logger.info(
+            "CRL published" if publication.published else "CRL archived; a newer one was already published",
+            extra={
+                "ca": ca,
+                "crl_number": publication.crl_number,
+                "entries": publication.entries,
+                "next_update": iso(publication.next_update),
+                "der_size": publication.der_size,
+            },
+        )
+        metrics.add_metric(name="CrlPublished", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="CrlEntries", unit=MetricUnit.Count, value=publication.entries)
+        result[f"{ca.capitalize()}CrlNumber"] = str(publication.crl_number)
+    return result
+
+
+def cas_for(event: Mapping[str, Any]) -> tuple[str, ...]:
+    """A stream batch (revocations of end entities) needs the issuing CRL; anything else both."""
+    return (ISSUING,) if "Records" in event else (ROOT, ISSUING)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    if is_custom_resource_event(event):
+        return run_custom_resource(event, lambda _: publish((ROOT, ISSUING)), f"{SETTINGS.table_name}/initial-crls")
+    return publish(cas_for(event))

@@ -1,0 +1,50 @@
+"""Revoke function: mark an issued certificate revoked with an RFC 5280 reason code.
+
+Adapter only: parse into :class:`kmsca.revocation.RevokeRequest`, call
+:func:`kmsca.revocation.revoke`, return its response. Refusals propagate as
+:class:`kmsca.errors.CaError` (``errorType`` = the code). The table stream then triggers CRL
+publication and the KeyValueStore sync.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from kmsca.errors import CaError
+from kmsca.models import parse_request
+from kmsca.revocation import RevokeRequest, revoke
+from kmsca.settings import RevokeSettings
+from kmsca.store import DynamoDbCertificateStore
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+SETTINGS = RevokeSettings.from_env()
+store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, object]:
+    try:
+        request = parse_request(RevokeRequest, event)
+        response = revoke(store, request, datetime.now(UTC))
+    except CaError as exc:
+        logger.warning("revocation refused", extra={"error_code": exc.code, "reason": exc.message})
+        metrics.add_metric(name="RevocationsRejected", unit=MetricUnit.Count, value=1)
+        raise
+    logger.append_keys(serial_number=response["serial_number"])
+    if response["already_revoked"]:
+        logger.info("certificate was already revoked", extra={"revocation_reason": response["reason"]})
+        metrics.add_metric(name="RevocationsRepeated", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info("certificate revoked", extra={"revocation_reason": response["reason"]})
+        metrics.add_metric(name="CertificatesRevoked", unit=MetricUnit.Count, value=1)
+    return response

@@ -1,0 +1,236 @@
+"""CRL building and publication (RFC 5280 section 5).
+
+One publication of one CA's CRL:
+
+1. reserve the next CRL number (atomic DynamoDB counter; never reused, strictly increasing);
+2. query the CA's revoked certificates from the sparse ``RevokedByCa`` index (never a Scan);
+3. build the CRL with cryptography: issuer = the CA certificate's subject (same DER), thisUpdate,
+   nextUpdate = thisUpdate + validity, CRL number, AKI = the CA's SKI, one entry per revoked
+   certificate with its revocationDate, a reasonCode unless the reason is ``unspecified``
+   (RFC 5280 5.3.1) and an invalidityDate when known (5.3.2);
+4. one ``kms:Sign`` (a digest, so any size);
+5. archive it in the internal bucket (``crl/<ca>/<number>.crl``), then write ``<ca>.crl`` (DER,
+   ``application/pkix-crl``) and ``<ca>.crl.pem`` to the public bucket with S3 conditional writes
+   that only ever replace a lower CRL number, so racing publications can never roll a CRL back.
+
+A failure at any step leaves the previous CRL in place; nothing partial or unsigned is written.
+
+Entries are kept until one full validity period after the certificate's notAfter, so each
+appears on at least one regularly scheduled CRL issued after it expired (RFC 5280 3.3), then
+dropped to keep the CRL small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .ca import check_key_matches
+from .certificates import sign
+from .errors import CaNotReady
+from .publish import Artefact
+from .records import CaRecord, RevokedEntry
+from .revocation import REASONS
+from .settings import SigningSettings
+from .signer import SignatureScheme, load_kms_private_key, signature_scheme
+from .store import CertificateStore
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+
+CRL_CONTENT_TYPE = "application/pkix-crl"
+CONDITIONAL_WRITE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class CaSigner:
+    """A CA record with its KMS-backed key and signature scheme."""
+
+    record: CaRecord
+    private_key: Any
+    scheme: SignatureScheme
+
+
+def load_ca_signers(
+    store: CertificateStore, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
+) -> dict[str, CaSigner]:
+    """Load CA records (one BatchGetItem) and their KMS keys (one GetPublicKey each).
+
+    Args:
+        key_ids: CA name -> KMS key id or ARN.
+
+    Raises:
+        CaNotReady: a CA record is missing or does not match its key.
+    """
+    records = store.get_cas(list(key_ids))
+    signers = {}
+    for name, key_id in key_ids.items():
+        if name not in records:
+            raise CaNotReady(f"the {name} CA has not been created yet; deploy the stack (bootstrap) first")
+        private_key = load_kms_private_key(kms, key_id)
+        check_key_matches(records[name], private_key)
+        signers[name] = CaSigner(records[name], private_key, signature_scheme(private_key, signing))
+    return signers
+
+
+def revoked_certificate(entry: RevokedEntry) -> x509.RevokedCertificate:
+    """One CRL entry (RFC 5280 5.1.2.6, 5.3.1, 5.3.2)."""
+    builder = x509.RevokedCertificateBuilder().serial_number(int(entry.serial_number, 16))
+    builder = builder.revocation_date(entry.revoked_at)
+    if entry.reason != "unspecified":
+        builder = builder.add_extension(x509.CRLReason(REASONS[entry.reason]), critical=False)
+    if entry.invalidity_date is not None:
+        builder = builder.add_extension(x509.InvalidityDate(entry.invalidity_date), critical=False)
+    return builder.build()
+
+
+def build_crl(
+    signer: CaSigner,
+    entries: Iterable[RevokedEntry],
+    crl_number: int,
+    this_update: datetime,
+    next_update: datetime,
+) -> x509.CertificateRevocationList:
+    """Build and sign (one ``kms:Sign``) a CRL. The entry list is passed to the builder whole,
+    so building is linear in the number of entries."""
+    certificate = signer.record.certificate
+    ski = certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = x509.CertificateRevocationListBuilder(
+        issuer_name=certificate.subject,
+        last_update=this_update,
+        next_update=next_update,
+        revoked_certificates=[revoked_certificate(entry) for entry in entries],
+    )
+    builder = builder.add_extension(x509.CRLNumber(crl_number), critical=False)
+    builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    return sign(builder, signer.private_key, signer.scheme)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def publish_if_newer(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int) -> bool:
+    """Write ``artefact`` unless the object already holds this or a higher CRL number.
+
+    Uses S3 conditional writes (``If-Match`` on the ETag read, ``If-None-Match: *`` for a new
+    object); a lost race is re-read and retried, at most :data:`CONDITIONAL_WRITE_ATTEMPTS` times.
+
+    Returns:
+        True when written, False when a CRL with the same or a higher number is already there.
+    """
+    for _ in range(CONDITIONAL_WRITE_ATTEMPTS):
+        condition: dict[str, str]
+        try:
+            head = s3.head_object(Bucket=bucket, Key=artefact.key)
+            current = int(head.get("Metadata", {}).get("crl-number", "0"))
+            if current >= crl_number:
+                return False
+            condition = {"IfMatch": head["ETag"]}
+        except ClientError as exc:
+            if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            condition = {"IfNoneMatch": "*"}
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=artefact.key,
+                Body=artefact.body,
+                ContentType=artefact.content_type,
+                CacheControl="max-age=60",
+                Metadata={"crl-number": str(crl_number), "sha256": artefact.sha256},
+                **condition,  # type: ignore[arg-type]
+            )
+            return True
+        except ClientError as exc:
+            if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise
+    raise RuntimeError(f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes")
+
+
+@dataclass(frozen=True)
+class CrlPublication:
+    """What one publication did.
+
+    Attributes:
+        ca: CA name.
+        crl_number: the number of the CRL built.
+        entries: number of revoked certificates listed.
+        this_update, next_update: the CRL's validity.
+        der_size: bytes of the DER CRL.
+        published: False when a newer CRL had been published meanwhile (this one was archived only).
+        crl: the CRL.
+    """
+
+    ca: str
+    crl_number: int
+    entries: int
+    this_update: datetime
+    next_update: datetime
+    der_size: int
+    published: bool
+    crl: x509.CertificateRevocationList
+
+
+class CrlPublisher:
+    """Builds and publishes CRLs.
+
+    Args:
+        store: inventory (CRL numbers, revoked certificates).
+        s3: S3 client.
+        public_bucket: bucket for ``<ca>.crl`` and ``<ca>.crl.pem``.
+        internal_bucket: bucket for the archive of every CRL (``crl/<ca>/<number>.crl``).
+        validity: nextUpdate - thisUpdate.
+    """
+
+    def __init__(
+        self, store: CertificateStore, s3: S3Client, public_bucket: str, internal_bucket: str, validity: timedelta
+    ) -> None:
+        self._store = store
+        self._s3 = s3
+        self._public_bucket = public_bucket
+        self._internal_bucket = internal_bucket
+        self._validity = validity
+
+    def publish(self, signer: CaSigner, now: datetime) -> CrlPublication:
+        """Reserve a number, query, build, sign, archive and publish one CA's CRL.
+
+        Raises:
+            botocore.exceptions.ClientError: an AWS call failed; the previous CRL stays in place.
+        """
+        ca = signer.record.name
+        crl_number = self._store.next_crl_number(ca)
+        this_update = now.replace(microsecond=0)
+        entries = list(self._store.list_revoked(ca, this_update - self._validity))
+        crl = build_crl(signer, entries, crl_number, this_update, this_update + self._validity)
+        der = crl.public_bytes(serialization.Encoding.DER)
+        self._s3.put_object(
+            Bucket=self._internal_bucket,
+            Key=f"crl/{ca}/{crl_number:010d}.crl",
+            Body=der,
+            ContentType=CRL_CONTENT_TYPE,
+        )
+        published = publish_if_newer(
+            self._s3, self._public_bucket, Artefact(f"{ca}.crl", der, CRL_CONTENT_TYPE), crl_number
+        )
+        pem = crl.public_bytes(serialization.Encoding.PEM)
+        published_pem = publish_if_newer(
+            self._s3, self._public_bucket, Artefact(f"{ca}.crl.pem", pem, "application/x-pem-file"), crl_number
+        )
+        return CrlPublication(
+            ca=ca,
+            crl_number=crl_number,
+            entries=len(entries),
+            this_update=this_update,
+            next_update=this_update + self._validity,
+            der_size=len(der),
+            published=published or published_pem,
+            crl=crl,
+        )

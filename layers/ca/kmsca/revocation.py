@@ -1,0 +1,105 @@
+"""Revocation of end-entity certificates (RFC 5280 section 5.3.1 reason codes).
+
+A revocation is one conditional UpdateItem; the table stream then triggers CRL publication
+and the KeyValueStore sync. Revoking a revoked certificate again changes nothing and returns the
+first revocation (``already_revoked``: true).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography import x509
+from pydantic import Field, StrictStr
+
+from .errors import InvalidRequest, InvalidRevocationReason
+from .models import _Strict
+from .records import iso, parse_iso
+from .serial import canonical_serial
+from .store import CertificateStore
+
+# RFC 5280 CRLReason names accepted for end entities, and their cryptography flags.
+REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "certificateHold": x509.ReasonFlags.certificate_hold,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+# Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
+CA_ONLY_REASONS = ("cACompromise", "aACompromise")
+
+
+class RevokeRequest(_Strict):
+    """The revoke function's request.
+
+    Attributes:
+        serial_number: hex, any case, colons allowed (``4A:3F:...``); at most 20 octets.
+        reason: an RFC 5280 CRLReason name, default ``unspecified``.
+        invalidity_date: ISO 8601 with a UTC offset, not in the future (RFC 5280 5.3.2).
+    """
+
+    serial_number: StrictStr = Field(max_length=128)
+    reason: StrictStr = Field(default="unspecified", max_length=64)
+    invalidity_date: StrictStr | None = Field(default=None, max_length=64)
+
+
+def check_reason(reason: str) -> str:
+    """Accept one of :data:`REASONS`.
+
+    Raises:
+        InvalidRevocationReason: a CA-only reason, ``removeFromCRL``, or an unknown name.
+    """
+    if reason in REASONS:
+        return reason
+    if reason in CA_ONLY_REASONS:
+        raise InvalidRevocationReason(f"{reason} applies to CA certificates, not to end-entity certificates")
+    raise InvalidRevocationReason(f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}")
+
+
+def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
+    """Parse ``invalidity_date``.
+
+    Raises:
+        InvalidRequest: not ISO 8601 with a UTC offset, or in the future.
+    """
+    if text is None:
+        return None
+    try:
+        moment = parse_iso(text)
+    except ValueError:
+        raise InvalidRequest(
+            f"invalidity_date {text[:64]!r} is not an ISO 8601 time with a UTC offset, e.g. 2026-11-20T10:00:00Z"
+        ) from None
+    if moment > now:
+        raise InvalidRequest(f"invalidity_date {iso(moment)} is in the future")
+    return moment
+
+
+def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> dict[str, object]:
+    """Revoke one certificate.
+
+    Returns:
+        ``{"serial_number", "revoked_at", "reason", "already_revoked"}`` (and ``invalidity_date``
+        when recorded); for an earlier revocation, its values, unchanged.
+
+    Raises:
+        InvalidRequest: bad serial number or invalidity date.
+        InvalidRevocationReason: see :func:`check_reason`.
+        CertificateNotFound: no such certificate.
+    """
+    serial_number = canonical_serial(request.serial_number)
+    reason = check_reason(request.reason)
+    invalidity_date = check_invalidity_date(request.invalidity_date, now)
+    record, already_revoked = store.revoke(serial_number, reason, now, invalidity_date)
+    response: dict[str, object] = {
+        "serial_number": record.serial_number,
+        "revoked_at": iso(record.revoked_at) if record.revoked_at else None,
+        "reason": record.revocation_reason,
+        "already_revoked": already_revoked,
+    }
+    if record.invalidity_date is not None:
+        response["invalidity_date"] = iso(record.invalidity_date)
+    return response
