@@ -1,0 +1,182 @@
+"""The demo's machinery without the sandbox: the mutual-TLS server and clients, and how a
+failed step is reported (later steps skipped, exit status 1, the sandbox's output shown)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from utils import demo
+
+PEM = serialization.Encoding.PEM
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    path.write_bytes(key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    os.chmod(path, 0o600)
+    return path
+
+
+class Pki:
+    """A root CA, a localhost server certificate and a client certificate, as files in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        now = dt.datetime.now(dt.UTC)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unit Test CA")])
+        self.ca = (
+            x509.CertificateBuilder(name, name, self.ca_key.public_key(), x509.random_serial_number(),
+                                    now - dt.timedelta(minutes=5), now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.ca_key, hashes.SHA256())
+        )  # fmt: skip
+        self.bundle = directory / "ca-bundle.pem"
+        self.bundle.write_bytes(self.ca.public_bytes(PEM))
+        self.server = self._leaf(
+            directory, "localhost", ExtendedKeyUsageOID.SERVER_AUTH,
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        )  # fmt: skip
+        self.client = self._leaf(directory, "demo-client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+    def _leaf(
+        self, directory: Path, cn: str, eku: x509.ObjectIdentifier, sans: list[x509.GeneralName]
+    ) -> tuple[Path, Path]:
+        now = dt.datetime.now(dt.UTC)
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(self.ca.subject)
+            .public_key(key.public_key())
+            .serial_number(0x0102030405)
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(self.ca_key, hashes.SHA256())
+        chain = directory / f"{cn}.fullchain.pem"
+        chain.write_bytes(cert.public_bytes(PEM) + self.ca.public_bytes(PEM))
+        return chain, _write_key(directory / f"{cn}.key", key)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+@pytest.fixture
+def server(pki: Pki) -> demo.MtlsServer:
+    with demo.MtlsServer(*pki.server, pki.bundle) as running:
+        yield running
+
+
+def _demo(tmp_path: Path) -> demo.Demo:
+    return demo.Demo(out_dir=tmp_path, work=tmp_path, sandbox=demo.Sandbox(tmp_path, timeout=1))
+
+
+@pytest.mark.parametrize("tls12", [False, True])
+def test_python_client_with_issued_certificate_is_accepted(pki: Pki, server: demo.MtlsServer, tls12: bool) -> None:
+    client = demo.TlsClient("ours", "python", *pki.client, expect_accept=True, tls12=tls12)
+    accepted, seen = demo.python_client(client, server.port, pki.bundle)
+    event = server.next_event()
+    assert accepted, seen
+    assert event.accepted
+    assert event.subject == "CN=demo-client"
+    assert event.serial_number == "0102030405"
+    assert ("TLSv1.2" if tls12 else "TLSv1.3") in seen
+
+
+@pytest.mark.parametrize("tls12", [False, True])
+def test_python_client_without_certificate_is_refused(pki: Pki, server: demo.MtlsServer, tls12: bool) -> None:
+    client = demo.TlsClient("none", "python", None, None, expect_accept=False, tls12=tls12)
+    accepted, seen = demo.python_client(client, server.port, pki.bundle)
+    event = server.next_event()
+    assert not accepted
+    assert seen.startswith("refused: ")
+    assert not event.accepted
+    assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in event.detail
+
+
+def test_certificate_from_another_ca_is_refused(pki: Pki, server: demo.MtlsServer, tmp_path: Path) -> None:
+    chain, key = demo.foreign_client_cert(tmp_path / "other")
+    assert key.stat().st_mode & 0o777 == 0o600
+    accepted, _ = demo.python_client(demo.TlsClient("other", "python", chain, key, False), server.port, pki.bundle)
+    event = server.next_event()
+    assert not accepted and not event.accepted
+    assert "CERTIFICATE_VERIFY_FAILED" in event.detail
+
+
+def test_server_certificate_is_not_a_client_certificate(pki: Pki, server: demo.MtlsServer) -> None:
+    client = demo.TlsClient("server as client", "python", *pki.server, expect_accept=False)
+    accepted, _ = demo.python_client(client, server.port, pki.bundle)
+    event = server.next_event()
+    assert not accepted and not event.accepted
+    assert "unsuitable certificate purpose" in event.detail
+
+
+def test_openssl_client(pki: Pki, server: demo.MtlsServer, tmp_path: Path) -> None:
+    runner = _demo(tmp_path)
+    accepted, seen = demo.openssl_client(
+        runner, demo.TlsClient("ours", "openssl", *pki.client, True), server.port, pki.bundle
+    )
+    assert accepted, seen
+    assert "Verification: OK" in seen
+    assert server.next_event().accepted
+
+    accepted, seen = demo.openssl_client(
+        runner, demo.TlsClient("none", "openssl", None, None, False), server.port, pki.bundle
+    )
+    assert not accepted
+    assert "alert certificate required" in seen
+    assert not server.next_event().accepted
+
+
+def test_a_server_that_accepts_everything_would_be_caught(pki: Pki, tmp_path: Path) -> None:
+    """The refusal check is real: against a server that does not ask for certificates, 'no certificate' is accepted."""
+    lax = demo.MtlsServer(*pki.server, pki.bundle)
+    lax.context.verify_mode = demo.ssl.CERT_NONE
+    with lax:
+        accepted, _ = demo.python_client(demo.TlsClient("none", "python", None, None, False), lax.port, pki.bundle)
+    assert accepted
+
+
+def test_failed_sandbox_is_reported_and_dependent_steps_are_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        demo.Sandbox, "command", lambda self, port: [sys.executable, "-c", "print('port in use'); raise SystemExit(3)"]
+    )
+    assert demo.main(["--out-dir", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: the sandbox exited with status 3" in out
+    assert "| port in use" in out
+    assert "SKIP: needs sandbox" in out
+    assert f"FAILED: 1/{len(demo.STEPS)} steps passed" in out
+
+
+def test_sandbox_that_never_gets_ready_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        demo.Sandbox, "command", lambda self, port: [sys.executable, "-c", "import time; time.sleep(60)"]
+    )
+    sandbox = demo.Sandbox(tmp_path, timeout=0.5)
+    with pytest.raises(demo.StepFailed, match="no state file after"):
+        sandbox.start()
+    assert sandbox.stop().startswith("stopped")
+    assert sandbox.process is not None and sandbox.process.poll() is not None
+
+
+def test_excerpt_joins_values_on_the_next_line() -> None:
+    text = "        X509v3 Extended Key Usage: \n                TLS Web Client Authentication\n        Other: x\n"
+    assert demo.excerpt(text) == ["X509v3 Extended Key Usage: TLS Web Client Authentication"]
