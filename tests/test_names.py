@@ -5,7 +5,6 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kmsca.errors import InvalidSubject, InvalidSubjectAlternativeName
 from kmsca.names import (
     SanEntry,

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, mldsa, rsa
-
 from kmsca.errors import KeyPolicyViolation, UnknownProfile
 from kmsca.profiles import PROFILES, check_key_policy, key_usage_for, select_profile
 

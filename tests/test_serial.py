@@ -4,7 +4,6 @@ import pytest
 from cryptography import x509
 from hypothesis import given
 from hypothesis import strategies as st
-
 from kmsca.errors import InvalidRequest
 from kmsca.serial import canonical_serial, parse_serial, serial_to_hex
 

@@ -14,7 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from kmsca.certificates import build_end_entity_certificate, build_root_certificate
 from kmsca.settings import SigningSettings
 from kmsca.signer import (
@@ -24,6 +23,7 @@ from kmsca.signer import (
     load_kms_private_key,
     signature_scheme,
 )
+
 from tests.conftest import NOW, REGION
 
 SPECS = [
@@ -146,13 +146,13 @@ class InMemoryMlDsaKms:
         self._spec = key_spec
         self.sign_calls: list[dict[str, Any]] = []
 
-    def get_public_key(self, KeyId: str) -> dict[str, Any]:  # noqa: N803 - boto3 parameter names
+    def get_public_key(self, KeyId: str) -> dict[str, Any]:
         der = self._key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
         return {"KeyId": KeyId, "KeySpec": self._spec, "KeyUsage": "SIGN_VERIFY", "PublicKey": der}
 
-    def sign(self, KeyId: str, Message: bytes, MessageType: str, SigningAlgorithm: str) -> dict[str, Any]:  # noqa: N803
+    def sign(self, KeyId: str, Message: bytes, MessageType: str, SigningAlgorithm: str) -> dict[str, Any]:
         self.sign_calls.append({"MessageType": MessageType, "SigningAlgorithm": SigningAlgorithm})
         if MessageType != "EXTERNAL_MU" or SigningAlgorithm != "ML_DSA_SHAKE_256" or len(Message) != 64:
             raise ValueError("ML-DSA keys sign a 64-byte external mu with ML_DSA_SHAKE_256")
