@@ -1,0 +1,138 @@
+"""Run the local sandbox until Ctrl-C: ``python -m utils.sandbox [--port 4566] ...``.
+
+Prints the endpoint, the function names and the ``export`` line a client shell needs, and
+writes a state file (JSON: endpoint_url, region, stack_name, functions, outputs, pid) once
+everything is created; removes it on exit. Exit status 1 with a message on stderr when the
+sandbox cannot start (port in use, bad parameter, custom resource FAILED, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from .server import DUMMY_CREDENTIALS, Sandbox, SandboxError
+
+DEFAULT_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m utils.sandbox",
+        description="Serve the template's functions and AWS emulation (moto) on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=int, default=4566, help="TCP port (0: any free port; default 4566)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--region", default="eu-west-1", help="AWS region to emulate (default eu-west-1)")
+    parser.add_argument("--stack-name", help="stack name (default: samconfig.toml's stack_name)")
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, e.g. IssuingCaKeySpec=RSA_2048",
+    )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        default=Path(".sandbox/state.json"),
+        help="where to write the running sandbox's JSON state (default .sandbox/state.json)",
+    )
+    parser.add_argument("--repo-root", type=Path, default=DEFAULT_REPO_ROOT, help="directory holding template.yaml")
+    parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
+    return parser.parse_args(argv)
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SandboxError(f"--parameter-overrides expects KEY=VALUE, got {pair!r}")
+        result[key] = value.strip('"')
+    return result
+
+
+def _write_atomically(path: Path, data: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start, announce, wait for SIGINT/SIGTERM, stop. Returns the exit status."""
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    try:
+        sandbox = Sandbox(
+            args.repo_root,
+            host=args.host,
+            port=args.port,
+            region=args.region,
+            stack_name=args.stack_name,
+            parameter_overrides=_overrides(args.parameter_overrides),
+        )
+        sandbox.start()
+    except SandboxError as exc:
+        print(f"sandbox: failed to start: {exc}", file=sys.stderr)
+        return 1
+
+    state_file = args.state_file.resolve()
+    try:
+        state = {**sandbox.state(), "pid": os.getpid()}
+        exports = " ".join(
+            f"{key}={value}"
+            for key, value in {
+                "AWS_ENDPOINT_URL": sandbox.endpoint_url,
+                "AWS_REGION": sandbox.region,
+                "AWS_DEFAULT_REGION": sandbox.region,  # boto3 and the AWS CLI read this one
+                **DUMMY_CREDENTIALS,
+            }.items()
+        )
+        print(f"sandbox for stack {sandbox.stack_name} on {sandbox.endpoint_url}")
+        for logical_id, name in sandbox.function_names.items():
+            print(f"  function {logical_id}: {name}")
+        for key, value in sandbox.outputs.items():
+            print(f"  output {key}: {value}")
+        print(f"export {exports}")
+        print(f"state: {state_file} (Ctrl-C to stop)", flush=True)
+        _write_atomically(state_file, state)
+        stop.wait()
+    finally:
+        print("sandbox: stopping", file=sys.stderr, flush=True)
+        sandbox.stop()
+        state_file.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
