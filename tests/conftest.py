@@ -93,6 +93,7 @@ class CaResources:
             "MAX_LIFETIME_DAYS": "365",
             "DEFAULT_LIFETIME_DAYS": "90",
             "PUBLIC_BASE_URL": "https://pki.example.com",
+            "AWS_REGION": REGION,
         }
 
     def item_count(self) -> int:

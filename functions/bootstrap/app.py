@@ -17,8 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
 from kmsca.custom_resource import run_custom_resource
+from kmsca.publish import CA_BUNDLE_KEY
 from kmsca.settings import BootstrapSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.truststore import update_trust_store
 
 logger = Logger()
 metrics = Metrics()
@@ -26,6 +28,7 @@ metrics = Metrics()
 SETTINGS = BootstrapSettings.from_env()
 kms = boto3.client("kms")
 s3 = boto3.client("s3")
+cloudfront = boto3.client("cloudfront") if SETTINGS.trust_store_id else None
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
 PHYSICAL_RESOURCE_ID = f"{SETTINGS.table_name}/ca-hierarchy"
 
@@ -44,10 +47,21 @@ def create_or_update(event: Mapping[str, Any]) -> dict[str, str]:
         },
     )
     metrics.add_metric(name="CaCertificatesCreated", unit=MetricUnit.Count, value=len(result.created))
+    if result.trust_store_problems:
+        logger.warning(
+            "THE CA BUNDLE CANNOT BE A CLOUDFRONT TRUST STORE (viewer mTLS); choose RSA or P-256/P-384 CA keys",
+            extra={"problems": list(result.trust_store_problems)},
+        )
+    elif SETTINGS.trust_store_id and cloudfront is not None:
+        update_trust_store(cloudfront, SETTINGS.trust_store_id, SETTINGS.public_bucket, CA_BUNDLE_KEY, SETTINGS.region)
+        logger.info("CloudFront trust store updated", extra={"trust_store_id": SETTINGS.trust_store_id})
     return {
         "RootCaSerialNumber": result.root.serial_number,
         "IssuingCaSerialNumber": result.issuing.serial_number,
         "CaBundleS3Uri": result.bundle_uri,
+        "CloudFrontTrustStoreReady": "yes"
+        if not result.trust_store_problems
+        else "NO: " + "; ".join(result.trust_store_problems)[:400],
     }
 
 

@@ -15,6 +15,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.ca import load_issuing_ca
 from kmsca.errors import CaError
 from kmsca.issuance import IssuancePolicy, Issuer
@@ -28,6 +29,7 @@ tracer = Tracer()
 
 SETTINGS = IssueSettings.from_env()
 kms = boto3.client("kms")
+acm = AcmImporter(boto3.client("acm", region_name=ACM_REGION))  # CloudFront reads ACM in us-east-1 only
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
 _issuer: Issuer | None = None
 
@@ -37,7 +39,7 @@ def get_issuer() -> Issuer:
     global _issuer
     if _issuer is None:
         ca = load_issuing_ca(store, kms, SETTINGS.issuing_key_id, SETTINGS.signing, SETTINGS.public_base_url)
-        _issuer = Issuer(ca, store, IssuancePolicy(SETTINGS.max_lifetime_days, SETTINGS.default_lifetime_days))
+        _issuer = Issuer(ca, store, IssuancePolicy(SETTINGS.max_lifetime_days, SETTINGS.default_lifetime_days), acm)
     return _issuer
 
 
@@ -54,7 +56,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         metrics.add_metric(name="CertificatesRejected", unit=MetricUnit.Count, value=1)
         raise
     response = outcome.response
-    logger.append_keys(serial_number=response["serial_number"])
+    logger.append_keys(serial_number=response["serial_number"], acm_certificate_arn=response.get("acm_certificate_arn"))
     if outcome.replayed:
         logger.info("idempotent replay of an issued certificate")
         metrics.add_metric(name="IdempotentReplays", unit=MetricUnit.Count, value=1)

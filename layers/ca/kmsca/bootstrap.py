@@ -31,6 +31,7 @@ from .records import CaRecord
 from .settings import BootstrapSettings
 from .signer import load_kms_private_key, signature_scheme
 from .store import CertificateStore
+from .truststore import trust_store_problems
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -116,6 +117,7 @@ class BootstrapResult:
         created: names of the CA records this run created (empty when all existed).
         published: object keys this run wrote (empty when all were up to date).
         bundle_uri: ``s3://bucket/ca-bundle.pem``.
+        trust_store_problems: why CloudFront would refuse the bundle as a trust store (empty: ready).
     """
 
     root: CaRecord
@@ -123,6 +125,7 @@ class BootstrapResult:
     created: tuple[str, ...]
     published: tuple[str, ...]
     bundle_uri: str
+    trust_store_problems: tuple[str, ...] = ()
 
 
 def bootstrap_ca(
@@ -184,15 +187,14 @@ def bootstrap_ca(
             created.append(ISSUING)
     check_key_matches(issuing, issuing_key)
 
-    published = [
-        artefact.key
-        for artefact in ca_artefacts(root.certificate, issuing.certificate)
-        if publish(s3, settings.public_bucket, artefact)
-    ]
+    artefacts = ca_artefacts(root.certificate, issuing.certificate)
+    published = [artefact.key for artefact in artefacts if publish(s3, settings.public_bucket, artefact)]
+    bundle = next(a.body for a in artefacts if a.key == CA_BUNDLE_KEY)
     return BootstrapResult(
         root=root,
         issuing=issuing,
         created=tuple(created),
         published=tuple(published),
         bundle_uri=f"s3://{settings.public_bucket}/{CA_BUNDLE_KEY}",
+        trust_store_problems=tuple(trust_store_problems(bundle)),
     )

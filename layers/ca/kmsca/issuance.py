@@ -1,30 +1,34 @@
 """Issuance: an ordered pipeline of small checks, then one signature, then one write.
 
-    parse (handler) -> CSR parses and its signature verifies -> key policy -> profile
-    -> subject -> SANs -> profile names -> validity -> kms:Sign -> store (serial must be new)
+    parse (handler) -> profile -> subject key: CSR parses, its signature verifies, key policy
+    (or, for cloudfront-origin, a key generated in memory) -> subject -> SANs -> profile names
+    -> validity -> kms:Sign -> [ACM import, cloudfront-origin] -> store (serial must be new)
 
 Each check raises a typed :class:`~kmsca.errors.CaError`; nothing is signed or stored unless
 every check passed. AWS API calls per warm issuance: ``kms:Sign`` and ``dynamodb:PutItem``
 (two), plus one ``dynamodb:GetItem`` when the request carries an ``idempotency_key`` (three),
-where the PutItem becomes a ``TransactWriteItems`` of the certificate and the idempotency record.
+where the PutItem becomes a ``TransactWriteItems`` of the certificate and the idempotency record;
+plus one ``acm:ImportCertificate`` for the cloudfront-origin profile.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
+from .acm import AcmImporter, OriginBundle, acm_tags
 from .ca import IssuingCa
 from .certificates import ISSUING, build_end_entity_certificate
-from .errors import IdempotencyKeyReused, InvalidCsr, InvalidLifetime, LifetimeExceeded
+from .errors import CaNotReady, IdempotencyKeyReused, InvalidCsr, InvalidLifetime, InvalidRequest, LifetimeExceeded
 from .models import IssueRequest
-from .names import build_subject, sans_from_csr, validate_sans
-from .profiles import check_key_policy, check_profile_names, select_profile
-from .records import CertificateRecord, IdempotencyRecord, iso
+from .names import SanEntry, build_subject, general_name_to_san, sans_from_csr, validate_sans
+from .profiles import Profile, check_key_policy, check_profile_names, generate_key, select_profile
+from .records import CertificateRecord, IdempotencyRecord, iso, pem
 from .store import CertificateStore, IdempotencyKeyInUse
 
 # Clock skew allowance: not_before is this much before the moment of issuance.
@@ -45,13 +49,15 @@ class IssuancePolicy:
     default_lifetime_days: int
 
 
-def load_csr(csr_pem: str) -> x509.CertificateSigningRequest:
+def load_csr(csr_pem: str | None) -> x509.CertificateSigningRequest:
     """Parse a PEM PKCS#10 CSR and verify its self-signature (proof of possession).
 
     Raises:
-        InvalidCsr: not exactly one PEM CERTIFICATE REQUEST block, not parseable, or a signature
-            that does not verify.
+        InvalidCsr: missing, not exactly one PEM CERTIFICATE REQUEST block, not parseable, or a
+            signature that does not verify.
     """
+    if csr_pem is None:
+        raise InvalidCsr("csr is required and must be the PEM text of a PKCS#10 request")
     text = csr_pem.strip()
     if not text.startswith("-----BEGIN CERTIFICATE REQUEST-----") or text.count("-----BEGIN ") != 1:
         raise InvalidCsr("csr must be one PEM block starting with -----BEGIN CERTIFICATE REQUEST-----")
@@ -103,8 +109,8 @@ def key_hash(idempotency_key: str) -> str:
 
 
 def response_for(record: CertificateRecord, ca: IssuingCa) -> dict[str, str]:
-    """The issue function's response for a stored certificate."""
-    return {
+    """The issue function's response for a stored certificate (never a private key)."""
+    response = {
         "serial_number": record.serial_number,
         "certificate": record.certificate_pem,
         "certificate_chain": ca.chain_pem,
@@ -113,6 +119,9 @@ def response_for(record: CertificateRecord, ca: IssuingCa) -> dict[str, str]:
         "subject": record.subject,
         "profile": record.profile,
     }
+    if record.acm_certificate_arn:
+        response["acm_certificate_arn"] = record.acm_certificate_arn
+    return response
 
 
 @dataclass(frozen=True)
@@ -123,19 +132,39 @@ class IssueOutcome:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class SignedCertificate:
+    """A signed, not yet stored certificate; ``private_key`` only when the CA generated the key
+    (cloudfront-origin), kept in memory for the ACM import and then dropped."""
+
+    certificate: x509.Certificate
+    profile: Profile
+    private_key: Any = None
+    key_type: str | None = None
+
+
 class Issuer:
-    """Signs end-entity certificates for CSRs.
+    """Signs end-entity certificates.
 
     Args:
         ca: the loaded issuing CA.
         store: the certificate inventory.
         policy: lifetime limits.
+        acm: importer into ACM us-east-1, for profiles whose key the CA generates; None where the
+            function has no ACM access (such requests are then refused with ``CaNotReady``).
     """
 
-    def __init__(self, ca: IssuingCa, store: CertificateStore, policy: IssuancePolicy) -> None:
+    def __init__(
+        self, ca: IssuingCa, store: CertificateStore, policy: IssuancePolicy, acm: AcmImporter | None = None
+    ) -> None:
         self._ca = ca
         self._store = store
         self._policy = policy
+        self._acm = acm
+
+    @property
+    def ca(self) -> IssuingCa:
+        return self._ca
 
     def issue(self, request: IssueRequest, now: datetime) -> IssueOutcome:
         """Run the pipeline and return the response (see :func:`response_for`).
@@ -144,7 +173,7 @@ class Issuer:
         first response back; with the same key and another body, ``IdempotencyKeyReused``.
 
         Raises:
-            InvalidCsr, KeyPolicyViolation, UnknownProfile, InvalidSubject,
+            InvalidRequest, InvalidCsr, KeyPolicyViolation, UnknownProfile, InvalidSubject,
             InvalidSubjectAlternativeName, InvalidLifetime, LifetimeExceeded, IdempotencyKeyReused,
             SerialNumberCollision: see :mod:`kmsca.errors`; nothing was signed or stored.
         """
@@ -154,43 +183,91 @@ class Issuer:
             previous = self._previous_response(idempotency_key, request, now)
             if previous is not None:
                 return IssueOutcome(previous, replayed=True)
-            idempotency = IdempotencyRecord(
-                key_hash=key_hash(request.idempotency_key),
-                request_hash=request_hash(request),
-                response={},
-                expires_at=now + IDEMPOTENCY_TTL,
-            )
+            idempotency = IdempotencyRecord(key_hash(idempotency_key), request_hash(request), {}, now + IDEMPOTENCY_TTL)
 
-        certificate = self.sign(request, now)
-        record = CertificateRecord.from_certificate(certificate, ca=ISSUING, profile=request.profile, issued_at=now)
+        signed = self.sign(request, now)
+        record = self._import_if_needed(signed, now)
         response = response_for(record, self._ca)
-        if idempotency is None or idempotency_key is None:
-            self._store.put_certificate(record)
-            return IssueOutcome(response, replayed=False)
         try:
+            if idempotency is None or idempotency_key is None:
+                self._store.put_certificate(record)
+                return IssueOutcome(response, replayed=False)
             self._store.put_certificate(
                 record,
                 IdempotencyRecord(idempotency.key_hash, idempotency.request_hash, response, idempotency.expires_at),
             )
         except IdempotencyKeyInUse:
             # A concurrent request with the same key won the race: its certificate is the one.
-            previous = self._previous_response(idempotency_key, request, now)
+            self._forget_import(record)
+            previous = self._previous_response(idempotency_key, request, now) if idempotency_key else None
             if previous is None:
                 raise
             return IssueOutcome(previous, replayed=True)
+        except Exception:
+            self._forget_import(record)
+            raise
         return IssueOutcome(response, replayed=False)
 
-    def sign(self, request: IssueRequest, now: datetime) -> x509.Certificate:
+    def sign(self, request: IssueRequest, now: datetime) -> SignedCertificate:
         """Every check, then the one ``kms:Sign``; returns the certificate (not yet stored)."""
+        profile = select_profile(request.profile)
+        overrides = request.subject.overrides() if request.subject else {}
+        requested_sans = request.san_entries()
+        if profile.generates_key:
+            if request.csr is not None:
+                raise InvalidRequest(
+                    f"profile {profile.name!r} takes no csr: the CA generates the key, because ACM needs it"
+                )
+            if self._acm is None:
+                raise CaNotReady(f"profile {profile.name!r} needs ACM access, which this function does not have")
+            private_key = generate_key(profile, request.key_type)
+            key_type = request.key_type or profile.key_types[0]
+            subject = build_subject(x509.Name([]), overrides)
+            sans = validate_sans(requested_sans or [])
+            certificate = self._build(private_key.public_key(), subject, sans, profile, request.lifetime_days, now)
+            return SignedCertificate(certificate, profile, private_key, key_type)
+        if request.key_type is not None:
+            raise InvalidRequest("key_type applies only to profiles whose key the CA generates (cloudfront-origin)")
         csr = load_csr(request.csr)
         public_key = check_key_policy(csr.public_key())
-        profile = select_profile(request.profile)
-        subject = build_subject(csr.subject, request.subject.overrides() if request.subject else {})
-        requested = request.san_entries()
-        sans = validate_sans(requested if requested is not None else sans_from_csr(csr))
+        subject = build_subject(csr.subject, overrides)
+        sans = validate_sans(requested_sans if requested_sans is not None else sans_from_csr(csr))
+        return SignedCertificate(self._build(public_key, subject, sans, profile, request.lifetime_days, now), profile)
+
+    def reissue(self, previous: CertificateRecord, now: datetime) -> SignedCertificate:
+        """A fresh certificate with a fresh key like ``previous`` (same profile, subject, SANs, key
+        type and lifetime), for rotation. Names are checked again against today's rules."""
+        profile = select_profile(previous.profile)
+        old = previous.certificate
+        try:
+            san_extension = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            entries: list[SanEntry] = [general_name_to_san(name) for name in san_extension]
+        except x509.ExtensionNotFound:
+            entries = []
+        private_key = generate_key(profile, previous.key_type)
+        lifetime = old.not_valid_after_utc - old.not_valid_before_utc - BACKDATE
+        lifetime_days = max(1, round(lifetime / timedelta(days=1)))
+        certificate = self._build(
+            private_key.public_key(), old.subject, validate_sans(entries), profile, lifetime_days, now
+        )
+        return SignedCertificate(certificate, profile, private_key, previous.key_type or profile.key_types[0])
+
+    def origin_bundle(self, signed: SignedCertificate) -> OriginBundle:
+        """Certificate, key and chain (issuing + root, never the leaf) for ACM."""
+        return OriginBundle(pem(signed.certificate), signed.private_key, self._ca.chain_pem)
+
+    def _build(
+        self,
+        public_key: Any,
+        subject: x509.Name,
+        sans: list[x509.GeneralName],
+        profile: Profile,
+        lifetime_days: int | None,
+        now: datetime,
+    ) -> x509.Certificate:
         check_profile_names(profile, subject, sans)
         not_before, not_after = check_validity(
-            request.lifetime_days, self._policy, self._ca.issuing.certificate.not_valid_after_utc, now
+            lifetime_days, self._policy, self._ca.issuing.certificate.not_valid_after_utc, now
         )
         return build_end_entity_certificate(
             self._ca.private_key,
@@ -206,6 +283,21 @@ class Issuer:
             self._ca.urls,
         )
 
+    def _import_if_needed(self, signed: SignedCertificate, now: datetime) -> CertificateRecord:
+        record = CertificateRecord.from_certificate(
+            signed.certificate, ca=ISSUING, profile=signed.profile.name, issued_at=now, key_type=signed.key_type
+        )
+        if signed.private_key is None or self._acm is None:
+            return record
+        tags = acm_tags(record.serial_number, ca_tag_value(self._ca))
+        arn = self._acm.import_new(self.origin_bundle(signed), tags)
+        return replace(record, acm_certificate_arn=arn)
+
+    def _forget_import(self, record: CertificateRecord) -> None:
+        """Compensate: the certificate was imported but is not recorded, so remove it from ACM."""
+        if record.acm_certificate_arn and self._acm is not None:
+            self._acm.delete(record.acm_certificate_arn)
+
     def _previous_response(
         self, idempotency_key: str, request: IssueRequest, now: datetime
     ) -> dict[str, str] | None:
@@ -217,3 +309,10 @@ class Issuer:
                 "this idempotency_key was used in the last 24 hours for a different request; use a new key"
             )
         return previous.response
+
+
+def ca_tag_value(ca: IssuingCa) -> str:
+    """The issuing CA's commonName, in the characters ACM tag values allow."""
+    names = ca.issuing.certificate.subject.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    text = str(names[0].value) if names else ca.issuing.serial_number
+    return "".join(c if c.isalnum() or c in " _.:/=+-@" else "-" for c in text)[:256]

@@ -19,6 +19,7 @@ from .errors import (
     InvalidRequest,
     InvalidSubject,
     InvalidSubjectAlternativeName,
+    KeyPolicyViolation,
     UnknownProfile,
 )
 from .names import SanEntry
@@ -56,8 +57,10 @@ class IssueRequest(_Strict):
     """The issue function's request.
 
     Attributes:
-        csr: PEM text of a PKCS#10 CSR, at most 32 KiB.
+        csr: PEM text of a PKCS#10 CSR, at most 32 KiB; required except for profiles whose key
+            the CA generates (``cloudfront-origin``), which refuse one.
         profile: certificate profile name, default ``client``.
+        key_type: for ``cloudfront-origin`` only: ``ec-p256`` (default) or ``rsa-2048``.
         subject: attributes overriding the CSR's subject.
         sans: SANs; when absent, the CSR's SAN extension is used.
         lifetime_days: validity in days; when absent, the configured default.
@@ -65,8 +68,9 @@ class IssueRequest(_Strict):
             returns the same certificate.
     """
 
-    csr: StrictStr = Field(max_length=MAX_CSR_BYTES)
+    csr: StrictStr | None = Field(default=None, max_length=MAX_CSR_BYTES)
     profile: StrictStr = "client"
+    key_type: StrictStr | None = Field(default=None, max_length=32)
     subject: SubjectFields | None = None
     sans: list[SanModel] | None = None
     lifetime_days: StrictInt | None = None
@@ -85,6 +89,7 @@ _FIELD_ERRORS: dict[str, type[CaError]] = {
     "subject": InvalidSubject,
     "sans": InvalidSubjectAlternativeName,
     "lifetime_days": InvalidLifetime,
+    "key_type": KeyPolicyViolation,
 }
 
 
@@ -115,6 +120,6 @@ def parse_request(model: type[_Strict], event: object) -> Any:
         field = str(first["loc"][0]) if first["loc"] else ""
         top_level_extra = first["type"] == "extra_forbidden" and len(first["loc"]) == 1
         error_class = InvalidRequest if top_level_extra else _FIELD_ERRORS.get(field, InvalidRequest)
-        if field == "csr" and first["type"] in ("missing", "string_type"):
+        if field == "csr" and first["type"] == "string_type":
             raise InvalidCsr("csr is required and must be the PEM text of a PKCS#10 request") from None
         raise error_class(_describe(first)) from None

@@ -32,16 +32,28 @@ class Profile:
         name: the request's ``profile`` value.
         extended_key_usages: EKU OIDs the certificate carries.
         requires_san: refuse a request without at least one SAN.
+        key_types: for a profile whose key the CA generates (no CSR), the key types it may
+            generate, the first being the default; empty for CSR profiles.
     """
 
     name: str
     extended_key_usages: tuple[ObjectIdentifier, ...]
     requires_san: bool
+    key_types: tuple[str, ...] = ()
+
+    @property
+    def generates_key(self) -> bool:
+        return bool(self.key_types)
 
 
+CLOUDFRONT_ORIGIN = "cloudfront-origin"
 PROFILES: dict[str, Profile] = {
     "client": Profile("client", (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False),
     "server": Profile("server", (ExtendedKeyUsageOID.SERVER_AUTH,), requires_san=True),
+    # CloudFront origin mTLS: ACM (us-east-1) needs the private key, and accepts RSA 2048 or P-256 only.
+    CLOUDFRONT_ORIGIN: Profile(
+        CLOUDFRONT_ORIGIN, (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False, key_types=("ec-p256", "rsa-2048")
+    ),
 }
 
 
@@ -55,7 +67,7 @@ def select_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise UnknownProfile(
-            f"profile {name[:64]!r} is not one of {', '.join(sorted(PROFILES))}"
+            f"profile {name[:64]!r} is not one of {', '.join(PROFILES)}"
         ) from None
 
 
@@ -104,6 +116,27 @@ def check_key_policy(public_key: object) -> SubjectPublicKey:
         f"{type(public_key).__name__.removeprefix('_')} keys are not accepted; "
         "use RSA (2048 bits or more), EC P-256/P-384/P-521 or ML-DSA"
     )
+
+
+def generate_key(profile: Profile, key_type: str | None) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    """Generate the subject key for a profile whose key the CA makes (in memory, never stored).
+
+    Args:
+        key_type: one of ``profile.key_types``; None for the first (the default).
+
+    Raises:
+        KeyPolicyViolation: a key type the profile does not allow (e.g. rsa-4096, ec-p384 for
+            cloudfront-origin, which ACM/CloudFront refuse).
+    """
+    chosen = key_type or profile.key_types[0]
+    if chosen not in profile.key_types:
+        raise KeyPolicyViolation(
+            f"key_type {chosen[:32]!r} is not allowed for profile {profile.name!r}; use one of "
+            + ", ".join(profile.key_types)
+        )
+    if chosen == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def key_usage_for(public_key: object) -> x509.KeyUsage:

@@ -66,6 +66,8 @@ class CertificateRecord:
         revoked_at: when it was revoked (the CRL entry's revocationDate), UTC, or None.
         revocation_reason: RFC 5280 CRLReason name (``keyCompromise``), or None.
         invalidity_date: when the key is known or suspected to have been compromised, or None.
+        key_type: for certificates whose key the CA generated (``ec-p256``, ``rsa-2048``), else None.
+        acm_certificate_arn: ACM (us-east-1) ARN the certificate was imported into, or None.
     """
 
     serial_number: str
@@ -84,10 +86,19 @@ class CertificateRecord:
     revoked_at: datetime | None = None
     revocation_reason: str | None = None
     invalidity_date: datetime | None = None
+    key_type: str | None = None
+    acm_certificate_arn: str | None = None
 
     @classmethod
     def from_certificate(
-        cls, certificate: x509.Certificate, *, ca: str, profile: str, issued_at: datetime
+        cls,
+        certificate: x509.Certificate,
+        *,
+        ca: str,
+        profile: str,
+        issued_at: datetime,
+        key_type: str | None = None,
+        acm_certificate_arn: str | None = None,
     ) -> CertificateRecord:
         try:
             sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -108,7 +119,13 @@ class CertificateRecord:
             status=STATUS_ISSUED,
             certificate_pem=pem(certificate),
             issued_at=issued_at,
+            key_type=key_type,
+            acm_certificate_arn=acm_certificate_arn,
         )
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.certificate_pem.encode("ascii"))
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,8 @@ class BootstrapSettings:
         issuing_key_id: KMS key id or ARN of the issuing CA (``ISSUING_CA_KEY_ID``).
         public_base_url: base URL for the issuing CA's CRL DP and AIA, or None.
         signing: RSA signature scheme of the CA keys.
+        trust_store_id: CloudFront trust store to point at the bundle, or None (``TRUST_STORE_ID``).
+        region: region of the public bucket (``AWS_REGION``, set by Lambda).
     """
 
     table_name: str
@@ -132,6 +134,8 @@ class BootstrapSettings:
     issuing_key_id: str
     public_base_url: str | None
     signing: SigningSettings
+    trust_store_id: str | None = None
+    region: str = "us-east-1"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BootstrapSettings:
@@ -143,6 +147,8 @@ class BootstrapSettings:
             issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
             public_base_url=_base_url(env),
             signing=SigningSettings.from_env(env),
+            trust_store_id=env.get("TRUST_STORE_ID", "").strip() or None,
+            region=_required(env, "AWS_REGION"),
         )
 
 
@@ -191,3 +197,51 @@ class RevokeSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> RevokeSettings:
         env = os.environ if env is None else env
         return cls(table_name=_required(env, "CA_TABLE_NAME"))
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    """Settings of the ACM rotation function.
+
+    Attributes:
+        issue: what issuing needs (the rotation signs new certificates).
+        topic_arn: SNS topic for failures (``NOTIFICATION_TOPIC_ARN``).
+        window_days: rotate certificates ending within this many days (``ACM_ROTATION_WINDOW_DAYS``, default 30).
+    """
+
+    issue: IssueSettings
+    topic_arn: str
+    window_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RotationSettings:
+        env = os.environ if env is None else env
+        return cls(
+            issue=IssueSettings.from_env(env),
+            topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
+            window_days=_positive_int(env, "ACM_ROTATION_WINDOW_DAYS", 30),
+        )
+
+
+@dataclass(frozen=True)
+class KvsSettings:
+    """Settings of the KeyValueStore sync function.
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        kvs_arn: the CloudFront KeyValueStore (``KVS_ARN``).
+        topic_arn: SNS topic for capacity alarms (``NOTIFICATION_TOPIC_ARN``).
+    """
+
+    table_name: str
+    kvs_arn: str
+    topic_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KvsSettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            kvs_arn=_required(env, "KVS_ARN"),
+            topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
+        )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -40,6 +40,7 @@ from .records import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+ACM_ACTIVE = "active"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -68,6 +69,16 @@ class CertificateStore(Protocol):
     def list_revoked(self, ca: str, not_after_from: datetime) -> Iterator[RevokedEntry]: ...
 
     def next_crl_number(self, ca: str) -> int: ...
+
+    def list_acm_expiring(self, not_after_before: datetime) -> list[tuple[str, str]]: ...
+
+    def claim_rotation(self, serial_number: str, now: datetime, lease: timedelta) -> bool: ...
+
+    def release_rotation(self, serial_number: str) -> None: ...
+
+    def record_rotation(self, new: CertificateRecord, old_serial_number: str, now: datetime) -> None: ...
+
+    def mark_acm_missing(self, serial_number: str, now: datetime) -> None: ...
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +174,10 @@ class DynamoDbCertificateStore:
                 "status": record.status,
                 "certificate": record.certificate_pem,
                 "issued_at": iso(record.issued_at),
+                "key_type": record.key_type,
+                "acm_certificate_arn": record.acm_certificate_arn,
+                # the current certificate behind an ACM ARN: in the sparse AcmByExpiry index
+                "acm_managed": ACM_ACTIVE if record.acm_certificate_arn else None,
             }
         )
 
@@ -245,6 +260,8 @@ class DynamoDbCertificateStore:
             revoked_at=parse_iso(v["revoked_at"]) if "revoked_at" in v else None,
             revocation_reason=v.get("revocation_reason"),
             invalidity_date=parse_iso(v["invalidity_date"]) if "invalidity_date" in v else None,
+            key_type=v.get("key_type"),
+            acm_certificate_arn=v.get("acm_certificate_arn"),
         )
 
     # Revocation ---------------------------------------------------------------------------
@@ -352,3 +369,119 @@ class DynamoDbCertificateStore:
             response=json.loads(v["response"]),
             expires_at=datetime.fromtimestamp(int(v["expires_at"]), tz=UTC),
         )
+
+    # ACM-imported certificates (CloudFront origin) ---------------------------------------------
+
+    def list_acm_expiring(self, not_after_before: datetime) -> list[tuple[str, str]]:
+        """(serial number, ACM ARN) of the current certificate of every ACM ARN this CA manages whose
+        notAfter is before ``not_after_before``: a Query of the sparse ``AcmByExpiry`` index."""
+        paginator = self._client.get_paginator("query")
+        found = []
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName="AcmByExpiry",
+            KeyConditionExpression="acm_managed = :active AND not_after < :before",
+            ExpressionAttributeValues={":active": {"S": ACM_ACTIVE}, ":before": {"S": iso(not_after_before)}},
+        ):
+            found.extend((i["serial_number"]["S"], i["acm_certificate_arn"]["S"]) for i in page["Items"])
+        return found
+
+    def claim_rotation(self, serial_number: str, now: datetime, lease: timedelta) -> bool:
+        """Take the rotation lease of an ACM-managed certificate (conditional UpdateItem), so two
+        overlapping rotation runs never rotate the same ARN twice. False when another run holds it."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                UpdateExpression="SET rotation_lease_until = :until",
+                ConditionExpression=(
+                    "acm_managed = :active AND (attribute_not_exists(rotation_lease_until) "
+                    "OR rotation_lease_until < :now)"
+                ),
+                ExpressionAttributeValues=_item({":until": iso(now + lease), ":now": iso(now), ":active": ACM_ACTIVE}),
+            )
+            return True
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+
+    def release_rotation(self, serial_number: str) -> None:
+        """Give the rotation lease back (after a failed rotation, so the next run retries)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"CERT#{serial_number}"}},
+            UpdateExpression="REMOVE rotation_lease_until",
+        )
+
+    def record_rotation(self, new: CertificateRecord, old_serial_number: str, now: datetime) -> None:
+        """Atomically (TransactWriteItems) record the new certificate behind the ARN and revoke the
+        superseded one (reason ``superseded``; it leaves the AcmByExpiry index). The revocation
+        reaches CRL publication and the KeyValueStore sync through the table stream."""
+        self._client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._certificate_item(new),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
+                        "UpdateExpression": (
+                            "SET #status = :revoked, revoked_at = :now, revocation_reason = :superseded, "
+                            "revoked_ca = ca, superseded_by = :new REMOVE acm_managed, rotation_lease_until"
+                        ),
+                        "ConditionExpression": "#status = :issued",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": _item(
+                            {
+                                ":revoked": STATUS_REVOKED,
+                                ":issued": STATUS_ISSUED,
+                                ":now": iso(now),
+                                ":superseded": "superseded",
+                                ":new": new.serial_number,
+                            }
+                        ),
+                    }
+                },
+            ]
+        )
+
+    def mark_acm_missing(self, serial_number: str, now: datetime) -> None:
+        """ACM says the ARN no longer exists: stop managing it (leaves the AcmByExpiry index)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"CERT#{serial_number}"}},
+            UpdateExpression=(
+                "SET acm_status = :missing, acm_missing_since = :now REMOVE acm_managed, rotation_lease_until"
+            ),
+            ExpressionAttributeValues=_item({":missing": "missing", ":now": iso(now)}),
+        )
+
+
+def revoked_entries_from_stream(records: list[dict[str, Any]]) -> list[RevokedEntry]:
+    """Revocations in a DynamoDB stream batch (``NewImage`` of certificate items that are revoked).
+
+    Args:
+        records: the ``Records`` of a Lambda DynamoDB-stream event (NEW_AND_OLD_IMAGES).
+    """
+    entries = []
+    for record in records:
+        image = record.get("dynamodb", {}).get("NewImage")
+        if not image or image.get("status", {}).get("S") != STATUS_REVOKED or "revoked_ca" not in image:
+            continue
+        v = _plain(image)
+        entries.append(
+            RevokedEntry(
+                serial_number=v["serial_number"],
+                revoked_at=parse_iso(v["revoked_at"]),
+                reason=v["revocation_reason"],
+                invalidity_date=parse_iso(v["invalidity_date"]) if "invalidity_date" in v else None,
+                not_after=parse_iso(v["not_after"]),
+            )
+        )
+    return entries

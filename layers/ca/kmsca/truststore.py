@@ -1,0 +1,71 @@
+"""CloudFront viewer-mTLS trust stores: readiness of the CA bundle, and updating a trust store.
+
+CloudFront reads a trust store's CA bundle from S3 once, at ``CreateTrustStore`` /
+``UpdateTrustStore``; it is not synced. Limits (CloudFront Developer Guide, viewer mTLS): PEM
+bundle of at most 64 KB and 25 certificates; keys RSA 2048/3072/4096 or ECDSA P-256/P-384
+(no P-521, no Ed25519, no ML-DSA); signatures with SHA-256/384/512 (RSA, ECDSA, RSASSA-PSS).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+MAX_BUNDLE_BYTES = 64 * 1024
+MAX_CERTIFICATES = 25
+RSA_SIZES = (2048, 3072, 4096)
+EC_CURVES = ("secp256r1", "secp384r1")
+HASHES = ("sha256", "sha384", "sha512")
+
+
+def trust_store_problems(bundle: bytes) -> list[str]:
+    """Why CloudFront would refuse this CA bundle as a trust store (empty list: it is ready).
+
+    Args:
+        bundle: the PEM bundle as published (``ca-bundle.pem``).
+    """
+    problems = []
+    if len(bundle) > MAX_BUNDLE_BYTES:
+        problems.append(f"the bundle has {len(bundle)} bytes; CloudFront accepts at most {MAX_BUNDLE_BYTES}")
+    certificates = x509.load_pem_x509_certificates(bundle)
+    if len(certificates) > MAX_CERTIFICATES:
+        problems.append(
+            f"the bundle has {len(certificates)} certificates; CloudFront accepts at most {MAX_CERTIFICATES}"
+        )
+    for certificate in certificates:
+        name = certificate.subject.rfc4514_string()
+        key = certificate.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            if key.key_size not in RSA_SIZES:
+                problems.append(f"{name}: RSA-{key.key_size} keys are not accepted by CloudFront")
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.name not in EC_CURVES:
+                problems.append(f"{name}: EC curve {key.curve.name} is not accepted by CloudFront (P-256, P-384 only)")
+        else:
+            problems.append(f"{name}: {type(key).__name__.lstrip('_')} keys are not accepted by CloudFront")
+        try:
+            hash_algorithm = certificate.signature_hash_algorithm  # None for ML-DSA
+        except UnsupportedAlgorithm:
+            hash_algorithm = None
+        if hash_algorithm is None or hash_algorithm.name not in HASHES:
+            problems.append(f"{name}: its signature algorithm is not accepted by CloudFront")
+    return problems
+
+
+def update_trust_store(cloudfront: Any, trust_store_id: str, bucket: str, key: str, region: str) -> str:
+    """Point a trust store at the CA bundle again (``GetTrustStore`` for the ETag, then
+    ``UpdateTrustStore``), so CloudFront re-reads it. Returns the new ETag.
+
+    Raises:
+        botocore.exceptions.ClientError: CloudFront refused (unknown id, invalid bundle, no permission).
+    """
+    etag = cloudfront.get_trust_store(Identifier=trust_store_id)["ETag"]
+    response = cloudfront.update_trust_store(
+        Id=trust_store_id,
+        IfMatch=etag,
+        CaCertificatesBundleSource={"CaCertificatesBundleS3Location": {"Bucket": bucket, "Key": key, "Region": region}},
+    )
+    return str(response.get("ETag", ""))
