@@ -208,3 +208,14 @@ def ec_csr_builder(ec_key: ec.EllipticCurvePrivateKey) -> Callable[..., x509.Cer
         return make_csr(ec_key, **kwargs)
 
     return build
+
+
+def put_revoked(resources: CaResources, serial: str, not_after: datetime, reason: str = "keyCompromise",
+                revoked_at: str = "2026-11-01T00:00:00Z") -> None:
+    """Write a revoked certificate item directly (the shape the revoke function leaves)."""
+    resources.dynamodb.put_item(TableName=resources.table, Item={
+        "pk": {"S": f"CERT#{serial}"}, "serial_number": {"S": serial}, "ca": {"S": "issuing"},
+        "status": {"S": "revoked"}, "revoked_ca": {"S": "issuing"},
+        "not_after": {"S": not_after.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "revoked_at": {"S": revoked_at}, "revocation_reason": {"S": reason},
+    })

@@ -19,7 +19,7 @@ from kmsca.revocation import REASONS
 from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
 
-from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr
+from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr, put_revoked
 
 
 @pytest.fixture
@@ -153,11 +153,7 @@ def test_expired_entries_are_dropped_one_validity_period_after_expiry(bootstrapp
     now = datetime.now(UTC)
     for serial, not_after in (("0a01", now - timedelta(hours=30)), ("0a02", now - timedelta(hours=2)),
                               ("0a03", now + timedelta(days=10))):
-        bootstrapped.dynamodb.put_item(TableName=bootstrapped.table, Item={
-            "pk": {"S": f"CERT#{serial}"}, "serial_number": {"S": serial}, "ca": {"S": "issuing"},
-            "status": {"S": "revoked"}, "revoked_ca": {"S": "issuing"}, "not_after": {"S": not_after.strftime("%Y-%m-%dT%H:%M:%SZ")},
-            "revoked_at": {"S": "2026-11-01T00:00:00Z"}, "revocation_reason": {"S": "superseded"},
-        })
+        put_revoked(bootstrapped, serial, not_after, reason="superseded")
     publisher = CrlPublisher(store, bootstrapped.s3, bootstrapped.bucket, bootstrapped.internal_bucket, timedelta(hours=24))
     publication = publisher.publish(signers["issuing"], now)
     assert sorted(format(e.serial_number, "04x") for e in publication.crl) == ["0a02", "0a03"]
