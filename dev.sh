@@ -29,6 +29,12 @@ apt_install() {
 
 system_deps() {
     command -v openssl >/dev/null 2>&1 || apt_install openssl
+    # nginx is the demo's independent relying party (mutual TLS with ssl_crl). The demo runs its
+    # own nginx on 127.0.0.1 with a temporary prefix; without nginx only that step fails.
+    # Note: Debian's package also enables the system nginx service (port 80).
+    if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+        apt_install nginx-light || log "could not install nginx-light; the demo's nginx step will fail"
+    fi
 }
 
 venv() {

@@ -7,6 +7,7 @@ import datetime as dt
 import ipaddress
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,37 @@ class Pki:
             [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
         )  # fmt: skip
         self.client = self._leaf(directory, "demo-client", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+        self.revoked = self._leaf(directory, "demo-client-2", ExtendedKeyUsageOID.CLIENT_AUTH, [], serial=0x0A0B0C)
+        self.crls = directory / "crls.pem"
+        self.crls.write_bytes(self.crl([0x0A0B0C]).public_bytes(PEM))
+
+    def crl(self, serials: list[int], number: int = 7) -> x509.CertificateRevocationList:
+        """A CRL of this CA listing ``serials`` (reason keyCompromise)."""
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.ca.subject)
+            .last_update(now - dt.timedelta(minutes=1))
+            .next_update(now + dt.timedelta(hours=24))
+            .add_extension(x509.CRLNumber(number), critical=False)
+        )
+        for serial in serials:
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder()
+                .serial_number(serial)
+                .revocation_date(now - dt.timedelta(minutes=1))
+                .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), critical=False)
+                .build()
+            )
+        return builder.sign(self.ca_key, hashes.SHA256())
 
     def _leaf(
-        self, directory: Path, cn: str, eku: x509.ObjectIdentifier, sans: list[x509.GeneralName]
+        self,
+        directory: Path,
+        cn: str,
+        eku: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName],
+        serial: int = 0x0102030405,
     ) -> tuple[Path, Path]:
         now = dt.datetime.now(dt.UTC)
         key = ec.generate_private_key(ec.SECP256R1())
@@ -57,7 +86,7 @@ class Pki:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .issuer_name(self.ca.subject)
             .public_key(key.public_key())
-            .serial_number(0x0102030405)
+            .serial_number(serial)
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=1))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -180,3 +209,156 @@ def test_sandbox_that_never_gets_ready_is_stopped(tmp_path: Path, monkeypatch: p
 def test_excerpt_joins_values_on_the_next_line() -> None:
     text = "        X509v3 Extended Key Usage: \n                TLS Web Client Authentication\n        Other: x\n"
     assert demo.excerpt(text) == ["X509v3 Extended Key Usage: TLS Web Client Authentication"]
+
+
+# --------------------------------------------------------------------------------------------
+# Revocation steps' machinery
+
+
+def test_crl_helpers(pki: Pki) -> None:
+    crl = pki.crl([0x0A0B0C, 0x05], number=42)
+    assert demo.crl_number(crl) == 42
+    assert demo.entries(crl) == "2 entries"
+    assert demo.entries(pki.crl([0x05])) == "1 entry"
+    entry = demo.listed(crl, "0a0b0c")
+    assert entry is not None and demo.entry_reason(entry) == "keyCompromise"
+    assert demo.listed(crl, "0102030405") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "shown"),
+    [
+        (200, "hello CN=x serial 0A verify SUCCESS\n", "200 hello CN=x serial 0A verify SUCCESS"),
+        (
+            400,
+            "<html>\r\n<head><title>400 The SSL certificate error</title></head>\r\n<body>...</body></html>",
+            "400 The SSL certificate error",
+        ),
+        (None, "connection failed: EOF", "connection failed: EOF"),
+    ],
+)
+def test_http_summary(status: int | None, body: str, shown: str) -> None:
+    assert demo.http_summary(status, body) == shown
+
+
+def test_python_server_with_crls_refuses_the_revoked_client(pki: Pki) -> None:
+    with demo.MtlsServer(*pki.server, pki.bundle, crl_file=pki.crls) as server:
+        accepted, seen = demo.python_client(
+            demo.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle
+        )
+        event = server.next_event()
+        assert accepted and event.accepted, (seen, event)
+
+        for tls12 in (False, True):
+            client = demo.TlsClient("revoked", "python", *pki.revoked, False, tls12=tls12)
+            accepted, seen = demo.python_client(client, server.port, pki.bundle)
+            event = server.next_event()
+            assert not accepted and not event.accepted
+            assert "certificate revoked" in event.detail
+
+
+def test_python_server_without_a_crl_for_the_ca_refuses_everyone(pki: Pki, tmp_path: Path) -> None:
+    """VERIFY_CRL_CHECK_CHAIN needs a CRL for every CA: a CRL file without ours is a refusal, not a pass."""
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    other_crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Another CA")]))
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(hours=1))
+        .sign(other_key, hashes.SHA256())
+    )
+    crls = tmp_path / "other-crl.pem"
+    crls.write_bytes(other_crl.public_bytes(PEM))
+    with demo.MtlsServer(*pki.server, pki.bundle, crl_file=crls) as server:
+        accepted, _ = demo.python_client(demo.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle)
+        event = server.next_event()
+    assert not accepted and not event.accepted
+    assert "unable to get certificate CRL" in event.detail
+
+
+@pytest.mark.skipif(demo.find_nginx() is None, reason="nginx is not installed (apt-get install nginx-light)")
+def test_nginx_with_crls(pki: Pki, tmp_path: Path) -> None:
+    runner = _demo(tmp_path)
+    nginx_binary = demo.find_nginx()
+    assert nginx_binary is not None
+    with demo.Nginx(
+        nginx_binary, tmp_path / "nginx", fullchain=pki.server[0], key=pki.server[1], ca_bundle=pki.bundle,
+        crls=pki.crls,
+    ) as nginx:  # fmt: skip
+        status, body = demo.python_https_get(nginx.port, pki.bundle, *pki.client)
+        assert status == 200, body
+        assert "serial 0102030405 verify SUCCESS" in body
+        status, body = demo.openssl_https_get(runner, nginx.port, pki.bundle, *pki.client)
+        assert status == 200, body
+        status, body = demo.python_https_get(nginx.port, pki.bundle, *pki.revoked)
+        assert status == 400
+        assert "The SSL certificate error" in body
+        status, body = demo.openssl_https_get(runner, nginx.port, pki.bundle, *pki.revoked)
+        assert status == 400
+        status, body = demo.python_https_get(nginx.port, pki.bundle, None, None)
+        assert (status, demo.http_summary(status, body)) == (400, "400 No required SSL certificate was sent")
+        time.sleep(0.1)
+        assert any("certificate revoked" in line for line in nginx.log_lines("verify error"))
+        process = nginx.process
+    assert process is not None and process.poll() is not None  # stopped on exit
+
+
+def test_nginx_that_cannot_start_is_reported(pki: Pki, tmp_path: Path) -> None:
+    nginx_binary = demo.find_nginx() or sys.executable  # python exits at once on nginx's options too
+    missing = tmp_path / "no-such-crls.pem"
+    with (
+        pytest.raises(demo.StepFailed, match="exited with status"),
+        demo.Nginx(
+            nginx_binary,
+            tmp_path / "nginx",
+            fullchain=pki.server[0],
+            key=pki.server[1],
+            ca_bundle=pki.bundle,
+            crls=missing,
+        ),  # fmt: skip
+    ):
+        pass
+
+
+def test_missing_nginx_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo, "find_nginx", lambda: None)
+    with pytest.raises(demo.StepFailed, match=r"nginx is not installed.*apt-get install nginx-light"):
+        demo.step_nginx(_demo(tmp_path))
+
+
+def test_crl_wait_times_out_with_a_clear_message(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the stream-triggered publication the step fails after the wait, naming what it saw."""
+    runner = _demo(tmp_path)
+    crl = pki.crl([0x05], number=3)
+    calls: list[str] = []
+
+    def fetch(_: demo.Demo, key: str) -> tuple[x509.CertificateRevocationList, bytes, dict[str, str]]:
+        calls.append(key)
+        return crl, crl.public_bytes(serialization.Encoding.DER), {"crl-number": "3"}
+
+    monkeypatch.setattr(demo, "fetch_crl", fetch)
+    monkeypatch.setattr(demo, "CRL_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(demo, "CRL_POLL_SECONDS", 0.1)
+    runner.revocation.update(serial="0a0b0c", crl_number_before=3, recorded=time.monotonic())
+    with pytest.raises(
+        demo.StepFailed, match=r"no published issuing.crl lists 0a0b0c 0.5 s after .*\(still number 3, 1 entry"
+    ):
+        demo.step_crl_published(runner)
+    assert len(calls) >= 3
+    assert set(calls) == {"issuing.crl"}
+
+
+def test_crl_wait_checks_what_it_finds(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _demo(tmp_path)
+    runner.files["issuing_pem"] = pki.bundle  # the test CA signs the CRL
+    crl = pki.crl([0x0A0B0C], number=4)
+    monkeypatch.setattr(
+        demo, "fetch_crl", lambda _d, _k: (crl, crl.public_bytes(serialization.Encoding.DER), {"crl-number": "4"})
+    )
+    runner.revocation.update(serial="0a0b0c", crl_number_before=3, recorded=time.monotonic())
+    assert "CRL number 3 -> 4 lists the revoked serial" in demo.step_crl_published(runner)
+
+    runner.revocation.update(crl_number_before=4)  # a CRL number that did not increase is a failure
+    with pytest.raises(demo.StepFailed, match="CRL number 4 is not above 4"):
+        demo.step_crl_published(runner)

@@ -111,6 +111,56 @@ def test_reused_idempotency_key_is_refused_and_files_stay(sandbox_env: dict[str,
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_revoke_then_revoke_again_reports_the_first_revocation(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    issued = cli("client-cert.py", "to-revoke", "--json", env=sandbox_env, cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    serial = json.loads(issued.stdout)["serial_number"]
+
+    first = cli(
+        "revoke-cert.py", "--cert", "to-revoke.fullchain.pem", "--reason", "keyCompromise", "--json",
+        env=sandbox_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    info = json.loads(first.stdout)
+    assert (info["serial_number"], info["reason"], info["already_revoked"]) == (serial, "keyCompromise", False)
+    assert info["function_name"].endswith("RevokeFunction")
+    assert info["subject"] == "CN=to-revoke"
+
+    typed = ":".join(serial[i : i + 2] for i in range(0, len(serial), 2)).upper()  # as openssl shows it
+    again = cli("revoke-cert.py", "--serial", typed, "--reason", "superseded", "--json", env=sandbox_env, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["already_revoked"] is True
+    assert (second["serial_number"], second["reason"], second["revoked_at"]) == (
+        serial,
+        "keyCompromise",
+        info["revoked_at"],
+    )
+
+    human = cli("revoke-cert.py", "--serial", serial, env=sandbox_env, cwd=tmp_path)
+    assert human.returncode == 0
+    assert "was already revoked" in human.stdout
+    assert "warning: already revoked as keyCompromise; --reason unspecified was not applied" in human.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--serial", "0abc"], "CertificateNotFound"),
+        (["--serial", "zz"], "InvalidRequest"),
+        (["--serial", "ff" * 41], "InvalidRequest"),
+        (["--serial", "01", "--invalidity-date", "2999-01-01T00:00:00Z"], "InvalidRequest"),
+    ],
+)
+def test_revocation_refusals_pass_through(
+    sandbox_env: dict[str, str], tmp_path: Path, args: list[str], code: str
+) -> None:
+    result = cli("revoke-cert.py", *args, env=sandbox_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {code}: ")
+    assert result.stdout == ""
+
+
 def test_demo_passes(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "utils" / "demo.py"), "--out-dir", str(tmp_path / "out")],

@@ -12,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 from cryptography.x509.oid import NameOID
-
 from kmsca.publish import ca_bundle
 from kmsca.truststore import trust_store_problems, update_trust_store
 

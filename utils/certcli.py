@@ -1,18 +1,24 @@
-"""Shared code of the operator command-line tools ``client-cert.py`` and ``server-cert.py``.
+"""Shared code of the operator command-line tools ``client-cert.py``, ``server-cert.py`` and
+``revoke-cert.py``.
 
-The tools make a key pair **locally**, build a PKCS#10 CSR signed by that key, invoke the
-issue function with the caller's own AWS credentials (IAM is the authentication), check that
-the certificate returned matches the key and chains to the CA, and write the files a TLS
-client or server needs. The private key never leaves this machine and is never printed.
+``client-cert.py`` and ``server-cert.py`` make a key pair **locally**, build a PKCS#10 CSR
+signed by that key, invoke the issue function with the caller's own AWS credentials (IAM is
+the authentication), check that the certificate returned matches the key and chains to the CA,
+and write the files a TLS client or server needs. The private key never leaves this machine and
+is never printed. ``revoke-cert.py`` invokes the revoke function for a serial number or a
+certificate file (see :func:`revoke_main`).
 
 Everything that talks to AWS goes through boto3 with the standard configuration chain
 (``--profile``, ``--region``, ``AWS_*`` environment variables, ``AWS_ENDPOINT_URL`` for the
 local sandbox), so the same command works against a real deployment and against the sandbox.
+The function to call comes from ``--function-name`` or from the stack's outputs
+(``IssueFunctionName``, ``RevokeFunctionName``); see :func:`add_aws_arguments`.
 
-Exit codes (see :func:`main`): 0 issued and written; 1 failure (AWS call failed, unexpected
-response, I/O error); 2 refused (bad arguments, files already exist, or the issue function
-returned an error such as ``LifetimeExceeded``). Every error is printed to stderr as one
-line ``error: <Code>: <message>``; codes of the issue function are passed through unchanged.
+Exit codes (see :func:`main`, :func:`revoke_main`): 0 done; 1 failure (AWS call failed,
+unexpected response, I/O error); 2 refused (bad arguments, files already exist, or the CA
+function returned an error such as ``LifetimeExceeded`` or ``CertificateNotFound``). Every
+error is printed to stderr as one line ``error: <Code>: <message>``; codes of the CA
+functions are passed through unchanged (:func:`run_reporting`).
 """
 
 from __future__ import annotations
@@ -58,9 +64,26 @@ ENV_STACK_NAME = "KMSCA_STACK_NAME"
 ENV_FUNCTION_NAME = "KMSCA_FUNCTION_NAME"
 ENV_PKCS12_PASSWORD = "KMSCA_PKCS12_PASSWORD"
 
-#: Stack outputs this tool reads (template.yaml ``Outputs``).
+#: Stack outputs the tools read (template.yaml ``Outputs``).
 OUTPUT_FUNCTION_NAME = "IssueFunctionName"
 OUTPUT_CA_BUNDLE_URI = "CaBundleS3Uri"
+OUTPUT_REVOKE_FUNCTION_NAME = "RevokeFunctionName"
+
+#: Environment variable naming the revoke function (``revoke-cert.py``; command-line options win).
+ENV_REVOKE_FUNCTION_NAME = "KMSCA_REVOKE_FUNCTION_NAME"
+
+#: RFC 5280 CRLReason names the revoke function accepts for end-entity certificates (default first).
+REVOCATION_REASONS = (
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+    "privilegeWithdrawn",
+)
+#: Reasons RFC 5280 reserves for CA certificates; the revoke function refuses them for end entities.
+CA_ONLY_REASONS = ("cACompromise", "aACompromise")
 
 #: Default seconds to wait for the issue function's answer (its own timeout is 30 s).
 DEFAULT_TIMEOUT_SECONDS = 90
@@ -421,8 +444,13 @@ def serial_to_hex(serial_number: int) -> str:
     return text if len(text) % 2 == 0 else "0" + text
 
 
-def invoke_issue(lambda_client: LambdaClient, function_name: str, request: IssueRequest) -> dict[str, Any]:
-    """Invoke the issue function synchronously (Lambda ``Invoke``, ``RequestResponse``).
+def invoke_function(
+    lambda_client: LambdaClient, function_name: str, payload: Mapping[str, Any], what: str = "issue function"
+) -> dict[str, Any]:
+    """Invoke a CA function synchronously (Lambda ``Invoke``, ``RequestResponse``) with a JSON payload.
+
+    Args:
+        what: the function's role, for messages ("issue function", "revoke function").
 
     Returns:
         The decoded response object.
@@ -436,7 +464,7 @@ def invoke_issue(lambda_client: LambdaClient, function_name: str, request: Issue
     response = lambda_client.invoke(
         FunctionName=function_name,
         InvocationType="RequestResponse",
-        Payload=json.dumps(request.to_payload()).encode(),
+        Payload=json.dumps(payload).encode(),
     )
     raw = response["Payload"].read()
     try:
@@ -446,10 +474,15 @@ def invoke_issue(lambda_client: LambdaClient, function_name: str, request: Issue
     if response.get("FunctionError"):
         if isinstance(body, dict) and body.get("errorType"):
             raise Refused(str(body["errorType"]), str(body.get("errorMessage", "")).strip() or "(no message)")
-        raise Refused(str(response["FunctionError"]), "the issue function failed without an error message")
+        raise Refused(str(response["FunctionError"]), f"the {what} failed without an error message")
     if not isinstance(body, dict):
-        raise CliError("UnexpectedResponse", "the issue function did not return a JSON object")
+        raise CliError("UnexpectedResponse", f"the {what} did not return a JSON object")
     return body
+
+
+def invoke_issue(lambda_client: LambdaClient, function_name: str, request: IssueRequest) -> dict[str, Any]:
+    """Invoke the issue function with ``request`` (see :func:`invoke_function`)."""
+    return invoke_function(lambda_client, function_name, request.to_payload(), "issue function")
 
 
 def check_issued(response: Mapping[str, Any], key: PrivateKey, profile: str) -> Issued:
@@ -570,6 +603,48 @@ def stack_outputs(cloudformation: CloudFormationClient, stack_name: str) -> dict
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
 
 
+def find_function(
+    cloudformation: Callable[[], CloudFormationClient],
+    *,
+    function_name: str | None,
+    stack_name: str | None,
+    output: str,
+    what: str,
+    env_var: str,
+) -> tuple[str, dict[str, str]]:
+    """Decide which function to invoke: ``function_name``, else the stack's ``output``.
+
+    The stack is read (``DescribeStacks``) only when ``stack_name`` is given.
+
+    Args:
+        output: the stack output naming the function (``IssueFunctionName``, ``RevokeFunctionName``).
+        what: the function's role, for messages.
+        env_var: the environment variable that names the function, for messages.
+
+    Returns:
+        ``(function name or ARN, the stack's outputs)`` (outputs empty without a stack).
+
+    Raises:
+        Refused: neither a function name nor a stack name, or the stack lacks the output.
+        botocore.exceptions.ClientError: the stack does not exist or is not readable.
+    """
+    outputs: dict[str, str] = {}
+    if stack_name:
+        outputs = stack_outputs(cloudformation(), stack_name)
+    name = function_name or outputs.get(output)
+    if not name:
+        if stack_name:
+            raise Refused(
+                "InvalidArgument", f"stack {stack_name!r} has no {output} output; is it this project's stack?"
+            )
+        raise Refused(
+            "InvalidArgument",
+            f"no {what}: pass --function-name or --stack-name (or set "
+            f"{env_var}, {ENV_STACK_NAME}, or samconfig.toml stack_name)",
+        )
+    return name, outputs
+
+
 def resolve_target(
     cloudformation: Callable[[], CloudFormationClient],
     *,
@@ -577,7 +652,7 @@ def resolve_target(
     stack_name: str | None,
     ca_bundle_uri: str | None,
 ) -> Target:
-    """Decide which function to invoke and where the CA bundle is.
+    """Decide which issue function to invoke and where the CA bundle is.
 
     ``function_name`` wins over the stack's ``IssueFunctionName`` output; ``ca_bundle_uri``
     over its ``CaBundleS3Uri``. The stack is read only when ``stack_name`` is given.
@@ -585,21 +660,14 @@ def resolve_target(
     Raises:
         Refused: neither a function name nor a stack name, or the stack lacks the output.
     """
-    outputs: dict[str, str] = {}
-    if stack_name:
-        outputs = stack_outputs(cloudformation(), stack_name)
-    name = function_name or outputs.get(OUTPUT_FUNCTION_NAME)
-    if not name:
-        if stack_name:
-            raise Refused(
-                "InvalidArgument",
-                f"stack {stack_name!r} has no {OUTPUT_FUNCTION_NAME} output; is it this project's stack?",
-            )
-        raise Refused(
-            "InvalidArgument",
-            "no issue function: pass --function-name or --stack-name (or set "
-            f"{ENV_FUNCTION_NAME}, {ENV_STACK_NAME}, or samconfig.toml stack_name)",
-        )
+    name, outputs = find_function(
+        cloudformation,
+        function_name=function_name,
+        stack_name=stack_name,
+        output=OUTPUT_FUNCTION_NAME,
+        what="issue function",
+        env_var=ENV_FUNCTION_NAME,
+    )
     return Target(name, ca_bundle_uri or outputs.get(OUTPUT_CA_BUNDLE_URI), stack_name)
 
 
@@ -971,7 +1039,8 @@ class AwsClients:
                     "no AWS region: pass --region or set AWS_REGION (or region in samconfig.toml)",
                 )
             # Retries follow the standard AWS configuration (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE); they
-            # are safe because every request carries an idempotency key.
+            # are safe because every issue request carries an idempotency key and revocation is
+            # idempotent.
             config = Config(read_timeout=self._timeout)
             self._clients[service] = self._session.client(service, region_name=region, config=config)
         return self._clients[service]
@@ -990,6 +1059,118 @@ class AwsClients:
     def s3(self) -> S3Client:
         """S3 client (GetObject of the CA bundle)."""
         return self._client("s3")
+
+
+# --------------------------------------------------------------------------------------------
+# Options and error reporting shared by the CLIs
+
+
+def add_aws_arguments(
+    parser: argparse.ArgumentParser, *, what: str, output: str, env_var: str, stack_help: str | None = None
+) -> argparse._ArgumentGroup:
+    """Add the options every CLI shares to find and call a CA function: ``--profile``,
+    ``--region``, ``--stack-name``, ``--function-name``, ``--config-env``, ``--samconfig``,
+    ``--timeout``.
+
+    Args:
+        what: the function's role ("issue function"), for the help text.
+        output: the stack output naming the function.
+        env_var: the environment variable naming the function.
+        stack_help: help of ``--stack-name`` before its default.
+
+    Returns:
+        The "AWS" argument group, for options of one tool only.
+    """
+    aws = parser.add_argument_group("AWS")
+    aws.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION / profile, else samconfig.toml deploy region)")
+    aws.add_argument(
+        "--stack-name",
+        help=f"{stack_help or f'stack whose {output} output names the function'} (default: {ENV_STACK_NAME}, "
+        "else samconfig.toml stack_name)",
+    )
+    aws.add_argument(
+        "--function-name",
+        help=f"{what} name or ARN; overrides the stack output {output} (default: {env_var})",
+    )
+    aws.add_argument(
+        "--config-env",
+        default="default",
+        help="samconfig.toml environment to read defaults from (default 'default')",
+    )
+    aws.add_argument(
+        "--samconfig",
+        type=Path,
+        metavar="FILE",
+        help="samconfig.toml to read (default ./samconfig.toml, else the project's)",
+    )
+    aws.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the {what} (default {DEFAULT_TIMEOUT_SECONDS})",
+    )
+    return aws
+
+
+def function_and_stack(
+    args: argparse.Namespace, environ: Mapping[str, str], env_var: str
+) -> tuple[str | None, str | None]:
+    """``(function_name, stack_name)`` from the options, else the environment, else samconfig.toml.
+
+    The stack name comes from samconfig.toml only when neither a function nor a stack was given.
+
+    Raises:
+        Refused: ``--timeout`` not positive, or an unreadable ``--samconfig``.
+    """
+    if args.timeout <= 0:
+        raise Refused("InvalidArgument", "--timeout must be positive")
+    function_name = args.function_name or environ.get(env_var) or None
+    stack_name = args.stack_name or environ.get(ENV_STACK_NAME) or None
+    if not stack_name and not function_name:
+        stack_name = default_stack_name(args.samconfig, args.config_env)
+    return function_name, stack_name
+
+
+def clients_for(args: argparse.Namespace) -> AwsClients:
+    """boto3 clients for the parsed AWS options (region falls back to samconfig.toml's)."""
+    fallback_region = None if args.region else samconfig_region(args.samconfig, args.config_env)
+    return AwsClients(profile=args.profile, region=args.region, fallback_region=fallback_region, timeout=args.timeout)
+
+
+def run_reporting(action: Callable[[], int], stderr: IO[str], *, interrupted: str) -> int:
+    """Run a CLI's ``action`` and turn its errors into one stderr line and an exit status.
+
+    Every error is printed as ``error: <Code>: <message>``: a :class:`CliError` with its own code
+    and exit status (2 for :class:`Refused`), an AWS ``ClientError`` with the service's code,
+    other botocore errors and ``OSError`` with their class name (exit 1). Ctrl-C prints
+    ``error: Interrupted: <interrupted>`` and exits 130.
+
+    Returns:
+        ``action``'s exit status, or the error's.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return action()
+    except CliError as exc:
+        print(f"error: {exc.code}: {exc.message}", file=stderr)
+        return exc.exit_code
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        print(f"error: {err.get('Code', 'ClientError')}: {err.get('Message') or exc}", file=stderr)
+        return EXIT_FAILURE
+    except BotoCoreError as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {type(exc).__name__}: {exc.strerror or exc}{where}", file=stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print(f"error: Interrupted: {interrupted}", file=stderr)
+        return 130
 
 
 # --------------------------------------------------------------------------------------------
@@ -1093,41 +1274,18 @@ def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentPars
     )
     out.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
 
-    aws = parser.add_argument_group("AWS")
-    aws.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
-    aws.add_argument("--region", help="AWS region (default: AWS_REGION / profile, else samconfig.toml deploy region)")
-    aws.add_argument(
-        "--stack-name",
-        help=f"stack whose outputs name the function and the CA bundle (default: {ENV_STACK_NAME}, "
-        "else samconfig.toml stack_name)",
-    )
-    aws.add_argument(
-        "--function-name",
-        help=f"issue function name or ARN; overrides the stack output (default: {ENV_FUNCTION_NAME})",
+    aws = add_aws_arguments(
+        parser,
+        what="issue function",
+        output=OUTPUT_FUNCTION_NAME,
+        env_var=ENV_FUNCTION_NAME,
+        stack_help="stack whose outputs name the function and the CA bundle",
     )
     aws.add_argument(
         "--ca-bundle-uri",
         metavar="S3_URI",
         help="s3://bucket/key of the published CA bundle (default: the stack's CaBundleS3Uri output; "
         "without one, ca-bundle.pem is built from the returned chain)",
-    )
-    aws.add_argument(
-        "--config-env",
-        default="default",
-        help="samconfig.toml environment to read defaults from (default 'default')",
-    )
-    aws.add_argument(
-        "--samconfig",
-        type=Path,
-        metavar="FILE",
-        help="samconfig.toml to read (default ./samconfig.toml, else the project's)",
-    )
-    aws.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help=f"how long to wait for the issue function (default {DEFAULT_TIMEOUT_SECONDS})",
     )
     return parser
 
@@ -1184,8 +1342,6 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
         email_address=args.email_address,
     )
     subject.to_name()  # refuse a malformed attribute now
-    if args.timeout <= 0:
-        raise Refused("InvalidArgument", "--timeout must be positive")
     if args.ca_bundle_uri:
         parse_s3_uri(args.ca_bundle_uri)
     if args.idempotency_key is not None and not args.idempotency_key.strip():
@@ -1202,10 +1358,7 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
         else None
     )
 
-    function_name = args.function_name or environ.get(ENV_FUNCTION_NAME) or None
-    stack_name = args.stack_name or environ.get(ENV_STACK_NAME) or None
-    if not stack_name and not function_name:
-        stack_name = default_stack_name(args.samconfig, args.config_env)
+    function_name, stack_name = function_and_stack(args, environ, ENV_FUNCTION_NAME)
     return Options(
         profile=profile,
         subject=subject,
@@ -1340,8 +1493,6 @@ def main(
         2 refused (bad arguments, files exist, or the issue function refused). Errors are
         printed to ``stderr`` as ``error: <Code>: <message>``; argparse usage errors exit 2.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     environ = os.environ if environ is None else environ
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     args = build_parser(profile, prog).parse_args(argv)
@@ -1349,39 +1500,349 @@ def main(
     def warn(message: str) -> None:
         print(f"warning: {message}", file=stderr)
 
-    try:
-        opts = parse_options(args, profile, environ, stdin)
-        if clients is None:
-            fallback_region = None if args.region else samconfig_region(args.samconfig, args.config_env)
-            clients = AwsClients(
-                profile=args.profile,
-                region=args.region,
-                fallback_region=fallback_region,
-                timeout=args.timeout,
-            )
-        issued, target, source, written = issue(opts, clients, warn)
-    except CliError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=stderr)
-        return exc.exit_code
-    except ClientError as exc:
-        err = exc.response.get("Error", {})
-        print(f"error: {err.get('Code', 'ClientError')}: {err.get('Message') or exc}", file=stderr)
-        return EXIT_FAILURE
-    except BotoCoreError as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=stderr)
-        return EXIT_FAILURE
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"error: {type(exc).__name__}: {exc.strerror or exc}{where}", file=stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        print("error: Interrupted: stopped before the files were written", file=stderr)
-        return 130
+    done: list[tuple[Options, Issued, Target, str, list[OutputFile]]] = []
 
+    def action() -> int:
+        opts = parse_options(args, profile, environ, stdin)
+        done.append((opts, *issue(opts, clients or clients_for(args), warn)))
+        return EXIT_OK
+
+    code = run_reporting(action, stderr, interrupted="stopped before the files were written")
+    if not done:
+        return code
+    opts, issued, target, source, written = done[0]
     info = summary(opts, issued, target, source, written)
     if opts.json:
         json.dump(info, stdout, indent=2)
         stdout.write("\n")
     else:
         print_summary(info, opts, written, stdout)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# Revocation (revoke-cert.py)
+
+
+def parse_reason(text: str) -> str:
+    """The RFC 5280 CRLReason name for ``--reason``.
+
+    Case, ``-``, ``_`` and spaces are ignored, so ``key-compromise`` and ``KEY_COMPROMISE`` mean
+    ``keyCompromise``.
+
+    Raises:
+        Refused: code ``InvalidRevocationReason`` for a CA-only reason (``cACompromise``,
+            ``aACompromise``) or a name that is not one of :data:`REVOCATION_REASONS`.
+    """
+    folded = re.sub(r"[\s_-]", "", text).lower()
+    for name in REVOCATION_REASONS:
+        if name.lower() == folded:
+            return name
+    for name in CA_ONLY_REASONS:
+        if name.lower() == folded:
+            raise Refused(
+                "InvalidRevocationReason",
+                f"{name} applies to CA certificates, not to end-entity certificates; use keyCompromise",
+            )
+    raise Refused("InvalidRevocationReason", f"--reason {text[:64]!r} is not one of {', '.join(REVOCATION_REASONS)}")
+
+
+def parse_invalidity_date(text: str) -> str:
+    """Check ``--invalidity-date``: ISO 8601 with a UTC offset (``2026-11-20T10:00:00Z``).
+
+    Returns:
+        The text as given (stripped); the revoke function parses it and refuses a future time.
+
+    Raises:
+        Refused: code ``InvalidRequest`` when it is not an ISO 8601 time with an offset.
+    """
+    value = text.strip()
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Refused(
+            "InvalidRequest",
+            f"--invalidity-date {text[:64]!r} is not an ISO 8601 time with a UTC offset, e.g. 2026-11-20T10:00:00Z",
+        )
+    return value
+
+
+def canonical_serial(text: str) -> str | None:
+    """The canonical form (lowercase hex, no colons, even length) of a serial number written in
+    any case, with or without colons or ``0x``; None when it is not a positive hex number (the
+    revoke function then refuses it with its own message)."""
+    cleaned = text.strip().lower().replace(":", "").removeprefix("0x")
+    if not cleaned or not re.fullmatch(r"[0-9a-f]+", cleaned) or int(cleaned, 16) <= 0:
+        return None
+    return serial_to_hex(int(cleaned, 16))
+
+
+def load_certificate_file(path: Path) -> x509.Certificate:
+    """The leaf of a certificate file: PEM (the first certificate, so a full chain works) or DER.
+
+    Raises:
+        Refused: code ``InvalidArgument`` when the file cannot be read or holds no certificate,
+            or when the certificate is a CA certificate (this tool revokes end entities).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise Refused("InvalidArgument", f"cannot read --cert {path}: {exc.strerror or exc}") from None
+    try:
+        if b"-----BEGIN" in data:
+            certificates = x509.load_pem_x509_certificates(data)
+            certificate = certificates[0]
+        else:
+            certificate = x509.load_der_x509_certificate(data)
+    except (ValueError, IndexError):
+        raise Refused("InvalidArgument", f"--cert {path} holds no PEM or DER certificate") from None
+    try:
+        is_ca = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except (x509.ExtensionNotFound, ValueError):
+        is_ca = False
+    if is_ca:
+        raise Refused(
+            "InvalidArgument",
+            f"--cert {path}: {certificate.subject.rfc4514_string()!r} is a CA certificate; "
+            "revoke-cert.py revokes end-entity certificates",
+        )
+    return certificate
+
+
+@dataclass(frozen=True)
+class RevokeOptions:
+    """Validated options of ``revoke-cert.py`` (everything checked before any AWS call).
+
+    Attributes:
+        serial_number: as sent to the function (``--serial`` as typed, or the certificate's
+            serial in canonical form); the function normalises it.
+        expected_serial: the canonical form, when it can be computed here; the response must
+            name the same certificate.
+        certificate: the certificate read from ``--cert``, if that was the source.
+        certificate_file: its path.
+        reason: the RFC 5280 name.
+        invalidity_date: ISO 8601 text, or None.
+    """
+
+    serial_number: str
+    expected_serial: str | None
+    certificate: x509.Certificate | None
+    certificate_file: Path | None
+    reason: str
+    invalidity_date: str | None
+    json: bool
+    function_name: str | None
+    stack_name: str | None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The revoke function's request: ``serial_number``, ``reason`` and ``invalidity_date`` if given."""
+        payload: dict[str, Any] = {"serial_number": self.serial_number, "reason": self.reason}
+        if self.invalidity_date is not None:
+            payload["invalidity_date"] = self.invalidity_date
+        return payload
+
+
+def build_revoke_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``revoke-cert.py``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Revoke a certificate issued by the KMS-backed private CA. The revoke function records the "
+            "revocation with an RFC 5280 reason code; the table stream then republishes the issuing CA's "
+            "CRL (and the CloudFront KeyValueStore) within seconds. Revoking a revoked certificate again "
+            "changes nothing and reports the first revocation."
+        ),
+        epilog=(
+            "Exit status: 0 revoked (or already revoked); 1 failure (AWS, network, unexpected response); "
+            "2 refused (bad arguments, or the CA refused: 'error: <Code>: <message>' on stderr, e.g. "
+            "CertificateNotFound). Set AWS_ENDPOINT_URL to use the local sandbox."
+        ),
+    )
+    which = parser.add_argument_group("certificate (one of)").add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--serial",
+        metavar="HEX",
+        help="serial number in hex, any case, colons allowed (4A:3F:05 or 4a3f05, as openssl and CloudFront show it)",
+    )
+    which.add_argument(
+        "--cert",
+        type=Path,
+        metavar="FILE",
+        help="the certificate to revoke, PEM (the first certificate of the file, so NAME.fullchain.pem works) or DER",
+    )
+    rev = parser.add_argument_group("revocation")
+    rev.add_argument(
+        "--reason",
+        default=REVOCATION_REASONS[0],
+        metavar="REASON",
+        help="RFC 5280 reason code (default unspecified): "
+        + ", ".join(REVOCATION_REASONS)
+        + "; case and '-'/'_' are ignored (key-compromise = keyCompromise)",
+    )
+    rev.add_argument(
+        "--invalidity-date",
+        metavar="TIME",
+        help="when the key was (or is suspected to have been) compromised, ISO 8601 with a UTC offset, "
+        "e.g. 2026-11-20T10:00:00Z; not in the future (RFC 5280 5.3.2)",
+    )
+    rev.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    add_aws_arguments(
+        parser, what="revoke function", output=OUTPUT_REVOKE_FUNCTION_NAME, env_var=ENV_REVOKE_FUNCTION_NAME
+    )
+    return parser
+
+
+def parse_revoke_options(args: argparse.Namespace, environ: Mapping[str, str]) -> RevokeOptions:
+    """Check the parsed arguments of ``revoke-cert.py``; read the certificate file.
+
+    Raises:
+        Refused: ``InvalidArgument`` (empty serial, unreadable or CA certificate file, bad
+            ``--timeout``), ``InvalidRevocationReason``, ``InvalidRequest`` (bad invalidity date).
+    """
+    certificate = None
+    if args.cert is not None:
+        certificate = load_certificate_file(args.cert)
+        serial = serial_to_hex(certificate.serial_number)
+    else:
+        serial = args.serial.strip()
+        if not serial:
+            raise Refused("InvalidArgument", "--serial is empty")
+    reason = parse_reason(args.reason)
+    invalidity_date = parse_invalidity_date(args.invalidity_date) if args.invalidity_date is not None else None
+    function_name, stack_name = function_and_stack(args, environ, ENV_REVOKE_FUNCTION_NAME)
+    return RevokeOptions(
+        serial_number=serial,
+        expected_serial=canonical_serial(serial),
+        certificate=certificate,
+        certificate_file=args.cert,
+        reason=reason,
+        invalidity_date=invalidity_date,
+        json=args.json,
+        function_name=function_name,
+        stack_name=stack_name,
+    )
+
+
+def check_revoked(response: Mapping[str, Any], opts: RevokeOptions) -> dict[str, Any]:
+    """Check the revoke function's response.
+
+    Checks: ``serial_number`` is the certificate asked for (canonical form), ``reason`` is an
+    RFC 5280 name, ``revoked_at`` is an ISO 8601 time, ``already_revoked`` is a boolean.
+
+    Returns:
+        The response as a plain dict.
+
+    Raises:
+        CliError: code ``UnexpectedResponse`` naming the failed check.
+    """
+    serial = response.get("serial_number")
+    if not isinstance(serial, str) or (opts.expected_serial is not None and serial != opts.expected_serial):
+        raise CliError(
+            "UnexpectedResponse", f"the revoke function answered for serial {str(serial)[:48]!r}, not the one asked for"
+        )
+    if response.get("reason") not in REVOCATION_REASONS:
+        raise CliError("UnexpectedResponse", f"the revoke function returned reason {response.get('reason')!r}")
+    try:
+        parse_invalidity_date(str(response.get("revoked_at")))
+    except Refused:
+        raise CliError(
+            "UnexpectedResponse", f"the revoke function returned revoked_at {response.get('revoked_at')!r}"
+        ) from None
+    if not isinstance(response.get("already_revoked"), bool):
+        raise CliError("UnexpectedResponse", "the revoke function's answer has no already_revoked flag")
+    return dict(response)
+
+
+def revoke(opts: RevokeOptions, clients: AwsClients) -> tuple[dict[str, Any], str]:
+    """Find the revoke function and invoke it.
+
+    Returns:
+        ``(checked response, function name)``.
+
+    Raises:
+        Refused, CliError, botocore errors: see :func:`revoke_main`.
+    """
+    function_name, _ = find_function(
+        lambda: clients.cloudformation,
+        function_name=opts.function_name,
+        stack_name=opts.stack_name,
+        output=OUTPUT_REVOKE_FUNCTION_NAME,
+        what="revoke function",
+        env_var=ENV_REVOKE_FUNCTION_NAME,
+    )
+    response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "revoke function")
+    return check_revoked(response, opts), function_name
+
+
+def revoke_summary(response: Mapping[str, Any], opts: RevokeOptions, function_name: str) -> dict[str, Any]:
+    """The ``--json`` output: the function's response (``serial_number``, ``revoked_at``, ``reason``,
+    ``already_revoked``, ``invalidity_date`` when recorded) plus ``requested_reason``,
+    ``function_name``, ``stack_name`` and, with ``--cert``, ``subject`` and ``certificate_file``."""
+    info = dict(response)
+    info.update(requested_reason=opts.reason, function_name=function_name, stack_name=opts.stack_name)
+    if opts.certificate is not None:
+        info.update(subject=opts.certificate.subject.rfc4514_string(), certificate_file=str(opts.certificate_file))
+    return info
+
+
+def print_revocation(info: Mapping[str, Any], out: IO[str], err: IO[str]) -> None:
+    """Human-readable result; a warning on ``err`` when an earlier revocation kept its reason."""
+    who = f" ({info['subject']})" if info.get("subject") else ""
+    if info["already_revoked"]:
+        print(
+            f"Certificate {info['serial_number']}{who} was already revoked; that revocation stands unchanged", file=out
+        )
+    else:
+        print(f"Revoked certificate {info['serial_number']}{who}", file=out)
+    print(f"  reason           {info['reason']}", file=out)
+    print(f"  revoked at       {info['revoked_at']}", file=out)
+    if info.get("invalidity_date"):
+        print(f"  invalidity date  {info['invalidity_date']}", file=out)
+    if not info["already_revoked"]:
+        print("  The CRLs are republished within seconds; relying parties see it at their next CRL download.", file=out)
+    elif info["reason"] != info["requested_reason"]:
+        print(
+            f"warning: already revoked as {info['reason']}; --reason {info['requested_reason']} was not applied",
+            file=err,
+        )
+
+
+def revoke_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str | None = None,
+    clients: AwsClients | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run ``revoke-cert.py``.
+
+    Returns:
+        0 revoked, or already revoked (idempotent; the output says so); 1 failure (AWS error,
+        network, unexpected response); 2 refused (bad arguments, or the revoke function refused:
+        ``InvalidRequest``, ``CertificateNotFound``, ``InvalidRevocationReason``). Errors are
+        printed to ``stderr`` as ``error: <Code>: <message>``; argparse usage errors exit 2.
+    """
+    environ = os.environ if environ is None else environ
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    args = build_revoke_parser(prog).parse_args(argv)
+    done: list[dict[str, Any]] = []
+
+    def action() -> int:
+        opts = parse_revoke_options(args, environ)
+        response, function_name = revoke(opts, clients or clients_for(args))
+        done.append(revoke_summary(response, opts, function_name))
+        return EXIT_OK
+
+    code = run_reporting(action, stderr, interrupted="the revocation may or may not have been recorded; run again")
+    if not done:
+        return code
+    if args.json:
+        json.dump(done[0], stdout, indent=2)
+        stdout.write("\n")
+    else:
+        print_revocation(done[0], stdout, stderr)
     return EXIT_OK

@@ -15,6 +15,23 @@ Steps (each prints what it does and its result; a summary table closes the run):
    CA, and a certificate without clientAuth; clients are ``openssl s_client`` and Python ``ssl``.
 8. refusals: the CA refuses a lifetime above its maximum and a wildcard over a public suffix,
    the CLI refuses a server certificate without a SAN, and nothing is written for any of them.
+9. a second client certificate, the one to revoke.
+10. revoke it with ``utils/revoke-cert.py --cert ... --reason keyCompromise``.
+11. wait for the CRL: nothing in the demo publishes it; the table stream (filtered to
+    revocations) triggers the CRL function. The public bucket is polled (30 s at most) until
+    ``issuing.crl`` lists the serial; the seconds it took and the CRL number are printed, and the
+    CRL is checked with cryptography (signature, issuer, reason, number, S3 metadata).
+12. revoke again, by serial number in openssl's ``4A:3F:...`` form: "already revoked", unchanged.
+13. download both CRLs (DER and PEM) and write ``crls.pem`` (issuing CRL + root CRL).
+14. ``openssl verify -crl_check_all``: the good certificate is OK, the revoked one fails with
+    "certificate revoked", and with the issuing CRL alone even the good one fails (every CA of
+    the chain needs a CRL).
+15. nginx (``nginx-light``; a relying party we did not write) on 127.0.0.1 with
+    ``ssl_verify_client on``, ``ssl_client_certificate ca-bundle.pem`` and ``ssl_crl crls.pem``:
+    HTTP 200 for the good client, 400 "The SSL certificate error" for the revoked one (Python
+    and ``openssl s_client`` clients). FAIL with a hint when nginx is not installed.
+16. the Python ``ssl`` server of step 7 with ``VERIFY_CRL_CHECK_CHAIN`` and both CRLs: the good
+    client is accepted, the revoked one refused during the handshake.
 
 The sandbox is always stopped at the end (SIGTERM, then SIGKILL). Exit status: 0 when every
 step passed, 1 otherwise.
@@ -187,8 +204,10 @@ class Demo:
         work: temporary directory (sandbox state, passwords); removed at the end.
         sandbox: the sandbox process.
         env: environment for subprocesses that talk to the sandbox (``AWS_ENDPOINT_URL`` etc.).
-        issued: ``--json`` summaries of the CLI runs, by name (``client``, ``server``).
+        issued: ``--json`` summaries of the CLI runs, by name (``client``, ``server``, ``revoked``).
         files: named files produced by the steps (``root_pem``, ``client_crt``, ...).
+        revocation: what the revocation steps learnt (serial, CRL number before, when it was
+            recorded, ...).
     """
 
     out_dir: Path
@@ -197,6 +216,17 @@ class Demo:
     env: dict[str, str] = field(default_factory=dict)
     issued: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
+    revocation: dict[str, Any] = field(default_factory=dict)
+
+    def s3(self) -> Any:
+        """An S3 client for the sandbox (dummy credentials)."""
+        import boto3
+
+        state = self.sandbox.state
+        return boto3.client(
+            "s3", endpoint_url=state["endpoint_url"], region_name=state["region"],
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
 
     def run(
         self, command: Sequence[str], *, stdin: str | None = None, check: bool = True
@@ -250,6 +280,11 @@ def step_prerequisites(demo: Demo) -> str:
     import cryptography
 
     detail(f"Python {sys.version.split()[0]}, cryptography {cryptography.__version__}, {version}")
+    nginx = find_nginx()
+    if nginx:
+        detail(subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False).stderr.strip())
+    else:
+        detail("nginx is not installed: the nginx step will fail (apt-get install nginx-light, or ./dev.sh demo)")
     return version
 
 
@@ -314,16 +349,11 @@ def step_server_cert(demo: Demo) -> str:
 
 def step_published_ca(demo: Demo) -> str:
     """Download the CA certificates and the bundle that bootstrap published to the public bucket."""
-    import boto3
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    state = demo.sandbox.state
-    bucket = state["outputs"]["PublicBucketName"]
-    s3 = boto3.client(
-        "s3", endpoint_url=state["endpoint_url"], region_name=state["region"],
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+    bucket = demo.sandbox.state["outputs"]["PublicBucketName"]
+    s3 = demo.s3()
     target = demo.out_dir / "published"
     target.mkdir(parents=True, exist_ok=True)
     bodies: dict[str, bytes] = {}
@@ -419,15 +449,21 @@ class ServerEvent:
 class MtlsServer:
     """TLS server on 127.0.0.1 (ephemeral port) that requires a client certificate from the CA bundle.
 
+    With ``crl_file`` (PEM CRLs) it also checks revocation for the whole chain
+    (``VERIFY_CRL_CHECK_CHAIN``: a CRL is then needed for every CA, root included).
+
     Each connection: handshake; then read one line, answer ``hello <subject> serial <hex>`` and
     close. Handshake failures are recorded; every outcome is put on :attr:`events`.
     """
 
-    def __init__(self, fullchain: Path, key: Path, ca_bundle: Path) -> None:
+    def __init__(self, fullchain: Path, key: Path, ca_bundle: Path, crl_file: Path | None = None) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_2
         self.context.verify_mode = ssl.CERT_REQUIRED
         self.context.load_verify_locations(cafile=str(ca_bundle))
+        if crl_file is not None:  # PEM CRLs of every CA of the chain: each link is checked
+            self.context.load_verify_locations(cafile=str(crl_file))
+            self.context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
         self.context.load_cert_chain(certfile=str(fullchain), keyfile=str(key))
         self.listener = socket.create_server((TLS_HOST, 0))
         self.listener.settimeout(0.2)
@@ -641,33 +677,47 @@ def step_mtls(demo: Demo) -> str:
         TlsClient("certificate from another CA", "openssl", other_chain, other_key, expect_accept=False),
         TlsClient("our server certificate as client (EKU serverAuth only)", "python", *server_as_client, False),
     ]
-    expected_serial = demo.issued["client"]["serial_number"]
-    expected_subject = demo.issued["client"]["subject"]
-    failures = []
     with MtlsServer(f["server_fullchain"], f["server_key"], bundle) as server:
         detail(f"TLS server on {TLS_HOST}:{server.port}: CERT_REQUIRED, trust = {demo.shown(str(bundle))}")
-        for client in clients:
-            server.drain()
-            if client.tool == "openssl":
-                accepted, seen = openssl_client(demo, client, server.port, bundle)
-            else:
-                accepted, seen = python_client(client, server.port, bundle)
-            event = server.next_event()
-            ok = accepted == client.expect_accept == event.accepted
-            if ok and accepted and (event.serial_number, event.subject) != (expected_serial, expected_subject):
-                ok = False
-                seen += f" (server saw serial {event.serial_number}, expected {expected_serial})"
-            verdict = "ok  " if ok else "FAIL"
-            want = "accept" if client.expect_accept else "refuse"
-            detail(f"[{verdict}] {client.label} ({client.tool}), want {want}")
-            detail(f"         client: {seen}")
-            detail(f"         server: {event.detail}" + (f", serial {event.serial_number}" if event.accepted else ""))
-            if not ok:
-                failures.append(f"{client.label} ({client.tool})")
+        failures = try_clients(demo, server, clients, bundle, demo.issued["client"])
     if failures:
         raise StepFailed("unexpected outcome for: " + "; ".join(failures))
     refused = sum(not c.expect_accept for c in clients)
     return f"accepted the issued certificate ({len(clients) - refused} clients), refused {refused} others"
+
+
+def try_clients(
+    demo: Demo, server: MtlsServer, clients: Sequence[TlsClient], bundle: Path, accepted_cert: dict[str, Any]
+) -> list[str]:
+    """Connect each client to ``server`` and compare client's and server's view with the expectation.
+
+    An accepted connection must also show ``accepted_cert`` (the CLI summary of the one
+    certificate that should get in) on the server side.
+
+    Returns:
+        Labels of the clients with an unexpected outcome.
+    """
+    failures = []
+    for client in clients:
+        server.drain()
+        if client.tool == "openssl":
+            accepted, seen = openssl_client(demo, client, server.port, bundle)
+        else:
+            accepted, seen = python_client(client, server.port, bundle)
+        event = server.next_event()
+        ok = accepted == client.expect_accept == event.accepted
+        expected = (accepted_cert["serial_number"], accepted_cert["subject"])
+        if ok and accepted and (event.serial_number, event.subject) != expected:
+            ok = False
+            seen += f" (server saw serial {event.serial_number}, expected {expected[0]})"
+        verdict = "ok  " if ok else "FAIL"
+        want = "accept" if client.expect_accept else "refuse"
+        detail(f"[{verdict}] {client.label} ({client.tool}), want {want}")
+        detail(f"         client: {seen}")
+        detail(f"         server: {event.detail}" + (f", serial {event.serial_number}" if event.accepted else ""))
+        if not ok:
+            failures.append(f"{client.label} ({client.tool})")
+    return failures
 
 
 def step_refusals(demo: Demo) -> str:
@@ -687,6 +737,443 @@ def step_refusals(demo: Demo) -> str:
         if leftovers := sorted(p.name for p in demo.out_dir.glob(f"{name}.*")):
             raise StepFailed(f"files were written for a refused request: {leftovers}")
     return f"{len(cases)} bad requests refused with their codes; nothing written"
+
+
+# ----- revocation and CRLs
+
+REVOKED_CN = "demo-client-2"
+REVOCATION_REASON = "keyCompromise"
+CRL_WAIT_SECONDS = 30.0
+CRL_POLL_SECONDS = 0.2
+
+
+def entries(crl: Any) -> str:
+    """``"1 entry"``, ``"3 entries"``."""
+    return f"{len(crl)} {'entry' if len(crl) == 1 else 'entries'}"
+
+
+def crl_number(crl: Any) -> int:
+    """The CRL number extension (RFC 5280 5.2.3) of a cryptography CRL."""
+    from cryptography import x509
+
+    return int(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+
+
+def listed(crl: Any, serial_hex: str) -> Any:
+    """The CRL entry for ``serial_hex``, or None."""
+    return crl.get_revoked_certificate_by_serial_number(int(serial_hex, 16))
+
+
+def entry_reason(entry: Any) -> str:
+    """The reasonCode of a CRL entry as its RFC 5280 name (``keyCompromise``); none means unspecified."""
+    from cryptography import x509
+
+    try:
+        flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except x509.ExtensionNotFound:
+        return "unspecified"
+    return str(flag.value)  # cryptography's ReasonFlags values are the RFC 5280 names
+
+
+def fetch_crl(demo: Demo, key: str) -> tuple[Any, bytes, dict[str, str]]:
+    """Read ``key`` (a DER CRL) from the public bucket.
+
+    Returns:
+        ``(cryptography CRL, DER bytes, S3 user metadata)``.
+    """
+    from cryptography import x509
+
+    obj = demo.s3().get_object(Bucket=demo.sandbox.state["outputs"]["PublicBucketName"], Key=key)
+    der = obj["Body"].read()
+    return x509.load_der_x509_crl(der), der, dict(obj.get("Metadata") or {})
+
+
+def step_second_client(demo: Demo) -> str:
+    """Issue the certificate that will be revoked (a device whose key was lost)."""
+    info = _issue(demo, "revoked", "client-cert.py", REVOKED_CN, REVOKED_CN, "--organization", "KMS CA demo")
+    return f"serial {info['serial_number']}, expires {info['not_after']}"
+
+
+def step_revoke(demo: Demo) -> str:
+    """Revoke the second client certificate with utils/revoke-cert.py (by its certificate file)."""
+    serial = demo.issued["revoked"]["serial_number"]
+    crl, _, _ = fetch_crl(demo, "issuing.crl")
+    if listed(crl, serial) is not None:
+        raise StepFailed(f"issuing.crl number {crl_number(crl)} lists {serial} before it was revoked")
+    demo.revocation.update(serial=serial, crl_number_before=crl_number(crl))
+    detail(f"before: issuing.crl number {crl_number(crl)}, {entries(crl)}, {serial} not listed")
+
+    result = demo.cli("revoke-cert.py", "--cert", str(demo.files["revoked_certificate"]), "--reason",
+                      REVOCATION_REASON, "--json")  # fmt: skip
+    recorded = time.monotonic()
+    if result.returncode != 0:
+        raise StepFailed(f"revoke-cert.py exited with status {result.returncode}: {result.stderr.strip()}")
+    first = json.loads(result.stdout)
+    detail(f"revoked {first['serial_number']}: reason {first['reason']}, revoked at {first['revoked_at']}, "
+           f"already revoked: {first['already_revoked']}")  # fmt: skip
+    if (first["serial_number"], first["reason"], first["already_revoked"]) != (serial, REVOCATION_REASON, False):
+        raise StepFailed(f"unexpected answer: {first}")
+    demo.revocation.update(recorded=recorded, revoked_at=first["revoked_at"])
+    return f"{serial} revoked ({REVOCATION_REASON}) at {first['revoked_at']}"
+
+
+def step_revoke_again(demo: Demo) -> str:
+    """Revoking again (serial as openssl prints it, another reason) changes nothing and says so."""
+    serial, revoked_at = demo.revocation["serial"], demo.revocation["revoked_at"]
+    shown = ":".join(serial[i : i + 2] for i in range(0, len(serial), 2)).upper()
+    again = demo.cli("revoke-cert.py", "--serial", shown, "--reason", "superseded")
+    for line in (again.stdout + again.stderr).strip().splitlines():
+        detail("  " + line)
+    if again.returncode != 0 or "already revoked" not in again.stdout or revoked_at not in again.stdout:
+        raise StepFailed(f"the second revocation did not report the first one unchanged: {again.stdout}{again.stderr}")
+    if REVOCATION_REASON not in again.stdout:
+        raise StepFailed(f"the reason changed: {again.stdout}")
+    return f"exit status 0, 'already revoked': still {REVOCATION_REASON} at {revoked_at}"
+
+
+def step_crl_published(demo: Demo) -> str:
+    """Poll the public bucket until issuing.crl lists the revoked serial (the stream triggers publication)."""
+    serial, before = demo.revocation["serial"], demo.revocation["crl_number_before"]
+    issuing = demo.files.get("issuing_pem")
+    detail(f"nothing here invokes PublishCrlFunction: the table stream (filtered to revocations) does; "
+           f"polling issuing.crl every {CRL_POLL_SECONDS:g} s for {CRL_WAIT_SECONDS:g} s")  # fmt: skip
+    deadline = demo.revocation["recorded"] + CRL_WAIT_SECONDS
+    polls, crl = 0, None
+    while True:
+        polls += 1
+        crl, der, metadata = fetch_crl(demo, "issuing.crl")
+        entry = listed(crl, serial)
+        if entry is not None:
+            break
+        if time.monotonic() >= deadline:
+            raise StepFailed(
+                f"no published issuing.crl lists {serial} {CRL_WAIT_SECONDS:g} s after the revocation "
+                f"(still number {crl_number(crl)}, {entries(crl)}, {polls} polls): the stream-triggered "
+                f"publication did not run (the sandbox delivers the table's stream to PublishCrlFunction)\n"
+                f"{demo.sandbox.log_tail(6)}"
+            )
+        time.sleep(CRL_POLL_SECONDS)
+    seconds = time.monotonic() - demo.revocation["recorded"]
+    number = crl_number(crl)
+    lag = (crl.last_update_utc - entry.revocation_date_utc).total_seconds()
+    detail(f"issuing.crl number {number} ({len(der)} bytes DER, {entries(crl)}) lists {serial}: seen "
+           f"{seconds:.1f} s after revoke-cert.py returned ({polls} {'poll' if polls == 1 else 'polls'}); "
+           f"the CRL's thisUpdate is {lag:.0f} s after the revocation date (whole seconds)")  # fmt: skip
+    problems = []
+    if number <= before:
+        problems.append(f"CRL number {number} is not above {before}")
+    if metadata.get("crl-number") != str(number):
+        problems.append(f"S3 metadata crl-number {metadata.get('crl-number')!r} is not {number}")
+    if entry_reason(entry) != REVOCATION_REASON:
+        problems.append(f"the entry's reason is {entry_reason(entry)}, not {REVOCATION_REASON}")
+    if issuing is not None:
+        from cryptography import x509
+
+        ca = x509.load_pem_x509_certificate(issuing.read_bytes())
+        if not crl.is_signature_valid(ca.public_key()):
+            problems.append("its signature does not verify under the issuing CA's key")
+        if crl.issuer.public_bytes() != ca.subject.public_bytes():
+            problems.append("its issuer is not the issuing CA's subject")
+        detail(f"signed by {ca.subject.rfc4514_string()} ({describe_key(ca).split(',')[0]}): signature valid")
+    detail(f"entry: serial {serial}, revoked {entry.revocation_date_utc:%Y-%m-%dT%H:%M:%SZ}, "
+           f"reason {entry_reason(entry)}; thisUpdate {crl.last_update_utc:%H:%M:%S}, "
+           f"nextUpdate {crl.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+    if problems:
+        raise StepFailed("; ".join(problems))
+    demo.revocation.update(seconds=seconds, crl_number=number)
+    return (
+        f"CRL number {before} -> {number} lists the revoked serial {seconds:.1f} s after revoke-cert.py "
+        f"returned (thisUpdate - revocation date = {lag:.0f} s)"
+    )
+
+
+def step_crls(demo: Demo) -> str:
+    """Download both CRLs (DER and PEM) and build crls.pem, the file relying parties load."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    s3, bucket = demo.s3(), demo.sandbox.state["outputs"]["PublicBucketName"]
+    target = demo.out_dir / "published"
+    target.mkdir(parents=True, exist_ok=True)
+    pems = []
+    for name in ("issuing", "root"):
+        ca = x509.load_pem_x509_certificate(demo.files[f"{name}_pem"].read_bytes())
+        der_obj = s3.get_object(Bucket=bucket, Key=f"{name}.crl")
+        der = der_obj["Body"].read()
+        pem = s3.get_object(Bucket=bucket, Key=f"{name}.crl.pem")["Body"].read()
+        (target / f"{name}.crl").write_bytes(der)
+        (target / f"{name}.crl.pem").write_bytes(pem)
+        demo.files[f"{name}_crl_pem"] = target / f"{name}.crl.pem"
+        crl = x509.load_der_x509_crl(der)
+        if crl.public_bytes(Encoding.PEM) != pem:
+            raise StepFailed(f"{name}.crl and {name}.crl.pem are not the same CRL")
+        if not crl.is_signature_valid(ca.public_key()) or crl.issuer.public_bytes() != ca.subject.public_bytes():
+            raise StepFailed(f"{name}.crl is not signed by (or not issued by) the {name} CA")
+        detail(f"s3://{bucket}/{name}.crl  {len(der)} bytes  {der_obj.get('ContentType')}  number "
+               f"{crl_number(crl)}, {entries(crl)}, signature valid, "
+               f"next update {crl.next_update_utc:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+        pems.append(pem)
+    bundle = target / "crls.pem"
+    bundle.write_bytes(b"".join(pems))
+    demo.files["crls_pem"] = bundle
+    text = demo.run(["openssl", "crl", "-inform", "DER", "-in", str(target / "issuing.crl"), "-noout", "-text"]).stdout
+    for line in text.splitlines():
+        if any(w in line for w in ("Issuer:", "Last Update", "Next Update", "Serial Number", "Reason Code")):
+            detail("  " + line.strip())
+        elif line.strip() in ("Key Compromise", "Superseded", "Unspecified") or "CRL Number" in line:
+            detail("  " + line.strip())
+    detail(f"wrote {demo.shown(str(bundle))}: issuing CRL + root CRL (PEM), for openssl, nginx and Python")
+    return "issuing and root CRLs downloaded, signatures valid; crls.pem holds both"
+
+
+def step_openssl_crl(demo: Demo) -> str:
+    """openssl verify -crl_check_all with both CRLs: the good certificate passes, the revoked one fails."""
+    f = demo.files
+    base = ["openssl", "verify", "-crl_check_all", "-CAfile", str(f["root_pem"]), "-untrusted", str(f["issuing_pem"])]
+    good, revoked = str(f["client_certificate"]), str(f["revoked_certificate"])
+
+    result = demo.run([*base, "-CRLfile", str(f["crls_pem"]), good], check=False)
+    detail(f"exit {result.returncode}: {(result.stdout + result.stderr).strip()}")
+    if result.returncode != 0 or not result.stdout.strip().endswith(": OK"):
+        raise StepFailed("the good certificate did not verify with the CRLs")
+
+    result = demo.run([*base, "-CRLfile", str(f["crls_pem"]), revoked], check=False)
+    output = (result.stdout + result.stderr).strip()
+    for line in output.splitlines():
+        detail(f"  {line}")
+    if result.returncode == 0 or "certificate revoked" not in output:
+        raise StepFailed("the revoked certificate was not reported as 'certificate revoked'")
+
+    # Why relying parties need both CRLs: with -crl_check_all every CA of the chain needs one.
+    result = demo.run([*base, "-CRLfile", str(f["issuing_crl_pem"]), good], check=False)
+    output = (result.stdout + result.stderr).strip()
+    detail("with the issuing CRL only, even the good certificate fails:")
+    for line in output.splitlines():
+        if "error" in line:
+            detail(f"  {line}")
+    if result.returncode == 0 or "unable to get certificate CRL" not in output:
+        raise StepFailed("without the root CRL, openssl should refuse the chain ('unable to get certificate CRL')")
+    return "good certificate OK; revoked one 'certificate revoked'; without the root CRL nothing verifies"
+
+
+# nginx: a relying party we did not write
+
+
+def find_nginx() -> str | None:
+    """The nginx binary (also looked for in /usr/sbin, which is not on a user's PATH everywhere)."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/sbin")
+
+
+class Nginx:
+    """nginx in the foreground on 127.0.0.1 with a temporary prefix, requiring client certificates
+    from the CA bundle and checking the CRLs (``ssl_crl``) of the whole chain.
+
+    Every location answers ``hello <subject DN> serial <serial> verify <result>``.
+    """
+
+    def __init__(self, binary: str, prefix: Path, *, fullchain: Path, key: Path, ca_bundle: Path, crls: Path) -> None:
+        self.binary, self.prefix = binary, prefix
+        self.fullchain, self.key, self.ca_bundle, self.crls = fullchain, key, ca_bundle, crls
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.error_log = prefix / "error.log"
+
+    def config(self) -> str:
+        """nginx.conf: no daemon, everything under the prefix, one TLS server."""
+        p = self.prefix
+        temp = "".join(f"    {m}_temp_path {p / 'tmp' / m};\n" for m in self._temp_modules())
+        return f"""daemon off;
+worker_processes 1;
+pid {p / "nginx.pid"};
+error_log {self.error_log} info;
+events {{ worker_connections 64; }}
+http {{
+    access_log {p / "access.log"};
+{temp}    server {{
+        listen {TLS_HOST}:{self.port} ssl;
+        server_name {SERVER_CN};
+        ssl_certificate {self.fullchain};
+        ssl_certificate_key {self.key};
+        ssl_verify_client on;
+        ssl_verify_depth 2;
+        ssl_client_certificate {self.ca_bundle};
+        ssl_crl {self.crls};
+        default_type text/plain;
+        location / {{
+            return 200 "hello $ssl_client_s_dn serial $ssl_client_serial verify $ssl_client_verify\\n";
+        }}
+    }}
+}}
+"""
+
+    def _temp_modules(self) -> list[str]:
+        """Modules with a temp path in this build (``--without-http_<m>_module`` drops one)."""
+        built = subprocess.run([self.binary, "-V"], capture_output=True, text=True, check=False).stderr
+        modules = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        return [m for m in modules if f"--without-http_{m}_module" not in built]
+
+    def __enter__(self) -> Nginx:
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = self.prefix / "nginx.conf"
+        conf.write_text(self.config(), encoding="utf-8")
+        command = [self.binary, "-p", str(self.prefix), "-c", str(conf), "-e", str(self.error_log)]
+        with (self.prefix / "stderr.log").open("wb") as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StepFailed(f"nginx exited with status {self.process.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(OSError), socket.create_connection((TLS_HOST, self.port), timeout=0.5):
+                return self
+            time.sleep(0.05)
+        self.__exit__()
+        raise StepFailed(f"nginx did not listen on {TLS_HOST}:{self.port} within 10 s:\n{self.log_tail()}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 10) -> str:
+        """The last lines of nginx's error log and output."""
+        text = ""
+        for path in (self.prefix / "stderr.log", self.error_log):
+            with contextlib.suppress(OSError):
+                text += path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join("  | " + line for line in text.splitlines()[-lines:]) or "  | (no output)"
+
+    def log_lines(self, marker: str) -> list[str]:
+        """Error log lines containing ``marker``, without the timestamp and process prefix."""
+        with contextlib.suppress(OSError):
+            text = self.error_log.read_text(encoding="utf-8", errors="replace")
+            return [line.split("] ", 1)[-1] for line in text.splitlines() if marker in line]
+        return []
+
+
+def http_summary(status: int | None, body: str) -> str:
+    """``200 hello ...`` or ``400 The SSL certificate error`` (nginx's page title)."""
+    import re
+
+    title = re.search(r"<title>\s*\d*\s*(.*?)\s*</title>", body, re.IGNORECASE | re.DOTALL)
+    text = title.group(1) if title else body.strip().splitlines()[0] if body.strip() else "(empty)"
+    return f"{status} {text}" if status is not None else text
+
+
+def python_https_get(port: int, ca_bundle: Path, cert: Path | None, key: Path | None) -> tuple[int | None, str]:
+    """``GET /`` with Python's http.client over TLS (server checked against the bundle).
+
+    Returns:
+        ``(status, body)``, or ``(None, "connection failed: ...")``.
+    """
+    import http.client
+
+    context = ssl.create_default_context(cafile=str(ca_bundle))
+    if cert and key:
+        context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    connection = http.client.HTTPSConnection(TLS_HOST, port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/", headers={"Host": SERVER_CN})
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", errors="replace")
+    except (ssl.SSLError, OSError, http.client.HTTPException) as exc:
+        return None, f"connection failed: {reason(exc)}"
+    finally:
+        connection.close()
+
+
+def openssl_https_get(
+    demo: Demo, port: int, ca_bundle: Path, cert: Path | None, key: Path | None
+) -> tuple[int | None, str]:
+    """``GET /`` through ``openssl s_client`` (server checked against the bundle as localhost)."""
+    command = [
+        "openssl", "s_client", "-connect", f"{TLS_HOST}:{port}", "-servername", SERVER_CN, "-CAfile", str(ca_bundle),
+        "-verify_return_error", "-verify_hostname", SERVER_CN, "-quiet",
+    ]  # fmt: skip
+    if cert and key:
+        command += ["-cert", str(cert), "-key", str(key)]
+    result = demo.run(command, stdin=f"GET / HTTP/1.0\r\nHost: {SERVER_CN}\r\n\r\n", check=False)
+    head, _, body = result.stdout.replace("\r\n", "\n").partition("\n\n")
+    status_line = head.splitlines()[0] if head else ""
+    parts = status_line.split()
+    if len(parts) >= 2 and parts[0].startswith("HTTP/") and parts[1].isdigit():
+        return int(parts[1]), body
+    return None, f"no HTTP response (exit {result.returncode}): {result.stderr.strip()[-200:]}"
+
+
+def step_nginx(demo: Demo) -> str:
+    """nginx with ssl_verify_client on and ssl_crl (both CRLs): good client 200, revoked client 400."""
+    binary = find_nginx()
+    if binary is None:
+        raise StepFailed(
+            "nginx is not installed, so the nginx check did not run: apt-get install nginx-light "
+            "(./dev.sh demo installs it)"
+        )
+    f = demo.files
+    bundle = f["client_ca_bundle"]
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stderr.strip()
+    cases = [
+        (
+            "good client certificate",
+            f["client_fullchain"],
+            f["client_key"],
+            200,
+            demo.issued["client"]["serial_number"],
+        ),
+        ("revoked client certificate", f["revoked_fullchain"], f["revoked_key"], 400, "The SSL certificate error"),
+        ("no client certificate", None, None, 400, "No required SSL certificate was sent"),
+    ]
+    failures = []
+    with Nginx(binary, demo.work / "nginx", fullchain=f["server_fullchain"], key=f["server_key"], ca_bundle=bundle,
+               crls=f["crls_pem"]) as nginx:  # fmt: skip
+        detail(f"{version} on https://{TLS_HOST}:{nginx.port}/ (prefix <tmp>/nginx, not a daemon):")
+        for line in nginx.config().splitlines():
+            if line.strip().startswith(("ssl_verify", "ssl_client_certificate", "ssl_crl", "listen")):
+                detail("  " + line.strip().replace(str(demo.out_dir), "<out>"))
+        for label, cert, key, want, must_show in cases:
+            for tool in ("python", "openssl"):
+                if tool == "python":
+                    status, body = python_https_get(nginx.port, bundle, cert, key)
+                else:
+                    status, body = openssl_https_get(demo, nginx.port, bundle, cert, key)
+                seen = http_summary(status, body)
+                ok = status == want and must_show.lower() in body.lower()
+                detail(f"[{'ok  ' if ok else 'FAIL'}] {label} ({tool}): want {want}, got {seen}")
+                if not ok:
+                    failures.append(f"{label} ({tool})")
+        time.sleep(0.1)  # let the worker flush its log line
+        for line in nginx.log_lines("verify error")[:2]:
+            detail(f"nginx error.log: {line}")
+    if failures:
+        raise StepFailed("unexpected outcome for: " + "; ".join(failures))
+    return (
+        f"{version.split(': ')[-1]}: 200 for the good certificate, 400 'The SSL certificate error' for the revoked one"
+    )
+
+
+def step_python_crl(demo: Demo) -> str:
+    """The Python ssl server of step 7, now with VERIFY_CRL_CHECK_CHAIN and both CRLs."""
+    f = demo.files
+    bundle = f["client_ca_bundle"]
+    good, revoked = (f["client_fullchain"], f["client_key"]), (f["revoked_fullchain"], f["revoked_key"])
+    clients = [
+        TlsClient("good client certificate", "python", *good, expect_accept=True),
+        TlsClient("good client certificate", "openssl", *good, expect_accept=True),
+        TlsClient("revoked client certificate", "python", *revoked, expect_accept=False),
+        TlsClient("revoked client certificate, TLS 1.2", "python", *revoked, expect_accept=False, tls12=True),
+        TlsClient("revoked client certificate", "openssl", *revoked, expect_accept=False),
+    ]
+    with MtlsServer(f["server_fullchain"], f["server_key"], bundle, crl_file=f["crls_pem"]) as server:
+        detail(f"TLS server on {TLS_HOST}:{server.port}: CERT_REQUIRED, VERIFY_CRL_CHECK_CHAIN, "
+               f"CRLs = {demo.shown(str(f['crls_pem']))}")  # fmt: skip
+        failures = try_clients(demo, server, clients, bundle, demo.issued["client"])
+    if failures:
+        raise StepFailed("unexpected outcome for: " + "; ".join(failures))
+    return "good certificate accepted; revoked certificate refused (certificate revoked)"
 
 
 @dataclass(frozen=True)
@@ -721,6 +1208,24 @@ STEPS: list[Step] = [
     Step("openssl_verify", "openssl verify against the published CA", step_openssl_verify, ("published_ca",)),
     Step("mtls", "Mutual TLS handshake on 127.0.0.1", step_mtls, ("client_cert", "server_cert")),
     Step("refusals", "Bad requests are refused, nothing is written", step_refusals, ("sandbox",)),
+    Step("second_client", "Issue a second client certificate (to revoke)", step_second_client, ("sandbox",)),
+    Step("revoke", "Revoke it (keyCompromise) with utils/revoke-cert.py", step_revoke, ("second_client",)),
+    Step(
+        "crl_published",
+        "Wait for the stream-triggered CRL that lists it",
+        step_crl_published,
+        ("revoke", "published_ca"),
+    ),
+    Step("revoke_again", "Revoke it again: nothing changes", step_revoke_again, ("revoke",)),
+    Step("crls", "Download the published CRLs", step_crls, ("crl_published",)),
+    Step("openssl_crl", "openssl verify -crl_check_all with the CRLs", step_openssl_crl, ("crls",)),
+    Step("nginx", "nginx mutual TLS checking CRLs (ssl_crl)", step_nginx, ("crls", "client_cert", "server_cert")),
+    Step(
+        "python_crl",
+        "Python ssl mutual TLS with VERIFY_CRL_CHECK_CHAIN",
+        step_python_crl,
+        ("crls", "client_cert", "server_cert"),
+    ),
 ]
 
 
