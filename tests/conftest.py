@@ -218,4 +218,5 @@ def put_revoked(resources: CaResources, serial: str, not_after: datetime, reason
         "status": {"S": "revoked"}, "revoked_ca": {"S": "issuing"},
         "not_after": {"S": not_after.strftime("%Y-%m-%dT%H:%M:%SZ")},
         "revoked_at": {"S": revoked_at}, "revocation_reason": {"S": reason},
+        "crl_entry": {"S": f"{revoked_at} {reason}"},
     })

@@ -23,6 +23,8 @@ def _functions() -> dict[str, dict[str, Any]]:
 def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for policy in function["Properties"].get("Policies", []):
+        if "Fn::If" in policy:  # a conditional policy: check the branch that is not AWS::NoValue
+            policy = next(branch for branch in policy["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"})
         assert isinstance(policy, dict) and "Statement" in policy, "policies are inline statements only"
         found.extend(policy["Statement"])
     return found
@@ -50,8 +52,8 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_only_issuance_and_crl_publication_sign_with_the_issuing_key() -> None:
-    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction", "PublishCrlFunction"}
+def test_only_issuance_rotation_and_crl_publication_sign_with_the_issuing_key() -> None:
+    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction", "RotateAcmFunction", "PublishCrlFunction"}
 
 
 def test_only_bootstrap_and_crl_publication_sign_with_the_root_key() -> None:
@@ -101,8 +103,36 @@ def test_outputs_the_tools_rely_on() -> None:
 
 def test_the_inventory_table_has_the_sparse_revoked_index() -> None:
     props = TEMPLATE["Resources"]["CaTable"]["Properties"]
-    (index,) = props["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "RevokedByCa"
+    index = next(i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == "RevokedByCa")
+    assert index["Projection"] == {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["crl_entry"]}
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["revoked_ca", "not_after"]
     assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def _holders(action: str) -> set[str]:
+    return {name for name, f in _functions().items() for st in _statements(f) if action in _as_list(st["Action"])}
+
+
+def test_acm_import_is_limited_to_issuance_and_rotation() -> None:
+    assert _holders("acm:ImportCertificate") == {"IssueFunction", "RotateAcmFunction"}
+    assert _holders("acm:DeleteCertificate") == {"IssueFunction"}
+
+
+def test_only_the_sync_function_writes_the_key_value_store() -> None:
+    assert _holders("cloudfront-keyvaluestore:UpdateKeys") == {"SyncKvsFunction"}
+
+
+def test_viewer_mtls_resources_are_behind_one_parameter() -> None:
+    for name in ("RevokedSerialsStore", "RevocationCheckFunction", "SyncKvsFunction", "KvsSyncFailedAlarm"):
+        assert TEMPLATE["Resources"][name]["Condition"] == "ViewerMtls"
+    assert TEMPLATE["Conditions"]["ViewerMtls"] == {"Fn::Equals": [{"Ref": "EnableViewerMtls"}, "true"]}
+
+
+def test_the_template_carries_the_connection_function_code_unchanged() -> None:
+    code = TEMPLATE["Resources"]["RevocationCheckFunction"]["Properties"]["ConnectionFunctionCode"]
+    source = (REPO / "functions" / "connection" / "connection.js").read_text()
+    assert code == source, "run: python utils/embed-connection-function.py"
+    assert len(code.encode()) < 10 * 1024
+    config = TEMPLATE["Resources"]["RevocationCheckFunction"]["Properties"]["ConnectionFunctionConfig"]
+    assert config["Runtime"] == "cloudfront-js-2.0"

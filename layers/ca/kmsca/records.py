@@ -147,6 +147,26 @@ class RevokedEntry:
     not_after: datetime
 
 
+def crl_entry_text(revoked_at: datetime, reason: str, invalidity_date: datetime | None) -> str:
+    """The compact ``crl_entry`` attribute projected into the ``RevokedByCa`` index:
+    ``"<revoked_at> <reason>[ <invalidity_date>]"`` (about 35-56 bytes). Keeping index entries small
+    keeps CRL publication at about 4,400 revoked certificates per 1 MB Query page."""
+    text = f"{iso(revoked_at)} {reason}"
+    return f"{text} {iso(invalidity_date)}" if invalidity_date else text
+
+
+def parse_crl_entry(serial_number: str, text: str, not_after: datetime) -> RevokedEntry:
+    """Inverse of :func:`crl_entry_text`."""
+    parts = text.split(" ")
+    return RevokedEntry(
+        serial_number=serial_number,
+        revoked_at=parse_iso(parts[0]),
+        reason=parts[1],
+        invalidity_date=parse_iso(parts[2]) if len(parts) > 2 else None,
+        not_after=not_after,
+    )
+
+
 @dataclass(frozen=True)
 class CaRecord:
     """A CA certificate and the KMS key that signs for it.

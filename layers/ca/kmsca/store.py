@@ -4,8 +4,10 @@ Table layout (template.yaml ``CaTable``; partition key ``pk``, no sort key):
 
 - ``CERT#<serial>``: one item per issued certificate (attributes of
   :class:`~kmsca.records.CertificateRecord`). A revoked certificate also carries ``revoked_ca``,
-  which puts it in the sparse index ``RevokedByCa`` (partition ``revoked_ca``, sort ``not_after``),
-  so one CA's revoked, unexpired certificates are a Query, never a Scan.
+  which puts it in the sparse index ``RevokedByCa`` (partition ``revoked_ca``, sort ``not_after``,
+  projecting only the compact ``crl_entry``), so one CA's revoked, unexpired certificates are a
+  Query, never a Scan. The current certificate behind an ACM ARN carries ``acm_managed``, which
+  puts it in the sparse index ``AcmByExpiry`` (partition ``acm_managed``, sort ``not_after``).
 - ``CA#<name>``: the root and issuing CA certificates and their KMS key ARNs.
 - ``IDEMPOTENCY#<sha256 of key>``: the first response for an idempotency key, with a TTL
   (``expires_at``, epoch seconds).
@@ -32,7 +34,9 @@ from .records import (
     CertificateRecord,
     IdempotencyRecord,
     RevokedEntry,
+    crl_entry_text,
     iso,
+    parse_crl_entry,
     parse_iso,
     pem,
 )
@@ -287,8 +291,12 @@ class DynamoDbCertificateStore:
             ":revoked": STATUS_REVOKED,
             ":revoked_at": iso(revoked_at),
             ":reason": reason,
+            ":crl_entry": crl_entry_text(revoked_at, reason, invalidity_date),
         }
-        update = "SET #status = :revoked, revoked_at = :revoked_at, revocation_reason = :reason, revoked_ca = ca"
+        update = (
+            "SET #status = :revoked, revoked_at = :revoked_at, revocation_reason = :reason, revoked_ca = ca, "
+            "crl_entry = :crl_entry"
+        )
         if invalidity_date is not None:
             values[":invalidity_date"] = iso(invalidity_date)
             update += ", invalidity_date = :invalidity_date"
@@ -328,14 +336,7 @@ class DynamoDbCertificateStore:
         )
         for page in pages:
             for item in page["Items"]:
-                invalidity = item.get("invalidity_date")
-                yield RevokedEntry(
-                    serial_number=item["serial_number"]["S"],
-                    revoked_at=parse_iso(item["revoked_at"]["S"]),
-                    reason=item["revocation_reason"]["S"],
-                    invalidity_date=parse_iso(invalidity["S"]) if invalidity else None,
-                    not_after=parse_iso(item["not_after"]["S"]),
-                )
+                yield parse_crl_entry(item["pk"]["S"][5:], item["crl_entry"]["S"], parse_iso(item["not_after"]["S"]))
 
     def next_crl_number(self, ca: str) -> int:
         """Reserve the next CRL number of a CA (RFC 5280 5.2.3): an atomic ADD on ``CRLNUMBER#<ca>``.
@@ -433,7 +434,8 @@ class DynamoDbCertificateStore:
                         "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
                         "UpdateExpression": (
                             "SET #status = :revoked, revoked_at = :now, revocation_reason = :superseded, "
-                            "revoked_ca = ca, superseded_by = :new REMOVE acm_managed, rotation_lease_until"
+                            "revoked_ca = ca, crl_entry = :crl_entry, superseded_by = :new "
+                            "REMOVE acm_managed, rotation_lease_until"
                         ),
                         "ConditionExpression": "#status = :issued",
                         "ExpressionAttributeNames": {"#status": "status"},
@@ -443,6 +445,7 @@ class DynamoDbCertificateStore:
                                 ":issued": STATUS_ISSUED,
                                 ":now": iso(now),
                                 ":superseded": "superseded",
+                                ":crl_entry": crl_entry_text(now, "superseded", None),
                                 ":new": new.serial_number,
                             }
                         ),
@@ -472,16 +475,9 @@ def revoked_entries_from_stream(records: list[dict[str, Any]]) -> list[RevokedEn
     entries = []
     for record in records:
         image = record.get("dynamodb", {}).get("NewImage")
-        if not image or image.get("status", {}).get("S") != STATUS_REVOKED or "revoked_ca" not in image:
+        if not image or image.get("status", {}).get("S") != STATUS_REVOKED or "crl_entry" not in image:
             continue
-        v = _plain(image)
         entries.append(
-            RevokedEntry(
-                serial_number=v["serial_number"],
-                revoked_at=parse_iso(v["revoked_at"]),
-                reason=v["revocation_reason"],
-                invalidity_date=parse_iso(v["invalidity_date"]) if "invalidity_date" in v else None,
-                not_after=parse_iso(v["not_after"]),
-            )
+            parse_crl_entry(image["pk"]["S"][5:], image["crl_entry"]["S"], parse_iso(image["not_after"]["S"]))
         )
     return entries
