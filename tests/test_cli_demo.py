@@ -362,3 +362,21 @@ def test_crl_wait_checks_what_it_finds(pki: Pki, tmp_path: Path, monkeypatch: py
     runner.revocation.update(crl_number_before=4)  # a CRL number that did not increase is a failure
     with pytest.raises(demo.StepFailed, match="CRL number 4 is not above 4"):
         demo.step_crl_published(runner)
+
+    (tmp_path / "forged").mkdir()
+    forged = Pki(tmp_path / "forged").crl([0x0A0B0C], 9)  # same issuer name, another key
+    monkeypatch.setattr(
+        demo, "fetch_crl", lambda _d, _k: (forged, forged.public_bytes(serialization.Encoding.DER), {"crl-number": "9"})
+    )
+    with pytest.raises(demo.StepFailed, match="its signature does not verify under the issuing CA's key"):
+        demo.step_crl_published(runner)
+
+
+def test_crl_excerpt(pki: Pki, tmp_path: Path) -> None:
+    der = tmp_path / "issuing.crl"
+    der.write_bytes(pki.crl([0x0A0B0C], number=12).public_bytes(serialization.Encoding.DER))
+    text = _demo(tmp_path).run(["openssl", "crl", "-inform", "DER", "-in", str(der), "-noout", "-text"]).stdout
+    lines = demo.excerpt(text, demo.CRL_EXCERPT)
+    assert "X509v3 CRL Number: 12" in lines
+    assert "Serial Number: 0A0B0C" in lines
+    assert "X509v3 CRL Reason Code: Key Compromise" in lines

@@ -4,7 +4,11 @@ Public API (imported lazily, so ``utils.sandbox.kms_patch`` stays light):
 
 - :class:`Sandbox`, :class:`SandboxError`, :class:`FunctionError`, :class:`InvocationResult`
   (``utils.sandbox.server``);
-- :func:`patch_moto_kms` (``utils.sandbox.kms_patch``);
+- :class:`ConnectionFunction` (``utils.sandbox.server``);
+- :func:`patch_moto_kms` (``utils.sandbox.kms_patch``), :func:`patch_moto_acm`
+  (``utils.sandbox.acm_patch``);
+- :class:`KvsEmulator`, :func:`install_kvs_emulator`, :func:`uninstall_kvs_emulator`,
+  :func:`redirect_kvs_clients` (``utils.sandbox.kvs``);
 - :class:`Template`, :class:`TemplateError` (``utils.sandbox.template``).
 
 Command line: ``python -m utils.sandbox --help``.
@@ -20,7 +24,13 @@ _EXPORTS = {
     "SandboxError": "server",
     "FunctionError": "server",
     "InvocationResult": "server",
+    "ConnectionFunction": "server",
     "patch_moto_kms": "kms_patch",
+    "patch_moto_acm": "acm_patch",
+    "KvsEmulator": "kvs",
+    "install_kvs_emulator": "kvs",
+    "uninstall_kvs_emulator": "kvs",
+    "redirect_kvs_clients": "kvs",
     "Template": "template",
     "TemplateError": "template",
 }

@@ -1,9 +1,13 @@
 """Run the local sandbox until Ctrl-C: ``python -m utils.sandbox [--port 4566] ...``.
 
 Prints the endpoint, the function names and the ``export`` line a client shell needs, and
-writes a state file (JSON: endpoint_url, region, stack_name, functions, outputs, pid) once
-everything is created; removes it on exit. Exit status 1 with a message on stderr when the
-sandbox cannot start (port in use, bad parameter, custom resource FAILED, ...).
+writes a state file (JSON: endpoint_url, region, stack_name, functions, outputs,
+key_value_stores, connection_functions, schedules, pid) once everything is created; removes it
+on exit. DynamoDB stream events are always delivered; schedules run on demand
+(``POST <endpoint>/__sandbox__/schedules/<FunctionLogicalId>[/<EventName>]``) unless
+``--run-schedules``. The emulated KeyValueStores' content: ``GET <endpoint>/__sandbox__/kvs``.
+Exit status 1 with a message on stderr when the sandbox cannot start (port in use, bad
+parameter, custom resource FAILED, ...).
 """
 
 from __future__ import annotations
@@ -47,6 +51,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="where to write the running sandbox's JSON state (default .sandbox/state.json)",
     )
     parser.add_argument("--repo-root", type=Path, default=DEFAULT_REPO_ROOT, help="directory holding template.yaml")
+    parser.add_argument(
+        "--run-schedules",
+        action="store_true",
+        help="fire the template's rate() schedules on a timer (default: only on demand, "
+        "POST /__sandbox__/schedules/<FunctionLogicalId>[/<EventName>])",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -100,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
             stack_name=args.stack_name,
             parameter_overrides=_overrides(args.parameter_overrides),
+            run_schedules=args.run_schedules,
         )
         sandbox.start()
     except SandboxError as exc:
@@ -123,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  function {logical_id}: {name}")
         for key, value in sandbox.outputs.items():
             print(f"  output {key}: {value}")
+        for (logical_id, event_name), schedule in sandbox.schedules.items():
+            how = "on a timer" if args.run_schedules else "on demand"
+            print(f"  schedule {logical_id}.{event_name}: {schedule.expression} ({how})")
         print(f"export {exports}")
         print(f"state: {state_file} (Ctrl-C to stop)", flush=True)
         _write_atomically(state_file, state)

@@ -7,18 +7,29 @@ One HTTP endpoint on 127.0.0.1 answers every AWS API a client or a function uses
 - CloudFormation ``DescribeStacks`` for the sandbox's stack returns the template's
   Outputs, so a CLI that finds things through stack outputs works unchanged;
 - ``PUT /__sandbox__/cfn-response/{request-id}`` receives custom-resource responses;
-- everything else (KMS, DynamoDB, S3, SNS, ACM, ...) is moto.
+- CloudFront KeyValueStore data plane (``/key-value-stores/...``, SigV4A) is answered by the
+  KVS emulator (:mod:`utils.sandbox.kvs`), which also answers in-process clients through
+  botocore's ``before-send`` event; ``GET /__sandbox__/kvs[/{arn}]`` shows the stores' content;
+- ``POST /__sandbox__/schedules/{FunctionLogicalId}[/{EventName}]`` runs a schedule now;
+- everything else (KMS, DynamoDB, DynamoDB Streams, S3, SNS, ACM in any region, CloudFront
+  control plane, ...) is moto, with KMS and ACM patched to behave as AWS does.
 
 On :meth:`Sandbox.start` the resources the template declares are created in dependency
-order, the way CloudFormation would: KMS keys, tables, buckets, topics, functions, then
-each custom resource's ``Create`` is sent to its function with a real CloudFormation
-event, and the sandbox waits for the response.
+order, the way CloudFormation would: KMS keys, tables, buckets, topics, KeyValueStores,
+connection functions (recorded), functions, then each custom resource's ``Create`` is sent to
+its function with a real CloudFormation event, and the sandbox waits for the response. Then
+the event sources start: DynamoDB stream pollers (LATEST = from now), schedules (on demand
+unless ``run_schedules``); see :mod:`utils.sandbox.events`.
 
 Use from tests::
 
     with Sandbox(repo_root) as sandbox:
         result = sandbox.invoke("IssueFunction", {"csr": pem})
         kms = sandbox.client("kms")
+        sandbox.invoke("RevokeFunction", {"serial_number": result["serial_number"]})
+        # the table stream triggers PublishCrlFunction and SyncKvsFunction within ~1-2 s
+        sandbox.kvs.items(sandbox.outputs["RevokedSerialsStoreArn"])
+        sandbox.trigger_schedule("SyncKvsFunction").raise_for_error()
 
 Limits: one active Sandbox per process is the normal case (moto's state is
 process-global and is reset when the first sandbox starts and the last one stops).
@@ -54,7 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 from xml.sax.saxutils import escape
 
 import boto3
@@ -68,13 +79,24 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
+from .acm_patch import patch_moto_acm
+from .events import DynamoDbStreamSource, FilterError, ScheduleSource
 from .kms_patch import patch_moto_kms
+from .kvs import (
+    KvsEmulator,
+    KvsError,
+    install_kvs_emulator,
+    installed_kvs_emulator,
+    is_kvs_request,
+    uninstall_kvs_emulator,
+)
 from .template import Function, Output, Physical, Resource, Template, TemplateError, stringify
 
 __all__ = [
     "DUMMY_CREDENTIALS",
     "EVENT_SOURCES",
     "RESOURCE_CREATORS",
+    "ConnectionFunction",
     "EventSource",
     "FunctionError",
     "InvocationResult",
@@ -93,6 +115,8 @@ DUMMY_CREDENTIALS = {
 }
 
 CFN_RESPONSE_PATH = "/__sandbox__/cfn-response/"
+SCHEDULES_PATH = "/__sandbox__/schedules/"
+KVS_PATH = "/__sandbox__/kvs"
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _SIGNING_SERVICE_RE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/(?P<service>[^/]+)/aws4_request")
 #: Variables of the host process a function must not inherit (they describe the host's AWS setup).
@@ -570,8 +594,131 @@ def _create_function(sandbox: Sandbox, resource: Resource) -> Physical:
     return Physical(ref=function.name, attrs={"Arn": function.arn})
 
 
+#: CloudFront's limit on a (connection) function's code, bytes.
+MAX_CONNECTION_FUNCTION_CODE = 10 * 1024
+
+
+@dataclass(frozen=True)
+class ConnectionFunction:
+    """An ``AWS::CloudFront::ConnectionFunction`` as created (recorded only; never executed).
+
+    ``code``: the JavaScript source; ``key_value_store_arns``: the associated stores (their
+    content: ``sandbox.kvs.items(arn)``); ``stage``: LIVE when AutoPublish, else DEVELOPMENT.
+    """
+
+    logical_id: str
+    name: str
+    arn: str
+    id: str
+    runtime: str
+    comment: str
+    code: str
+    key_value_store_arns: tuple[str, ...]
+    stage: str
+    etag: str
+    created: datetime
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready description (the sandbox state file's ``connection_functions`` entries)."""
+        return {
+            "name": self.name,
+            "arn": self.arn,
+            "id": self.id,
+            "runtime": self.runtime,
+            "stage": self.stage,
+            "key_value_store_arns": list(self.key_value_store_arns),
+            "code": self.code,
+        }
+
+
+def _import_source_items(sandbox: Sandbox, source: Mapping[str, Any] | None) -> dict[str, str]:
+    """Items of a KeyValueStore ``ImportSource`` (S3 JSON ``{"data": [{"key", "value"}]}``)."""
+    if not source:
+        return {}
+    if str(source.get("SourceType", "S3")) != "S3":
+        raise SandboxError(f"ImportSource type {source.get('SourceType')} is not supported (S3 only)")
+    arn = str(source.get("SourceArn", ""))
+    bucket, _, key = arn.split(":::", 1)[-1].partition("/")
+    if not bucket or not key:
+        raise SandboxError(f"ImportSource SourceArn {arn!r} is not an S3 object ARN")
+    body = sandbox.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    try:
+        return {str(item["key"]): str(item["value"]) for item in json.loads(body)["data"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SandboxError(f"ImportSource {arn}: not a KeyValueStore import file ({exc})") from exc
+
+
+@creates("AWS::CloudFront::KeyValueStore")
+def _create_key_value_store(sandbox: Sandbox, resource: Resource) -> Physical:
+    """The store in moto's CloudFront control plane; its data plane is ``sandbox.kvs``."""
+    props = sandbox.resolve(resource.properties)
+    name = str(props.get("Name") or f"{sandbox.stack_name}-{resource.logical_id}-{_suffix()}")[:64]
+    store = sandbox.client("cloudfront").create_key_value_store(Name=name, Comment=str(props.get("Comment") or ""))[
+        "KeyValueStore"
+    ]
+    items = _import_source_items(sandbox, props.get("ImportSource"))
+    try:
+        sandbox.kvs.create_store(store["ARN"], items)
+    except KvsError as exc:
+        raise SandboxError(f"{resource.logical_id}: ImportSource refused: {exc}") from exc
+    return Physical(ref=name, attrs={"Arn": store["ARN"], "Id": store["Id"], "Status": "READY"})
+
+
+@creates("AWS::CloudFront::ConnectionFunction")
+def _create_connection_function(sandbox: Sandbox, resource: Resource) -> Physical:
+    """Recorded in ``sandbox.connection_functions`` (moto has no connection functions)."""
+    props = sandbox.resolve(resource.properties)
+    name = str(props.get("Name") or f"{sandbox.stack_name}-{resource.logical_id}")[:64]
+    config = props.get("ConnectionFunctionConfig") or {}
+    code = str(props.get("ConnectionFunctionCode") or "")
+    size = len(code.encode("utf-8"))
+    if size > MAX_CONNECTION_FUNCTION_CODE:
+        raise SandboxError(
+            f"{resource.logical_id}: ConnectionFunctionCode is {size} bytes; CloudFront allows "
+            f"{MAX_CONNECTION_FUNCTION_CODE}"
+        )
+    associations = config.get("KeyValueStoreAssociations") or []
+    if isinstance(associations, Mapping):  # the API's {Quantity, Items} shape
+        associations = associations.get("Items") or []
+    kvs_arns = tuple(str(a["KeyValueStoreARN"]) for a in associations)
+    for kvs_arn in kvs_arns:
+        try:
+            sandbox.kvs.etag(kvs_arn)
+        except KeyError:
+            raise SandboxError(f"{resource.logical_id}: KeyValueStore {kvs_arn} does not exist") from None
+    now = datetime.now(UTC)
+    auto_publish = str(props.get("AutoPublish", False)).lower() == "true"
+    function = ConnectionFunction(
+        logical_id=resource.logical_id,
+        name=name,
+        arn=f"arn:{sandbox.template.partition}:cloudfront::{sandbox.account_id}:connection-function/{name}",
+        id=name,
+        runtime=str(config.get("Runtime") or "cloudfront-js-2.0"),
+        comment=str(config.get("Comment") or ""),
+        code=code,
+        key_value_store_arns=kvs_arns,
+        stage="LIVE" if auto_publish else "DEVELOPMENT",
+        etag="E" + _suffix(13),
+        created=now,
+    )
+    sandbox.connection_functions[resource.logical_id] = function
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return Physical(
+        ref=function.id,
+        attrs={
+            "ConnectionFunctionArn": function.arn,
+            "Id": function.id,
+            "Stage": function.stage,
+            "Status": "UNASSOCIATED",
+            "ETag": function.etag,
+            "CreatedTime": stamp,
+            "LastModifiedTime": stamp,
+        },
+    )
+
+
 # ---------------------------------------------------------------------------------------------
-# Event sources (pollers): none yet
+# Event sources (pollers): DynamoDB streams, schedules (see events.py)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -588,7 +735,11 @@ class EventSource(Protocol):
 EventSourceFactory = Callable[["Sandbox", LocalFunction, str, Mapping[str, Any]], EventSource]
 #: SAM event ``Type`` ("DynamoDB", "Schedule", "ScheduleV2", ...) -> factory(sandbox, function,
 #: event name, resolved Properties). A factory delivers events with ``sandbox.run_function``.
-EVENT_SOURCES: dict[str, EventSourceFactory] = {}
+EVENT_SOURCES: dict[str, EventSourceFactory] = {
+    "DynamoDB": DynamoDbStreamSource,
+    "ScheduleV2": ScheduleSource,
+    "Schedule": ScheduleSource,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,6 +789,12 @@ class _Front:
         try:
             if path.startswith(CFN_RESPONSE_PATH) and method == "PUT":
                 return self._cfn_response(environ, start_response, path[len(CFN_RESPONSE_PATH) :])
+            if path.startswith(SCHEDULES_PATH) and method == "POST":
+                return self._schedule(start_response, path[len(SCHEDULES_PATH) :])
+            if (path == KVS_PATH or path.startswith(KVS_PATH + "/")) and method == "GET":
+                return self._kvs_contents(environ, start_response)
+            if is_kvs_request(path, environ.get("HTTP_AUTHORIZATION", "")):
+                return self._kvs_data_plane(environ, start_response, method)
             match = _INVOKE_RE.match(path)
             if match and method == "POST":
                 function, qualifier = self.sandbox.lookup_function(match.group("name"))
@@ -716,6 +873,52 @@ class _Front:
             headers.append(("X-Amz-Function-Error", result.function_error))
         return _respond(start_response, "200 OK", result.payload, headers)
 
+    def _schedule(self, start_response: StartResponse, rest: str) -> list[bytes]:
+        """``POST /__sandbox__/schedules/{FunctionLogicalId}[/{EventName}]``: run a schedule now.
+
+        Answers like Lambda Invoke: 200 with the function's payload (``X-Amz-Function-Error``
+        when it failed); 404 for an unknown function or schedule.
+        """
+        logical_id, _, event_name = rest.strip("/").partition("/")
+        try:
+            result = self.sandbox.trigger_schedule(unquote(logical_id), unquote(event_name) or None)
+        except SandboxError as exc:
+            return _lambda_error(start_response, "404 Not Found", "ResourceNotFoundException", str(exc))
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", result.request_id)]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        return _respond(start_response, "200 OK", result.payload, headers)
+
+    def _kvs_contents(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        """``GET /__sandbox__/kvs[/{url-encoded KvsARN}]``: what the emulated stores hold (JSON)."""
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
+        rest = raw.split("?", 1)[0][len(KVS_PATH) :].strip("/")
+        kvs = self.sandbox.kvs
+        arns = [unquote(rest)] if rest else kvs.stores()
+        stores = {}
+        for arn in arns:
+            try:
+                stores[arn] = {"ETag": kvs.etag(arn), "Items": kvs.items(arn)}
+            except KeyError:
+                return _lambda_error(start_response, "404 Not Found", "ResourceNotFoundException", f"no store {arn}")
+        body = json.dumps(stores[arns[0]] | {"KvsARN": arns[0]} if rest else {"stores": stores}).encode()
+        return _respond(start_response, "200 OK", body, [("Content-Type", "application/json")])
+
+    def _kvs_data_plane(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> list[bytes]:
+        """A ``cloudfront-keyvaluestore`` request from another process: the emulator answers."""
+        body = _read_body(environ)
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
+        if "?" not in raw and environ.get("QUERY_STRING"):
+            raw += "?" + environ["QUERY_STRING"]
+        headers = {
+            key[5:].replace("_", "-").title(): str(value) for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        status, response_headers, payload = self.sandbox.kvs.handle(method, raw, headers, body)
+        reason = {200: "OK", 400: "Bad Request", 402: "Payment Required", 404: "Not Found", 409: "Conflict"}
+        return _respond(
+            start_response, f"{status} {reason.get(status, 'Error')}", payload, list(response_headers.items())
+        )
+
     def _cfn_response(self, environ: dict[str, Any], start_response: StartResponse, request_id: str) -> list[bytes]:
         pending = self.sandbox._pending_responses.get(request_id)
         body = _read_body(environ)
@@ -765,7 +968,12 @@ class Sandbox:
     ``repo_root``: directory with ``template.yaml`` (and samconfig.toml); ``port``: 0 picks a
     free port; ``parameter_overrides``: template parameters, e.g. {"IssuingCaKeySpec": "RSA_2048"}.
     After :meth:`start`: ``endpoint_url``, ``physical`` (logical id -> Physical),
-    ``functions`` (logical id -> LocalFunction), ``outputs`` (key -> value).
+    ``functions`` (logical id -> LocalFunction), ``outputs`` (key -> value),
+    ``kvs`` (the KeyValueStore emulator: ``sandbox.kvs.items(arn)``),
+    ``connection_functions`` (logical id -> ConnectionFunction), ``schedules``
+    ((function, event) -> ScheduleSource; run one with :meth:`trigger_schedule`).
+    ``run_schedules``: fire ``rate()`` schedules on a timer too (default: only on demand).
+    DynamoDB stream events are delivered by pollers started after the resources exist.
     """
 
     _active = 0
@@ -783,6 +991,7 @@ class Sandbox:
         parameter_overrides: Mapping[str, str] | None = None,
         *,
         template: str | Path = "template.yaml",
+        run_schedules: bool = False,
     ) -> None:
         self.repo_root = Path(repo_root).resolve()
         self.template_path = self.repo_root / template
@@ -803,7 +1012,16 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._async_threads: list[threading.Thread] = []
         self._pending_responses: dict[str, _PendingResponse] = {}
-        self._event_sources: list[EventSource] = []
+        self._event_sources: dict[str, EventSource] = {}
+        #: (function logical id, event name) -> schedule; see :meth:`trigger_schedule`.
+        self.schedules: dict[tuple[str, str], ScheduleSource] = {}
+        #: Fire ``rate()`` schedules on a timer (off by default: run them with trigger_schedule).
+        self.run_schedules = run_schedules
+        #: Logical id -> the template's CloudFront connection functions (recorded, not executed).
+        self.connection_functions: dict[str, ConnectionFunction] = {}
+        #: The KeyValueStore data-plane emulator (installed in this process while running).
+        self.kvs: KvsEmulator = installed_kvs_emulator() or KvsEmulator()
+        self._installed_kvs = False
         self._import_paths: list[str] = []
         self._clients: dict[tuple[str, str], Any] = {}
         self._created_at = datetime.now(UTC)
@@ -832,6 +1050,7 @@ class Sandbox:
         if self._server is not None:
             return self
         self.physical, self.functions, self._names, self.outputs = {}, {}, {}, {}
+        self.connection_functions, self.schedules = {}, {}
         try:
             self.template = Template(
                 self.template_path,
@@ -844,6 +1063,7 @@ class Sandbox:
         except TemplateError as exc:
             raise SandboxError(str(exc)) from exc
         patch_moto_kms()
+        patch_moto_acm()
         app = _Front(self, DomainDispatcherApplication(create_backend_app))
         # Bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -867,6 +1087,10 @@ class Sandbox:
         with Sandbox._active_lock:
             if Sandbox._active == 0:
                 _reset_moto()
+            self._installed_kvs = installed_kvs_emulator() is None
+            self.kvs = install_kvs_emulator(self.kvs)
+            if Sandbox._active == 0:
+                self.kvs.reset()
             Sandbox._active += 1
             self._counted = True
         self._server = server
@@ -887,7 +1111,7 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop pollers and the server, wait for running invocations, release the port. Idempotent."""
-        for source in reversed(self._event_sources):
+        for source in reversed(list(self._event_sources.values())):
             with contextlib.suppress(Exception):
                 source.stop()
         self._event_sources.clear()
@@ -914,6 +1138,10 @@ class Sandbox:
                 Sandbox._active -= 1
                 if Sandbox._active == 0:
                     _reset_moto()
+                    self.kvs.reset()
+                if self._installed_kvs:
+                    uninstall_kvs_emulator()
+                    self._installed_kvs = False
             self._counted = False
 
     # -- clients and environment -----------------------------------------------------------------
@@ -1099,9 +1327,43 @@ class Sandbox:
                 if factory is None:
                     logger.info("%s event %s (%s) is not emulated yet", function.logical_id, event_name, kind)
                     continue
-                source = factory(self, function, event_name, self.resolve(event.get("Properties") or {}))
-                source.start()
-                self._event_sources.append(source)
+                try:
+                    source = factory(self, function, event_name, self.resolve(event.get("Properties") or {}))
+                    source.start()
+                except (FilterError, ValueError) as exc:
+                    raise SandboxError(f"{function.logical_id} event {event_name} ({kind}): {exc}") from exc
+                self._event_sources[f"{function.logical_id}.{event_name}"] = source
+                if isinstance(source, ScheduleSource):
+                    self.schedules[(function.logical_id, event_name)] = source
+
+    @property
+    def event_sources(self) -> dict[str, EventSource]:
+        """ "<FunctionLogicalId>.<EventName>" -> running event source (stream pollers, schedules)."""
+        return dict(self._event_sources)
+
+    def trigger_schedule(self, logical_id: str, event_name: str | None = None) -> InvocationResult:
+        """Run a function's schedule (``ScheduleV2``/``Schedule`` event) now, as the scheduler would:
+        the function gets the event's ``Input`` (parsed JSON). ``event_name`` may be omitted when
+        the function has one schedule. Returns the :class:`InvocationResult` (check
+        ``function_error`` or call ``raise_for_error()``); no retries.
+
+        Raises:
+            SandboxError: unknown function, no such schedule, or several and none named.
+        """
+        if logical_id not in self.functions:
+            raise SandboxError(f"no function {logical_id} in the sandbox (has {sorted(self.functions)})")
+        candidates = {name: source for (lid, name), source in self.schedules.items() if lid == logical_id}
+        if not candidates:
+            raise SandboxError(f"{logical_id} has no schedule event")
+        if event_name is None:
+            if len(candidates) > 1:
+                raise SandboxError(f"{logical_id} has several schedules; name one of {sorted(candidates)}")
+            (source,) = candidates.values()
+        elif event_name in candidates:
+            source = candidates[event_name]
+        else:
+            raise SandboxError(f"{logical_id} has no schedule event {event_name} (has {sorted(candidates)})")
+        return source.fire()
 
     # -- invocations -------------------------------------------------------------------------------
 
@@ -1212,13 +1474,26 @@ class Sandbox:
         ).encode()
 
     def state(self) -> dict[str, Any]:
-        """JSON-ready summary: endpoint_url, region, stack_name, functions (logical id -> name), outputs."""
+        """JSON-ready summary: endpoint_url, region, stack_name, functions (logical id -> name),
+        outputs, key_value_stores (logical id -> ARN), connection_functions (logical id ->
+        {name, arn, id, runtime, stage, key_value_store_arns, code}), schedules (function logical
+        id -> event names)."""
+        schedules: dict[str, list[str]] = {}
+        for logical_id, event_name in self.schedules:
+            schedules.setdefault(logical_id, []).append(event_name)
         return {
             "endpoint_url": self.endpoint_url,
             "region": self.region,
             "stack_name": self.stack_name,
             "functions": self.function_names,
             "outputs": dict(self.outputs),
+            "key_value_stores": {
+                r.logical_id: self.physical[r.logical_id].attrs["Arn"]
+                for r in self.template.of_type("AWS::CloudFront::KeyValueStore")
+                if r.logical_id in self.physical
+            },
+            "connection_functions": {lid: f.summary() for lid, f in self.connection_functions.items()},
+            "schedules": schedules,
         }
 
 
