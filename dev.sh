@@ -35,6 +35,8 @@ system_deps() {
     if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
         apt_install nginx-light || log "could not install nginx-light; the demo's nginx step will fail"
     fi
+    # Node.js runs the CloudFront connection function's tests and the demo's edge check.
+    command -v node >/dev/null 2>&1 || apt_install nodejs || log "could not install nodejs; connection-function tests will fail"
 }
 
 venv() {

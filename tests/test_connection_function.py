@@ -9,6 +9,7 @@ length).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +24,8 @@ SOURCE = FUNCTION_DIR / "connection.js"
 CLOUDFRONT_CODE_LIMIT = 10 * 1024
 
 NODE = shutil.which("node")
+if NODE is None and os.environ.get("CI"):
+    raise RuntimeError("node (Node.js) is not on PATH; CI must run the connection function tests")
 needs_node = pytest.mark.skipif(
     NODE is None, reason="node (Node.js) is not on PATH: the connection function tests need it"
 )

@@ -81,13 +81,17 @@ class KeyValueStoreSync:
         kvs_arn: the KeyValueStore's ARN.
         store: the inventory (its ``RevokedByCa`` index).
         ca: CA name whose revocations are mirrored (``issuing``).
+        max_store_bytes: the store's capacity (5 MB, the KeyValueStore quota).
     """
 
-    def __init__(self, client: Any, kvs_arn: str, store: CertificateStore, ca: str) -> None:
+    def __init__(
+        self, client: Any, kvs_arn: str, store: CertificateStore, ca: str, max_store_bytes: int = MAX_STORE_BYTES
+    ) -> None:
         self._client = client
         self._arn = kvs_arn
         self._store = store
         self._ca = ca
+        self._max_bytes = max_store_bytes
         self._calls: dict[str, int] = {}
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
@@ -151,21 +155,21 @@ class KeyValueStoreSync:
             if not token:
                 return found
 
-    def reconcile(self, now: datetime, max_bytes: int = MAX_STORE_BYTES) -> SyncReport:
+    def reconcile(self, now: datetime) -> SyncReport:
         """Make the store equal to the inventory's revoked, unexpired certificates.
 
         Raises:
-            KvsCapacityExceeded: the desired content is larger than ``max_bytes``; nothing written.
+            KvsCapacityExceeded: the desired content is larger than the store holds; nothing written.
             KvsConflict: see the module docstring.
         """
         self._calls = {}
         report = SyncReport()
         desired = {e.serial_number: kvs_value(e) for e in self._store.list_revoked(self._ca, now)}
         report.store_bytes = sum(entry_size(k, v) for k, v in desired.items())
-        if report.store_bytes > max_bytes:
+        if report.store_bytes > self._max_bytes:
             raise KvsCapacityExceeded(
                 f"{len(desired)} revoked serial numbers need {report.store_bytes} bytes; "
-                f"the KeyValueStore holds {max_bytes}"
+                f"the KeyValueStore holds {self._max_bytes}"
             )
         etag = self._describe()["ETag"]
         present = self.present_keys()
