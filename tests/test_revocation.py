@@ -196,13 +196,13 @@ def test_twenty_concurrent_publications(handlers: Any) -> None:
 
 
 def test_a_lower_number_never_replaces_a_higher_one(handlers: Any) -> None:
-    from kmsca.crl import publish_if_newer
-    from kmsca.publish import Artefact
+    from kmsca.publish import Artefact, publish
 
     s3, bucket = handlers.resources.s3, handlers.resources.bucket
-    assert publish_if_newer(s3, bucket, Artefact("x.crl", b"seven", "application/pkix-crl"), 7)
-    assert not publish_if_newer(s3, bucket, Artefact("x.crl", b"six", "application/pkix-crl"), 6)
-    assert s3.get_object(Bucket=bucket, Key="x.crl")["Body"].read() == b"seven"
+    assert publish(s3, bucket, Artefact("x.crl", b"seven", "application/pkix-crl"), 7)
+    assert not publish(s3, bucket, Artefact("x.crl", b"six", "application/pkix-crl"), 6)
+    assert publish(s3, bucket, Artefact("x.crl", b"eight", "application/pkix-crl"), 8)
+    assert s3.get_object(Bucket=bucket, Key="x.crl")["Body"].read() == b"eight"
 
 
 def test_openssl_reads_the_crl_and_refuses_the_revoked_certificate(handlers: Any, tmp_path: Path) -> None:

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .ca import check_key_matches
 from .certificates import sign
 from .errors import CaNotReady
-from .publish import Artefact
+from .publish import Artefact, publish
 from .records import CaRecord, RevokedEntry
 from .revocation import REASONS
 from .settings import SigningSettings
@@ -46,7 +45,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CRL_CONTENT_TYPE = "application/pkix-crl"
-CONDITIONAL_WRITE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -113,48 +111,6 @@ def build_crl(
     return sign(builder, signer.private_key, signer.scheme)
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def publish_if_newer(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int) -> bool:
-    """Write ``artefact`` unless the object already holds this or a higher CRL number.
-
-    Uses S3 conditional writes (``If-Match`` on the ETag read, ``If-None-Match: *`` for a new
-    object); a lost race is re-read and retried, at most :data:`CONDITIONAL_WRITE_ATTEMPTS` times.
-
-    Returns:
-        True when written, False when a CRL with the same or a higher number is already there.
-    """
-    for _ in range(CONDITIONAL_WRITE_ATTEMPTS):
-        condition: dict[str, str]
-        try:
-            head = s3.head_object(Bucket=bucket, Key=artefact.key)
-            current = int(head.get("Metadata", {}).get("crl-number", "0"))
-            if current >= crl_number:
-                return False
-            condition = {"IfMatch": head["ETag"]}
-        except ClientError as exc:
-            if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise
-            condition = {"IfNoneMatch": "*"}
-        try:
-            s3.put_object(
-                Bucket=bucket,
-                Key=artefact.key,
-                Body=artefact.body,
-                ContentType=artefact.content_type,
-                CacheControl="max-age=60",
-                Metadata={"crl-number": str(crl_number), "sha256": artefact.sha256},
-                **condition,  # type: ignore[arg-type]
-            )
-            return True
-        except ClientError as exc:
-            if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
-                raise
-    raise RuntimeError(f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes")
-
-
 @dataclass(frozen=True)
 class CrlPublication:
     """What one publication did.
@@ -217,11 +173,9 @@ class CrlPublisher:
             Body=der,
             ContentType=CRL_CONTENT_TYPE,
         )
-        published = publish_if_newer(
-            self._s3, self._public_bucket, Artefact(f"{ca}.crl", der, CRL_CONTENT_TYPE), crl_number
-        )
+        published = publish(self._s3, self._public_bucket, Artefact(f"{ca}.crl", der, CRL_CONTENT_TYPE), crl_number)
         pem = crl.public_bytes(serialization.Encoding.PEM)
-        published_pem = publish_if_newer(
+        published_pem = publish(
             self._s3, self._public_bucket, Artefact(f"{ca}.crl.pem", pem, "application/x-pem-file"), crl_number
         )
         return CrlPublication(

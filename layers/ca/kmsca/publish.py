@@ -7,7 +7,8 @@ Object keys in the public bucket (relying parties and CloudFront trust stores re
 - ``ca-bundle.pem``: root then issuing PEM, no blank lines, ``text/plain`` (CloudFront trust store)
 
 Writes are idempotent: an object whose stored SHA-256 (user metadata) equals the new body's is
-left alone, so re-running publication changes nothing.
+left alone, so re-running publication changes nothing. CRLs (:mod:`kmsca.crl`) go through the same
+:func:`publish`, which then also refuses to replace a higher CRL number.
 """
 
 from __future__ import annotations
@@ -60,25 +61,57 @@ def ca_artefacts(root: x509.Certificate, issuing: x509.Certificate) -> list[Arte
     return artefacts
 
 
-def publish(s3: S3Client, bucket: str, artefact: Artefact) -> bool:
-    """Put ``artefact`` unless the same bytes are already there (HeadObject, then PutObject).
+CONDITIONAL_WRITE_ATTEMPTS = 5
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | None = None) -> bool:
+    """Put ``artefact`` unless the object already holds it (HeadObject, then a conditional PutObject).
+
+    "Already holds it": the same bytes (SHA-256 in the object's metadata), or, for a CRL
+    (``crl_number`` given), the same or a higher CRL number, so a slow publication never rolls a
+    CRL back. The write is conditional on what was read (``If-Match`` on the ETag, or
+    ``If-None-Match: *`` for a new object); a concurrent writer makes it re-read and try again, at
+    most :data:`CONDITIONAL_WRITE_ATTEMPTS` times.
 
     Returns:
         True when the object was written, False when it was already up to date.
+
+    Raises:
+        botocore.exceptions.ClientError: S3 refused; RuntimeError: the object kept changing.
     """
-    try:
-        head = s3.head_object(Bucket=bucket, Key=artefact.key)
-        if head.get("Metadata", {}).get("sha256") == artefact.sha256:
-            return False
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise
-    s3.put_object(
-        Bucket=bucket,
-        Key=artefact.key,
-        Body=artefact.body,
-        ContentType=artefact.content_type,
-        CacheControl="max-age=300",
-        Metadata={"sha256": artefact.sha256},
-    )
-    return True
+    metadata = {"sha256": artefact.sha256}
+    if crl_number is not None:
+        metadata["crl-number"] = str(crl_number)
+    for _ in range(CONDITIONAL_WRITE_ATTEMPTS):
+        condition: dict[str, str]
+        try:
+            head = s3.head_object(Bucket=bucket, Key=artefact.key)
+            current = head.get("Metadata", {})
+            if current.get("sha256") == artefact.sha256:
+                return False
+            if crl_number is not None and int(current.get("crl-number", "0")) >= crl_number:
+                return False
+            condition = {"IfMatch": head["ETag"]}
+        except ClientError as exc:
+            if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            condition = {"IfNoneMatch": "*"}
+        try:
+            s3.put_object(
+                Bucket=bucket,
+                Key=artefact.key,
+                Body=artefact.body,
+                ContentType=artefact.content_type,
+                CacheControl="max-age=60" if crl_number is not None else "max-age=300",
+                Metadata=metadata,
+                **condition,  # type: ignore[arg-type]
+            )
+            return True
+        except ClientError as exc:
+            if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+                raise
+    raise RuntimeError(f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes")
