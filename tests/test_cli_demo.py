@@ -1,14 +1,19 @@
-"""The demo's machinery without the sandbox: the mutual-TLS server and clients, and how a
-failed step is reported (later steps skipped, exit status 1, the sandbox's output shown)."""
+"""The demo's machinery without the sandbox: the mutual-TLS server and clients, how a failed
+step is reported (later steps skipped, exit status 1, the sandbox's output shown), and the
+CloudFront steps' checks (ACM us-east-1 behind a Stubber, a stand-in KeyValueStore, the
+connection function under Node.js)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -380,3 +385,348 @@ def test_crl_excerpt(pki: Pki, tmp_path: Path) -> None:
     assert "X509v3 CRL Number: 12" in lines
     assert "Serial Number: 0A0B0C" in lines
     assert "X509v3 CRL Reason Code: Key Compromise" in lines
+
+
+# --------------------------------------------------------------------------------------------
+# CloudFront steps' machinery: the origin certificate in ACM, the KeyValueStore, the connection function
+
+
+@pytest.mark.parametrize(
+    ("serial", "shown"),
+    [(0x4A3F05, "4a:3f:05"), (0x8F01, "00:8f:01"), (0x0A1B, "0a:1b"), (0x01, "01"), (0x80, "00:80"), (0x7F, "7f")],
+)
+def test_colon_hex_is_the_der_integer_as_cloudfront_shows_it(serial: int, shown: str) -> None:
+    assert demo.colon_hex(serial) == shown
+
+
+def _origin_leaf(pki: Pki, key: Any, eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, demo.ORIGIN_CN)]))
+        .issuer_name(pki.ca.subject)
+        .public_key(key.public_key())
+        .serial_number(0x4A3F05)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .sign(pki.ca_key, hashes.SHA256())
+    )
+
+
+ACM_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0300c707-df1d-45aa-bd8a-79432d57d803"
+
+
+class OriginSetup:
+    """What step_origin_cert sees: the CLI's --json answer and files, and ACM behind a Stubber."""
+
+    def __init__(self, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        import boto3
+
+        self.pki = pki
+        self.runner = _demo(tmp_path)
+        self.runner.sandbox.state = {"region": "eu-west-1", "stack_name": "kmsca-dev", "outputs": {}}
+        self.leaf = _origin_leaf(pki, ec.generate_private_key(ec.SECP256R1()))
+        self.acm_leaf = self.leaf
+        self.arn = ACM_ARN
+        self.key_algorithm = "EC_prime256v1"
+        self.ekus = [{"Name": "TLS_WEB_CLIENT_AUTHENTICATION", "OID": "1.3.6.1.5.5.7.3.2"}]
+        self.acm_chain = [pki.ca]
+        self.acm_error: str | None = None
+        self.acm = boto3.client("acm", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        self.regions: list[str | None] = []
+        monkeypatch.setattr(demo.Demo, "cli", self._cli)
+        monkeypatch.setattr(demo.Demo, "client", self._client)
+
+    def _cli(self, script: str, *args: str) -> Any:  # bound to this setup, so Demo's self is not passed
+        assert script == "cloudfront-origin-cert.py"
+        assert "--json" in args
+        crt, chain = self.runner.out_dir / "origin.crt", self.runner.out_dir / "origin.chain.pem"
+        crt.write_bytes(self.leaf.public_bytes(PEM))
+        chain.write_bytes(self.pki.ca.public_bytes(PEM))
+        info = {
+            "serial_number": "4a3f05", "subject": f"CN={demo.ORIGIN_CN}", "profile": "cloudfront-origin",
+            "not_after": "2027-02-19T08:00:00Z", "key_type": "ec-p256", "acm_certificate_arn": self.arn,
+            "acm_region": "us-east-1", "origin_mtls_config": {"OriginMtlsConfig": {"ClientCertificateArn": self.arn}},
+            "files": {"certificate": str(crt), "chain": str(chain)}, "written": [str(crt), str(chain)],
+        }  # fmt: skip
+        return demo.subprocess.CompletedProcess([script, *args], 0, json.dumps(info), "")
+
+    def _client(self, service: str, region: str | None = None) -> Any:
+        from botocore.stub import Stubber
+
+        assert service == "acm"
+        self.regions.append(region)
+        stubber = Stubber(self.acm)
+        if self.acm_error:
+            stubber.add_client_error("describe_certificate", self.acm_error, "no such certificate")
+        else:
+            stubber.add_response(
+                "describe_certificate",
+                {
+                    "Certificate": {
+                        "CertificateArn": self.arn, "DomainName": demo.ORIGIN_CN, "Serial": "4a:3f:05",
+                        "Status": "ISSUED", "Type": "IMPORTED", "KeyAlgorithm": self.key_algorithm,
+                        "ExtendedKeyUsages": self.ekus, "NotAfter": dt.datetime(2027, 2, 19, tzinfo=dt.UTC),
+                    }
+                },
+                {"CertificateArn": self.arn},
+            )  # fmt: skip
+            stubber.add_response(
+                "get_certificate",
+                {
+                    "Certificate": self.acm_leaf.public_bytes(PEM).decode(),
+                    "CertificateChain": b"".join(c.public_bytes(PEM) for c in self.acm_chain).decode(),
+                },
+                {"CertificateArn": self.arn},
+            )
+            stubber.add_response(
+                "list_tags_for_certificate",
+                {"Tags": [{"Key": "managed-by", "Value": "kmsca"}]},
+                {"CertificateArn": self.arn},
+            )
+        stubber.activate()
+        return self.acm
+
+
+@pytest.fixture
+def origin(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OriginSetup:
+    return OriginSetup(pki, tmp_path, monkeypatch)
+
+
+def test_origin_step_shows_the_certificate_in_acm_us_east_1(
+    origin: OriginSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = demo.step_origin_cert(origin.runner)
+    assert result.startswith(f"{ACM_ARN}: ISSUED, EC P-256, EKU clientAuth")
+    assert origin.regions == ["us-east-1"]
+    out = capsys.readouterr().out
+    assert '"ClientCertificateArn": "' + ACM_ARN + '"' in out
+    assert "the stack runs in eu-west-1; the ARN's region is us-east-1" in out
+    assert "ExtendedKeyUsages TLS_WEB_CLIENT_AUTHENTICATION" in out
+    assert "X509v3 Extended Key Usage: TLS Web Client Authentication" in out
+    assert "NIST CURVE: P-256" in out
+    assert "CN=Unit Test CA  (issuing CA)" in out
+    assert origin.runner.issued["origin"]["acm_certificate_arn"] == ACM_ARN
+
+
+def test_origin_step_marks_certificates_it_did_not_import(
+    origin: OriginSetup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto's ACM appends an Amazon CA to the chain; it is shown as such, and the check still passes."""
+    (origin.runner.work / "other").mkdir()
+    other = Pki(origin.runner.work / "other")
+    origin.acm_chain = [origin.pki.ca, other.ca]
+    demo.step_origin_cert(origin.runner)
+    assert "(appended by the ACM emulation, not imported by the CA)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda o: setattr(o, "acm_chain", [o.leaf, o.pki.ca]), "the chain in ACM contains the leaf"),
+        (
+            lambda o: setattr(o, "acm_chain", [_origin_leaf(o.pki, ec.generate_private_key(ec.SECP256R1()))]),
+            "does not start with the issuing and the root CA",
+        ),
+        (lambda o: setattr(o, "key_algorithm", "RSA_2048"), "key algorithm RSA_2048, not EC P-256"),
+        (lambda o: setattr(o, "ekus", []), "the EKU is not clientAuth"),
+        (lambda o: setattr(o, "arn", ACM_ARN.replace("us-east-1", "eu-west-1")), "the ARN is in eu-west-1"),
+        (
+            lambda o: setattr(o, "acm_leaf", _origin_leaf(o.pki, ec.generate_private_key(ec.SECP256R1()))),
+            "ACM holds another certificate than the one issued",
+        ),
+        (lambda o: setattr(o, "acm_error", "ResourceNotFoundException"), "the sandbox's ACM in us-east-1 cannot show"),
+    ],
+)
+def test_origin_step_fails_on_what_acm_must_not_hold(
+    origin: OriginSetup, change: Callable[[OriginSetup], None], message: str
+) -> None:
+    change(origin)
+    with pytest.raises(demo.StepFailed, match=message):
+        demo.step_origin_cert(origin.runner)
+
+
+def test_origin_step_reports_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _demo(tmp_path)
+    monkeypatch.setattr(
+        demo.Demo,
+        "cli",
+        lambda self, *args: demo.subprocess.CompletedProcess(args, 2, "", "error: CaNotReady: no ACM access\n"),
+    )
+    with pytest.raises(demo.StepFailed, match="exited with status 2: error: CaNotReady: no ACM access"):
+        demo.step_origin_cert(runner)
+
+
+def _not_found() -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "Key not found"}}, "GetKey")
+
+
+class FakeKvs:
+    """The KVS data-plane calls step_kvs makes; ``appears_after`` get_key calls before the key is there."""
+
+    def __init__(self, items: dict[str, str], appears_after: int = 0) -> None:
+        self.items, self.appears_after, self.gets = items, appears_after, 0
+        self.pages: list[dict[str, Any]] = []
+
+    def get_key(self, KvsARN: str, Key: str) -> dict[str, Any]:
+        self.gets += 1
+        if Key not in self.items or self.gets <= self.appears_after:
+            raise _not_found()
+        return {"Key": Key, "Value": self.items[Key], "ItemCount": len(self.items), "TotalSizeInBytes": 1}
+
+    def describe_key_value_store(self, KvsARN: str) -> dict[str, Any]:
+        return {"ETag": "KV1", "ItemCount": len(self.items), "TotalSizeInBytes": 1,
+                "LastModified": dt.datetime.now(dt.UTC)}  # fmt: skip
+
+    def list_keys(self, KvsARN: str, MaxResults: int, NextToken: str | None = None) -> dict[str, Any]:
+        keys = sorted(self.items)
+        start = int(NextToken or 0)
+        page: dict[str, Any] = {"Items": [{"Key": k, "Value": self.items[k]} for k in keys[start : start + MaxResults]]}
+        if start + MaxResults < len(keys):
+            page["NextToken"] = str(start + MaxResults)
+        self.pages.append(page)
+        return page
+
+
+KVS_ARN = "arn:aws:cloudfront::123456789012:key-value-store/ff3c97df-7662-46da-b678-6296b183b6c8"
+
+
+def _kvs_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kvs: FakeKvs) -> demo.Demo:
+    runner = _demo(tmp_path)
+    runner.sandbox.state = {"region": "eu-west-1", "outputs": {"RevokedSerialsStoreArn": KVS_ARN}}
+    runner.revocation.update(serial="0a0b0c", revoked_at="2026-11-21T08:00:00Z", recorded=time.monotonic(),
+                             recorded_wall=time.time())  # fmt: skip
+    runner.issued["client"] = {"serial_number": "0102030405"}
+    monkeypatch.setattr(demo.Demo, "kvs_client", lambda self: kvs)
+    monkeypatch.setattr(demo, "KVS_POLL_SECONDS", 0.01)
+    return runner
+
+
+def test_kvs_step_waits_for_the_sync_and_exports_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kvs = FakeKvs({"0a0b0c": "2026-11-21T08:00:00Z keyCompromise", "0d": "2026-11-20T08:00:00Z superseded"}, 3)
+    runner = _kvs_demo(tmp_path, monkeypatch, kvs)
+    result = demo.step_kvs(runner)
+    assert result.startswith("0a0b0c -> '2026-11-21T08:00:00Z keyCompromise' (found after ")
+    out = capsys.readouterr().out
+    assert "(4 polls)" in out
+    assert "get_key(0102030405) (the good client certificate): ResourceNotFoundException, not revoked" in out
+    assert json.loads(runner.files["kvs_items"].read_text()) == {
+        "data": [
+            {"key": "0a0b0c", "value": "2026-11-21T08:00:00Z keyCompromise"},
+            {"key": "0d", "value": "2026-11-20T08:00:00Z superseded"},
+        ]
+    }
+
+
+def test_kvs_items_follows_pages() -> None:
+    kvs = FakeKvs({f"{i:02x}": "v" for i in range(120)})
+    assert len(demo.kvs_items(kvs, KVS_ARN)) == 120
+    assert [len(p["Items"]) for p in kvs.pages] == [50, 50, 20]
+
+
+def test_kvs_step_times_out_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = _kvs_demo(tmp_path, monkeypatch, FakeKvs({}))
+    monkeypatch.setattr(demo, "KVS_WAIT_SECONDS", 0.2)
+    with pytest.raises(demo.StepFailed, match=r"0a0b0c is not in the KeyValueStore after 0.2 s .*SyncKvsFunction"):
+        demo.step_kvs(runner)
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        ({"0a0b0c": "2026-11-21T08:00:00Z keyCompromise", "0102030405": "x"}, "the good certificate's serial is in"),
+        ({"0a0b0c": "2026-11-21T08:00:00Z superseded"}, "expected '2026-11-21T08:00:00Z keyCompromise'"),
+    ],
+)
+def test_kvs_step_checks_what_it_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, items: dict[str, str], message: str
+) -> None:
+    with pytest.raises(demo.StepFailed, match=message):
+        demo.step_kvs(_kvs_demo(tmp_path, monkeypatch, FakeKvs(items)))
+
+
+def test_kvs_step_without_a_store_is_a_clear_failure(tmp_path: Path) -> None:
+    runner = _demo(tmp_path)
+    runner.sandbox.state = {"region": "eu-west-1", "outputs": {}}
+    with pytest.raises(demo.StepFailed, match="no RevokedSerialsStoreArn output"):
+        demo.step_kvs(runner)
+
+
+def test_kvs_client_without_awscrt_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = demo.importlib.util.find_spec
+    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: None if name == "awscrt" else real(name))
+    with pytest.raises(demo.StepFailed, match=r"SigV4A, which needs awscrt"):
+        _demo(tmp_path).kvs_client()
+
+
+def _connection_demo(pki: Pki, tmp_path: Path, items: dict[str, str]) -> demo.Demo:
+    runner = _demo(tmp_path)
+    runner.files.update(revoked_certificate=pki.revoked[0], client_certificate=pki.client[0])
+    export = tmp_path / "kvs-items.json"
+    export.write_text(json.dumps({"data": [{"key": k, "value": v} for k, v in items.items()]}))
+    runner.files["kvs_items"] = export
+    return runner
+
+
+needs_node = pytest.mark.skipif(demo.shutil.which("node") is None, reason="Node.js is not installed")
+
+
+@needs_node
+def test_connection_function_denies_the_revoked_and_allows_the_good(
+    pki: Pki, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner = _connection_demo(pki, tmp_path, {"0a0b0c": "2026-11-21T08:00:00Z keyCompromise"})
+    runner.sandbox.state = {
+        "connection_functions": {
+            "RevocationCheckFunction": {
+                "name": "kmsca-dev-revocation-check",
+                "runtime": "cloudfront-js-2.0",
+                "stage": "LIVE",
+                "code": (demo.CONNECTION_DIR / "connection.js").read_text(),
+            }
+        }
+    }
+    assert demo.step_connection_function(runner).startswith("revoked certificate denied")
+    out = capsys.readouterr().out
+    assert "serialNumber 0a:0b:0c" in out  # the pki's revoked serial, as CloudFront renders it
+    assert "serialNumber 0A0B0C" in out  # as openssl x509 -serial prints it
+    assert 'logCustomData: {"reason":"revoked","serial":"0a0b0c","decision":"deny"}' in out
+    assert "serialNumber 01:02:03:04:05" in out
+    assert "decision allow (want allow)" in out
+    assert "runs this same code" in out
+
+
+@needs_node
+def test_connection_function_with_an_empty_store_lets_the_revoked_in(pki: Pki, tmp_path: Path) -> None:
+    """The decision comes from the store's content: without the key, the revoked certificate is allowed."""
+    runner = _connection_demo(pki, tmp_path, {})
+    with pytest.raises(demo.StepFailed, match="unexpected decision or log for: revoked certificate"):
+        demo.step_connection_function(runner)
+
+
+@needs_node
+def test_connection_function_code_must_be_the_deployed_code(pki: Pki, tmp_path: Path) -> None:
+    runner = _connection_demo(pki, tmp_path, {"0a0b0c": "v"})
+    runner.sandbox.state = {"connection_functions": {"RevocationCheckFunction": {"code": "// stale copy\n"}}}
+    with pytest.raises(demo.StepFailed, match=r"embed-connection-function\.py"):
+        demo.step_connection_function(runner)
+
+
+def test_missing_node_is_a_clear_failure(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo.shutil, "which", lambda name, **_: None)
+    with pytest.raises(demo.StepFailed, match=r"Node\.js is not installed"):
+        demo.step_connection_function(_connection_demo(pki, tmp_path, {}))
+
+
+def test_the_cloudfront_steps_come_last_and_need_their_inputs() -> None:
+    names = [s.name for s in demo.STEPS]
+    assert names[-3:] == ["origin_cert", "kvs", "connection_function"]
+    requires = {s.name: s.requires for s in demo.STEPS}
+    assert "revoke" in requires["kvs"] and "client_cert" in requires["kvs"]
+    assert requires["connection_function"] == ("kvs",)

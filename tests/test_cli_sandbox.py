@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -25,16 +27,22 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def sandbox_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Environment of a shell that exported the sandbox's settings; the sandbox stops afterwards."""
-    sandbox = demo.Sandbox(tmp_path_factory.mktemp("sandbox"), timeout=120)
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.Sandbox]:
+    """The sandbox, started the way the demo starts it; stopped afterwards."""
+    running = demo.Sandbox(tmp_path_factory.mktemp("sandbox"), timeout=120)
     try:
-        state = sandbox.start()
-        env = demo.client_environment(state)
-        env["KMSCA_STACK_NAME"] = state["stack_name"]
-        yield env
+        running.start()
+        yield running
     finally:
-        sandbox.stop()
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox_env(sandbox: demo.Sandbox) -> dict[str, str]:
+    """Environment of a shell that exported the sandbox's settings."""
+    env = demo.client_environment(sandbox.state)
+    env["KMSCA_STACK_NAME"] = sandbox.state["stack_name"]
+    return env
 
 
 def cli(script: str, *args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -161,6 +169,104 @@ def test_revocation_refusals_pass_through(
     assert result.stdout == ""
 
 
+def _acm_us_east_1(sandbox: demo.Sandbox) -> Any:
+    return boto3.client(
+        "acm", endpoint_url=sandbox.state["endpoint_url"], region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("key_type", "algorithm"), [("ec-p256", "EC_prime256v1"), ("rsa-2048", "RSA_2048")])
+def test_cloudfront_origin_certificate_is_in_acm_us_east_1(
+    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path, key_type: str, algorithm: str
+) -> None:
+    result = cli(
+        "cloudfront-origin-cert.py", "origin.example.com", "--san", "dns:origin.example.com", "--key-type", key_type,
+        "--out-dir", "certs", "--json", env=sandbox_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    arn = info["acm_certificate_arn"]
+    assert arn.startswith("arn:aws:acm:us-east-1:")
+    assert sandbox.state["region"] != "us-east-1"  # the stack's region does not matter
+    assert info["origin_mtls_config"] == {"OriginMtlsConfig": {"ClientCertificateArn": arn}}
+    assert sorted(p.name for p in (tmp_path / "certs").iterdir()) == [
+        "origin.example.com.chain.pem",
+        "origin.example.com.crt",
+    ]
+
+    acm = _acm_us_east_1(sandbox)
+    described = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert (described["Status"], described["Type"], described["KeyAlgorithm"]) == ("ISSUED", "IMPORTED", algorithm)
+    assert [u["Name"] for u in described["ExtendedKeyUsages"]] == ["TLS_WEB_CLIENT_AUTHENTICATION"]
+    got = acm.get_certificate(CertificateArn=arn)
+    leaf = x509.load_pem_x509_certificate((tmp_path / "certs" / "origin.example.com.crt").read_bytes())
+    assert x509.load_pem_x509_certificate(got["Certificate"].encode()) == leaf
+    assert leaf not in x509.load_pem_x509_certificates(got["CertificateChain"].encode())
+    tags = {t["Key"]: t["Value"] for t in acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]}
+    assert tags["kmsca:serial-number"] == info["serial_number"]
+    assert tags["managed-by"] == "kmsca"
+
+    human = cli("cloudfront-origin-cert.py", "origin2.example.com", env=sandbox_env, cwd=tmp_path)
+    assert human.returncode == 0, human.stderr
+    assert "ACM ARN        arn:aws:acm:us-east-1:" in human.stdout
+    assert '"OriginMtlsConfig": {' in human.stdout
+
+
+def test_cloudfront_origin_idempotency_key_returns_the_same_arn(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    runs = [
+        cli("cloudfront-origin-cert.py", "o.example", "--idempotency-key", "deploy-9", "--json",
+            env=sandbox_env, cwd=tmp_path)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    first, second = (json.loads(r.stdout) for r in runs)
+    assert (first["acm_certificate_arn"], first["serial_number"]) == (
+        second["acm_certificate_arn"],
+        second["serial_number"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["o", "--lifetime-days", "1000"], "LifetimeExceeded"),
+        (["o", "--san", "*.com"], "InvalidSubjectAlternativeName"),
+        (["o", "--key-type", "ec-p384"], "KeyPolicyViolation"),
+    ],
+)
+def test_cloudfront_origin_refusals(sandbox_env: dict[str, str], tmp_path: Path, args: list[str], code: str) -> None:
+    result = cli("cloudfront-origin-cert.py", *args, "--out-dir", "certs", env=sandbox_env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {code}: ")
+    assert not (tmp_path / "certs").exists()
+
+
+def test_revoked_serial_reaches_the_keyvaluestore(
+    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    issued = cli("client-cert.py", "to-revoke-kvs", "--json", env=sandbox_env, cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    serial = json.loads(issued.stdout)["serial_number"]
+    revoked = cli("revoke-cert.py", "--serial", serial, "--reason", "keyCompromise", "--json",
+                  env=sandbox_env, cwd=tmp_path)  # fmt: skip
+    assert revoked.returncode == 0, revoked.stderr
+    revoked_at = json.loads(revoked.stdout)["revoked_at"]
+
+    runner = demo.Demo(out_dir=tmp_path, work=tmp_path, sandbox=sandbox)
+    kvs, arn = runner.kvs_client(), sandbox.state["outputs"]["RevokedSerialsStoreArn"]
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            value = kvs.get_key(KvsARN=arn, Key=serial)["Value"]
+            break
+        except kvs.exceptions.ResourceNotFoundException:
+            assert time.monotonic() < deadline, f"{serial} not in the KeyValueStore after 15 s"
+            time.sleep(0.2)
+    assert value == f"{revoked_at} keyCompromise"
+    assert serial in demo.kvs_items(kvs, arn)
+
+
 def test_demo_passes(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(REPO / "utils" / "demo.py"), "--out-dir", str(tmp_path / "out")],
@@ -172,3 +278,13 @@ def test_demo_passes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert f"PASSED: {len(demo.STEPS)}/{len(demo.STEPS)} steps passed" in result.stdout
     assert "sandbox: stopped" in result.stdout
+    for shown in (
+        '"ClientCertificateArn": "arn:aws:acm:us-east-1:',
+        "ExtendedKeyUsages TLS_WEB_CLIENT_AUTHENTICATION",
+        "X509v3 Extended Key Usage: TLS Web Client Authentication",
+        "keyCompromise': found after",
+        "(the good client certificate): ResourceNotFoundException, not revoked",
+        'logCustomData: {"reason":"revoked","serial":"',
+        "decision allow (want allow)",
+    ):
+        assert shown in result.stdout, shown

@@ -1,12 +1,15 @@
-"""Shared code of the operator command-line tools ``client-cert.py``, ``server-cert.py`` and
-``revoke-cert.py``.
+"""Shared code of the operator command-line tools ``client-cert.py``, ``server-cert.py``,
+``revoke-cert.py`` and ``cloudfront-origin-cert.py``.
 
 ``client-cert.py`` and ``server-cert.py`` make a key pair **locally**, build a PKCS#10 CSR
 signed by that key, invoke the issue function with the caller's own AWS credentials (IAM is
 the authentication), check that the certificate returned matches the key and chains to the CA,
 and write the files a TLS client or server needs. The private key never leaves this machine and
 is never printed. ``revoke-cert.py`` invokes the revoke function for a serial number or a
-certificate file (see :func:`revoke_main`).
+certificate file (see :func:`revoke_main`). ``cloudfront-origin-cert.py`` requests the
+``cloudfront-origin`` profile: no CSR, the issue function generates the key and imports
+certificate, key and chain into ACM in us-east-1; the tool prints the ACM ARN and the
+``OriginMtlsConfig`` to paste into a distribution (see :func:`origin_main`).
 
 Everything that talks to AWS goes through boto3 with the standard configuration chain
 (``--profile``, ``--region``, ``AWS_*`` environment variables, ``AWS_ENDPOINT_URL`` for the
@@ -14,7 +17,7 @@ local sandbox), so the same command works against a real deployment and against 
 The function to call comes from ``--function-name`` or from the stack's outputs
 (``IssueFunctionName``, ``RevokeFunctionName``); see :func:`add_aws_arguments`.
 
-Exit codes (see :func:`main`, :func:`revoke_main`): 0 done; 1 failure (AWS call failed,
+Exit codes (see :func:`main`, :func:`revoke_main`, :func:`origin_main`): 0 done; 1 failure (AWS call failed,
 unexpected response, I/O error); 2 refused (bad arguments, files already exist, or the CA
 function returned an error such as ``LifetimeExceeded`` or ``CertificateNotFound``). Every
 error is printed to stderr as one line ``error: <Code>: <message>``; codes of the CA
@@ -325,6 +328,10 @@ class SubjectFields:
     locality: str | None = None
     email_address: str | None = None
 
+    def to_request(self) -> dict[str, str]:
+        """The issue function's ``subject`` object: the attributes that are set, by field name."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
     def to_name(self) -> x509.Name:
         """The X.509 subject name, most significant attribute first.
 
@@ -496,18 +503,35 @@ def check_issued(response: Mapping[str, Any], key: PrivateKey, profile: str) -> 
     Raises:
         CliError: code ``UnexpectedResponse`` naming the failed check.
     """
+    leaf, chain = _load_issued(response)
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if leaf.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
+        raise CliError("UnexpectedResponse", "the certificate's public key is not the key generated for this request")
+    return _check_issued_certificate(response, leaf, chain, profile)
 
-    def bad(why: str) -> CliError:
-        return CliError("UnexpectedResponse", why)
 
+def _load_issued(response: Mapping[str, Any]) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+    """The leaf and the chain of an issue response.
+
+    Raises:
+        CliError: code ``UnexpectedResponse`` when either is missing or unreadable.
+    """
     try:
         leaf = x509.load_pem_x509_certificate(str(response["certificate"]).encode())
         chain = tuple(x509.load_pem_x509_certificates(str(response["certificate_chain"]).encode()))
     except (KeyError, ValueError) as exc:
-        raise bad(f"the response has no readable certificate and chain ({exc})") from None
-    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if leaf.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
-        raise bad("the certificate's public key is not the key generated for this request")
+        raise CliError("UnexpectedResponse", f"the response has no readable certificate and chain ({exc})") from None
+    return leaf, chain
+
+
+def _check_issued_certificate(
+    response: Mapping[str, Any], leaf: x509.Certificate, chain: tuple[x509.Certificate, ...], profile: str
+) -> Issued:
+    """The checks of :func:`check_issued` that need no local key: serial, signatures, EKU."""
+
+    def bad(why: str) -> CliError:
+        return CliError("UnexpectedResponse", why)
+
     serial = str(response.get("serial_number", ""))
     if not _SERIAL_HEX.match(serial) or serial != serial_to_hex(leaf.serial_number):
         raise bad(f"serial_number {serial[:48]!r} does not match the certificate's serial")
@@ -1177,6 +1201,37 @@ def run_reporting(action: Callable[[], int], stderr: IO[str], *, interrupted: st
 # Command line
 
 
+def add_subject_arguments(group: argparse._ArgumentGroup) -> None:
+    """The subject attribute options other than the common name (``--organization`` and friends)."""
+    group.add_argument("--organization", "-O", metavar="O", help="subject organizationName")
+    group.add_argument("--organizational-unit", "--ou", metavar="OU", help="subject organizationalUnitName")
+    group.add_argument("--country", "-C", metavar="CC", help="subject countryName (two letters)")
+    group.add_argument("--state", metavar="ST", help="subject stateOrProvinceName")
+    group.add_argument("--locality", "-L", metavar="L", help="subject localityName")
+    group.add_argument(
+        "--email-address", metavar="EMAIL", help="subject emailAddress attribute (prefer --san email:...)"
+    )
+
+
+def subject_from_args(args: argparse.Namespace, common_name: str) -> SubjectFields:
+    """The subject of the parsed options, checked.
+
+    Raises:
+        Refused: ``InvalidSubject`` for an empty, too long or malformed attribute.
+    """
+    subject = SubjectFields(
+        common_name=common_name,
+        organization=args.organization,
+        organizational_unit=args.organizational_unit,
+        country=args.country,
+        state=args.state,
+        locality=args.locality,
+        email_address=args.email_address,
+    )
+    subject.to_name()  # refuse a malformed attribute now
+    return subject
+
+
 def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of ``client-cert.py`` (``profile="client"``) or ``server-cert.py``."""
     purpose = "TLS client (EKU clientAuth)" if profile == CLIENT else "TLS server (EKU serverAuth; at least one --san)"
@@ -1224,14 +1279,7 @@ def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentPars
         + ", ".join(f"{k.name} = {k.description}" for k in KEY_TYPES.values())
         + " (ACM, for CloudFront origin mTLS, takes only ec-p256 and rsa-2048)",
     )
-    cert.add_argument("--organization", "-O", metavar="O", help="subject organizationName")
-    cert.add_argument("--organizational-unit", "--ou", metavar="OU", help="subject organizationalUnitName")
-    cert.add_argument("--country", "-C", metavar="CC", help="subject countryName (two letters)")
-    cert.add_argument("--state", metavar="ST", help="subject stateOrProvinceName")
-    cert.add_argument("--locality", "-L", metavar="L", help="subject localityName")
-    cert.add_argument(
-        "--email-address", metavar="EMAIL", help="subject emailAddress attribute (prefer --san email:...)"
-    )
+    add_subject_arguments(cert)
     cert.add_argument(
         "--idempotency-key",
         metavar="KEY",
@@ -1332,16 +1380,7 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
         common_name = sans[0].value
     if not common_name:
         raise Refused("InvalidArgument", "a common name is required")
-    subject = SubjectFields(
-        common_name=common_name,
-        organization=args.organization,
-        organizational_unit=args.organizational_unit,
-        country=args.country,
-        state=args.state,
-        locality=args.locality,
-        email_address=args.email_address,
-    )
-    subject.to_name()  # refuse a malformed attribute now
+    subject = subject_from_args(args, common_name)
     if args.ca_bundle_uri:
         parse_s3_uri(args.ca_bundle_uri)
     if args.idempotency_key is not None and not args.idempotency_key.strip():
@@ -1845,4 +1884,393 @@ def revoke_main(
         stdout.write("\n")
     else:
         print_revocation(done[0], stdout, stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# CloudFront origin client certificates (cloudfront-origin-cert.py)
+
+CLOUDFRONT_ORIGIN = "cloudfront-origin"
+#: Key types CloudFront origin mTLS (through ACM) accepts; the issue function refuses others.
+ORIGIN_KEY_TYPES = ("ec-p256", "rsa-2048")
+#: The region whose ACM CloudFront reads certificates from, whatever region the stack is in.
+ACM_REGION = "us-east-1"
+
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$")
+_KEY_OF_TYPE: dict[str, tuple[type, int]] = {
+    "ec-p256": (ec.EllipticCurvePublicKey, 256),
+    "rsa-2048": (rsa.RSAPublicKey, 2048),
+}
+
+
+def origin_mtls_config(certificate_arn: str) -> dict[str, Any]:
+    """The CloudFront ``OriginMtlsConfig`` for ``certificate_arn``, as it goes into an origin's
+    ``CustomOriginConfig`` (``DistributionConfig.Origins.Items[].CustomOriginConfig``)."""
+    return {"OriginMtlsConfig": {"ClientCertificateArn": certificate_arn}}
+
+
+def check_origin_key_type(key_type: str) -> str:
+    """Check ``--key-type`` before any call, with the issue function's own code.
+
+    Raises:
+        Refused: code ``KeyPolicyViolation`` for a key type CloudFront origin mTLS does not accept.
+    """
+    if key_type not in ORIGIN_KEY_TYPES:
+        raise Refused(
+            "KeyPolicyViolation",
+            f"--key-type {key_type[:32]!r}: CloudFront origin mTLS (ACM) accepts only {', '.join(ORIGIN_KEY_TYPES)}",
+        )
+    return key_type
+
+
+@dataclass(frozen=True)
+class OriginOptions:
+    """Validated options of ``cloudfront-origin-cert.py`` (everything checked before any AWS call).
+
+    Attributes:
+        plan: the certificate and chain files to write, or None without ``--out-dir``.
+    """
+
+    subject: SubjectFields
+    sans: tuple[San, ...]
+    key_type: str
+    lifetime_days: int | None
+    idempotency_key: str
+    plan: OutputPlan | None
+    force: bool
+    json: bool
+    function_name: str | None
+    stack_name: str | None
+
+    def to_payload(self) -> dict[str, Any]:
+        """The issue function's request: profile ``cloudfront-origin``, no ``csr`` (the function
+        generates the key for ACM), ``key_type``, ``subject``, and ``sans`` / ``lifetime_days``
+        when given."""
+        payload: dict[str, Any] = {
+            "profile": CLOUDFRONT_ORIGIN,
+            "key_type": self.key_type,
+            "subject": self.subject.to_request(),
+            "idempotency_key": self.idempotency_key,
+        }
+        if self.sans:
+            payload["sans"] = [s.to_request() for s in self.sans]
+        if self.lifetime_days is not None:
+            payload["lifetime_days"] = self.lifetime_days
+        return payload
+
+
+@dataclass(frozen=True)
+class OriginIssued:
+    """A ``cloudfront-origin`` certificate as the issue function returned it, checked.
+
+    Attributes:
+        issued: serial, leaf, chain (issuing, root) and profile.
+        acm_certificate_arn: where the function imported certificate, key and chain (ACM us-east-1).
+    """
+
+    issued: Issued
+    acm_certificate_arn: str
+
+
+def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``cloudfront-origin-cert.py``."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Issue the client certificate CloudFront presents to your origin (origin mutual TLS). The issue "
+            "function generates the key pair itself (ACM needs the private key), issues a certificate with EKU "
+            "clientAuth and imports certificate, key and chain into ACM in us-east-1, where CloudFront reads it; "
+            "the key is never returned, stored or written here. Prints the ACM ARN and the OriginMtlsConfig "
+            "to paste into the origin's CustomOriginConfig. The CA re-imports a fresh certificate into the "
+            "same ARN before this one expires, so the distribution never needs editing."
+        ),
+        epilog=(
+            "Exit status: 0 issued and imported; 1 failure (AWS, network, unexpected response); 2 refused "
+            "(bad arguments, files exist, or the CA refused: 'error: <Code>: <message>' on stderr). "
+            "Set AWS_ENDPOINT_URL to use the local sandbox."
+        ),
+    )
+    cert = parser.add_argument_group("certificate")
+    cert.add_argument(
+        "common_name", nargs="?", metavar="COMMON_NAME", help="subject common name (default: the first --san)"
+    )
+    cert.add_argument("--common-name", "--cn", dest="common_name_option", metavar="CN", help="same as COMMON_NAME")
+    cert.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="TYPE:VALUE",
+        help="subject alternative name, repeatable: dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI "
+        "(a bare value is a DNS name)",
+    )
+    cert.add_argument(
+        "--lifetime-days",
+        type=int,
+        metavar="DAYS",
+        help="certificate lifetime in days (default: the profile's, 90; longer than the CA's maximum is refused)",
+    )
+    cert.add_argument(
+        "--key-type",
+        default=ORIGIN_KEY_TYPES[0],
+        metavar="TYPE",
+        help=f"key pair the issue function generates: {' or '.join(ORIGIN_KEY_TYPES)} (default {ORIGIN_KEY_TYPES[0]}); "
+        "CloudFront origin mTLS accepts no other",
+    )
+    add_subject_arguments(cert)
+    cert.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="a call with the same key and the same request returns the same certificate and ARN instead of "
+        "importing another one (default: a random key per run, so automatic retries never import twice)",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--out-dir",
+        type=Path,
+        metavar="DIR",
+        help="also write NAME.crt and NAME.chain.pem (PEM) there; there is no key file: the key lives only in ACM",
+    )
+    out.add_argument("--name", metavar="STEM", help="file name stem (default: derived from the common name)")
+    out.add_argument("--force", action="store_true", help="overwrite existing files (default: refuse before issuing)")
+    out.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    add_aws_arguments(parser, what="issue function", output=OUTPUT_FUNCTION_NAME, env_var=ENV_FUNCTION_NAME)
+    return parser
+
+
+def plan_origin_outputs(out_dir: Path, name: str) -> OutputPlan:
+    """The files ``cloudfront-origin-cert.py --out-dir`` writes: certificate and chain, no key.
+
+    Raises:
+        Refused: code ``InvalidArgument`` for a ``name`` with unsafe characters.
+    """
+    if not _SAFE_NAME.match(name):
+        raise Refused(
+            "InvalidArgument",
+            f"--name {name!r}: use letters, digits, '.', '_' and '-' (not first), at most 128",
+        )
+    return OutputPlan(
+        [
+            OutputFile("certificate", out_dir / f"{name}.crt", "certificate (PEM; also in ACM)"),
+            OutputFile("chain", out_dir / f"{name}.chain.pem", "CA chain: issuing, root (PEM; as imported into ACM)"),
+        ]
+    )
+
+
+def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -> OriginOptions:
+    """Check the parsed arguments of ``cloudfront-origin-cert.py``.
+
+    Raises:
+        Refused: ``InvalidArgument``, ``InvalidSubject``, ``InvalidSubjectAlternativeName``,
+            ``KeyPolicyViolation`` (a key type other than ec-p256 / rsa-2048), ``FileExists``.
+    """
+    if args.common_name and args.common_name_option and args.common_name != args.common_name_option:
+        raise Refused("InvalidArgument", "give the common name once (positional or --common-name)")
+    sans = tuple(parse_san(s) for s in args.san)
+    if len(set(sans)) != len(sans):
+        raise Refused("InvalidSubjectAlternativeName", "the same --san is given twice")
+    common_name = args.common_name or args.common_name_option or (sans[0].value if sans else None)
+    if not common_name:
+        raise Refused("InvalidArgument", "a common name (or a --san) is required")
+    subject = subject_from_args(args, common_name)
+    key_type = check_origin_key_type(args.key_type)
+    if args.idempotency_key is not None and not args.idempotency_key.strip():
+        raise Refused("InvalidArgument", "--idempotency-key is empty")
+    if args.name and args.out_dir is None:
+        raise Refused("InvalidArgument", "--name needs --out-dir (without it no file is written)")
+    plan = None
+    if args.out_dir is not None:
+        plan = plan_origin_outputs(args.out_dir, args.name or default_name(common_name))
+        if not args.force and (found := conflicts(plan)):
+            raise _exists_error(found)
+    function_name, stack_name = function_and_stack(args, environ, ENV_FUNCTION_NAME)
+    return OriginOptions(
+        subject=subject,
+        sans=sans,
+        key_type=key_type,
+        lifetime_days=args.lifetime_days,
+        idempotency_key=args.idempotency_key or uuid.uuid4().hex,
+        plan=plan,
+        force=args.force,
+        json=args.json,
+        function_name=function_name,
+        stack_name=stack_name,
+    )
+
+
+def check_origin_issued(response: Mapping[str, Any], key_type: str) -> OriginIssued:
+    """Check the issue function's answer to a ``cloudfront-origin`` request.
+
+    Checks: no private key in the response; the checks of :func:`check_issued` that need no local
+    key (serial, chain signatures, EKU clientAuth); the leaf's key is of ``key_type``; the
+    response names an ACM certificate ARN in us-east-1.
+
+    Raises:
+        CliError: code ``UnexpectedResponse`` naming the failed check (the certificate may have
+            been issued and imported: the message names the serial when known).
+    """
+    if any("PRIVATE KEY" in str(value) for value in response.values()) or "private_key" in response:
+        raise CliError(
+            "UnexpectedResponse", "the issue function returned a private key; nothing was written or printed"
+        )
+    leaf, chain = _load_issued(response)
+    issued = _check_issued_certificate(response, leaf, chain, CLIENT)
+    cls, size = _KEY_OF_TYPE[key_type]
+    public_key = leaf.public_key()
+    if not isinstance(public_key, cls) or public_key.key_size != size:
+        raise CliError(
+            "UnexpectedResponse",
+            f"certificate {issued.serial_number} does not carry an {key_type} key as requested",
+        )
+    arn = str(response.get("acm_certificate_arn") or "")
+    match = _ACM_ARN.match(arn)
+    if not match:
+        raise CliError(
+            "UnexpectedResponse",
+            f"certificate {issued.serial_number} was issued but the response has no ACM certificate ARN "
+            f"(acm_certificate_arn {arn[:96]!r})",
+        )
+    if match["region"] != ACM_REGION:
+        raise CliError(
+            "UnexpectedResponse",
+            f"certificate {issued.serial_number} was imported into ACM in {match['region']}, "
+            f"but CloudFront reads origin certificates only from {ACM_REGION}: {arn}",
+        )
+    return OriginIssued(issued, arn)
+
+
+def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued, str, list[OutputFile]]:
+    """Find the issue function, request the certificate, check it and write the optional files.
+
+    Returns:
+        ``(checked result, function name, files written)``.
+
+    Raises:
+        Refused, CliError, botocore errors, OSError: see :func:`origin_main`.
+    """
+    function_name, _ = find_function(
+        lambda: clients.cloudformation,
+        function_name=opts.function_name,
+        stack_name=opts.stack_name,
+        output=OUTPUT_FUNCTION_NAME,
+        what="issue function",
+        env_var=ENV_FUNCTION_NAME,
+    )
+    response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "issue function")
+    result = check_origin_issued(response, opts.key_type)
+    written: list[OutputFile] = []
+    if opts.plan is not None:
+        pem = serialization.Encoding.PEM
+        opts.plan.content.update(
+            certificate=result.issued.certificate.public_bytes(pem),
+            chain=b"".join(c.public_bytes(pem) for c in result.issued.chain),
+        )
+        try:
+            written = write_outputs(opts.plan, force=opts.force)
+        except Refused as exc:
+            raise Refused(
+                exc.code,
+                f"{exc.message} (certificate {result.issued.serial_number} was issued and imported into "
+                f"{result.acm_certificate_arn})",
+            ) from None
+    return result, function_name, written
+
+
+def origin_summary(
+    opts: OriginOptions, result: OriginIssued, function_name: str, written: Sequence[OutputFile]
+) -> dict[str, Any]:
+    """The ``--json`` output (never key material).
+
+    Shape: ``{serial_number, subject, profile, not_before, not_after, key_type, acm_certificate_arn,
+    acm_region, origin_mtls_config, function_name, stack_name, files: {kind: path}, written: [...]}``;
+    ``files`` is empty without ``--out-dir``.
+    """
+    issued = result.issued
+    return {
+        "serial_number": issued.serial_number,
+        "subject": issued.subject,
+        "profile": issued.profile,
+        "not_before": _iso(issued.not_before),
+        "not_after": _iso(issued.not_after),
+        "key_type": opts.key_type,
+        "acm_certificate_arn": result.acm_certificate_arn,
+        "acm_region": ACM_REGION,
+        "origin_mtls_config": origin_mtls_config(result.acm_certificate_arn),
+        "function_name": function_name,
+        "stack_name": opts.stack_name,
+        "files": {f.kind: str(f.path) for f in opts.plan.files} if opts.plan else {},
+        "written": [str(f.path) for f in written],
+    }
+
+
+def print_origin_summary(info: Mapping[str, Any], out: IO[str]) -> None:
+    """Human-readable result: the certificate, the ACM ARN and the snippet to paste."""
+    not_after = dt.datetime.fromisoformat(info["not_after"])
+    days = (not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    print(f"Issued {info['profile']} certificate {info['subject']} and imported it into ACM", file=out)
+    print(f"  serial number  {info['serial_number']}", file=out)
+    print(f"  valid          {info['not_before']} .. {info['not_after']} ({days:.0f} days)", file=out)
+    print(f"  key type       {info['key_type']} (generated by the issue function; it exists only in ACM)", file=out)
+    print(f"  ACM ARN        {info['acm_certificate_arn']}", file=out)
+    for path in info["written"]:
+        print(f"  wrote          {path}", file=out)
+    print("", file=out)
+    print(
+        f"The certificate, its key and the chain are in ACM in {info['acm_region']}, the region CloudFront "
+        "reads origin client certificates from (whatever region the CA runs in).",
+        file=out,
+    )
+    print(
+        "Paste this into the origin's CustomOriginConfig in the distribution config "
+        "(DistributionConfig.Origins.Items[].CustomOriginConfig):",
+        file=out,
+    )
+    print(json.dumps(info["origin_mtls_config"], indent=2), file=out)
+    print(
+        "The CA re-imports a fresh certificate into the same ARN before this one expires; "
+        "the distribution needs no change then.",
+        file=out,
+    )
+
+
+def origin_main(
+    argv: Sequence[str] | None,
+    *,
+    prog: str | None = None,
+    clients: AwsClients | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run ``cloudfront-origin-cert.py``.
+
+    Returns:
+        0 issued and imported into ACM; 1 failure (AWS error, network, unexpected response, I/O);
+        2 refused (bad arguments, files exist, or the issue function refused, e.g.
+        ``KeyPolicyViolation``, ``LifetimeExceeded``). Errors are printed to ``stderr`` as
+        ``error: <Code>: <message>``; argparse usage errors exit 2.
+    """
+    environ = os.environ if environ is None else environ
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    args = build_origin_parser(prog).parse_args(argv)
+    done: list[dict[str, Any]] = []
+
+    def action() -> int:
+        opts = parse_origin_options(args, environ)
+        result, function_name, written = issue_origin(opts, clients or clients_for(args))
+        done.append(origin_summary(opts, result, function_name, written))
+        return EXIT_OK
+
+    code = run_reporting(
+        action,
+        stderr,
+        interrupted="the certificate may or may not have been imported; look in ACM us-east-1 for the tag "
+        "managed-by=kmsca",
+    )
+    if not done:
+        return code
+    if args.json:
+        json.dump(done[0], stdout, indent=2)
+        stdout.write("\n")
+    else:
+        print_origin_summary(done[0], stdout)
     return EXIT_OK
