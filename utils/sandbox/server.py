@@ -978,6 +978,8 @@ class Sandbox:
 
     _active = 0
     _active_lock = threading.Lock()
+    #: Whether a sandbox installed the KVS emulator (then the last one to stop uninstalls it).
+    _kvs_installed_by_sandbox = False
     #: One invocation at a time in the whole process: os.environ and sys.path are process-global.
     _invoke_lock = threading.Lock()
 
@@ -1021,7 +1023,6 @@ class Sandbox:
         self.connection_functions: dict[str, ConnectionFunction] = {}
         #: The KeyValueStore data-plane emulator (installed in this process while running).
         self.kvs: KvsEmulator = installed_kvs_emulator() or KvsEmulator()
-        self._installed_kvs = False
         self._import_paths: list[str] = []
         self._clients: dict[tuple[str, str], Any] = {}
         self._created_at = datetime.now(UTC)
@@ -1087,7 +1088,8 @@ class Sandbox:
         with Sandbox._active_lock:
             if Sandbox._active == 0:
                 _reset_moto()
-            self._installed_kvs = installed_kvs_emulator() is None
+            if installed_kvs_emulator() is None:
+                Sandbox._kvs_installed_by_sandbox = True
             self.kvs = install_kvs_emulator(self.kvs)
             if Sandbox._active == 0:
                 self.kvs.reset()
@@ -1139,9 +1141,9 @@ class Sandbox:
                 if Sandbox._active == 0:
                     _reset_moto()
                     self.kvs.reset()
-                if self._installed_kvs:
-                    uninstall_kvs_emulator()
-                    self._installed_kvs = False
+                    if Sandbox._kvs_installed_by_sandbox:
+                        uninstall_kvs_emulator()
+                        Sandbox._kvs_installed_by_sandbox = False
             self._counted = False
 
     # -- clients and environment -----------------------------------------------------------------
