@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
+from utils.sandbox.acm_patch import patch_moto_acm
 from utils.sandbox.kms_patch import patch_moto_kms
 from utils.sandbox.template import load_template
 
@@ -47,8 +48,10 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS (see utils/sandbox/kms_patch.py)."""
+    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS and ACM re-import fixed
+    (see utils/sandbox/kms_patch.py and acm_patch.py)."""
     patch_moto_kms()
+    patch_moto_acm()
     with mock_aws():
         yield
 

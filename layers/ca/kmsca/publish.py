@@ -14,6 +14,8 @@ left alone, so re-running publication changes nothing. CRLs (:mod:`kmsca.crl`) g
 from __future__ import annotations
 
 import hashlib
+import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,7 +63,7 @@ def ca_artefacts(root: x509.Certificate, issuing: x509.Certificate) -> list[Arte
     return artefacts
 
 
-CONDITIONAL_WRITE_ATTEMPTS = 5
+CONDITIONAL_WRITE_ATTEMPTS = 10
 
 
 def _error_code(exc: ClientError) -> str:
@@ -114,4 +116,5 @@ def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | Non
         except ClientError as exc:
             if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 raise
+            time.sleep(random.uniform(0.01, 0.1))  # noqa: S311 - jitter, not security
     raise RuntimeError(f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes")
