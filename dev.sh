@@ -61,7 +61,8 @@ sam_venv() {
         "$SAM_VENV/bin/python" -m pip install -q aws-sam-cli
     fi
     # sam build for the python3.12 runtime needs a python3.12 on PATH; pyenv machines have one.
-    if ! command -v python3.12 >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
+    # (a pyenv shim named python3.12 exists for every installed version, so run it to be sure)
+    if ! python3.12 --version >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
         local v312
         v312=$(pyenv versions --bare 2>/dev/null | grep -E '^3\.12' | tail -n 1 || true)
         [ -n "$v312" ] && export PYENV_VERSION="$(pyenv version-name 2>/dev/null | cut -d: -f1):$v312"
