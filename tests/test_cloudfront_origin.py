@@ -196,6 +196,20 @@ def test_rotation_reimports_into_the_same_arn_and_supersedes(origin: Any) -> Non
     assert tags["kmsca:serial-number"] == new_serial
 
 
+def test_a_revoked_origin_certificate_is_replaced_at_the_next_run(
+    origin: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=90)
+    revoke = load_handler("revoke", origin.resources.env, monkeypatch)
+    revoke.handler({"serial_number": first["serial_number"], "reason": "keyCompromise"}, lambda_context)
+    (rotated,) = origin.rotation().run(datetime.now(UTC)).rotated  # 90 days left, but revoked
+    old = origin.item(first["serial_number"])
+    assert old["revocation_reason"]["S"] == "keyCompromise"  # the first revocation stands
+    assert old["superseded_by"]["S"] == rotated["new_serial_number"] and "acm_managed" not in old
+    acm_leaf, _ = _acm_certificate(origin, first["acm_certificate_arn"])
+    assert format(acm_leaf.serial_number, "x").zfill(len(rotated["new_serial_number"])) == rotated["new_serial_number"]
+
+
 def test_nothing_due_means_no_calls(origin: Any) -> None:
     origin.issue(subject={"common_name": "origin"}, lifetime_days=90)
     report = origin.rotation().run(datetime.now(UTC))

@@ -1,6 +1,7 @@
 """Rotation in place of CloudFront origin client certificates held in ACM (us-east-1).
 
-For each ACM ARN this CA manages whose current certificate ends within the rotation window:
+For each ACM ARN this CA manages whose current certificate ends within the rotation window, or
+was revoked (so a compromised origin key is replaced at the next daily run):
 take the rotation lease (two overlapping runs never rotate one ARN twice), issue a fresh
 certificate with a fresh key like the old one (one ``kms:Sign``), re-import it into the **same
 ARN**, then in one DynamoDB transaction record it and revoke the old one (``superseded``).
@@ -23,7 +24,7 @@ from .certificates import ISSUING
 from .errors import CaError
 from .issuance import Issuer
 from .notify import Notifier
-from .records import CertificateRecord, iso
+from .records import STATUS_REVOKED, CertificateRecord, iso
 from .store import CertificateStore
 
 ROTATION_LEASE = timedelta(minutes=15)
@@ -63,7 +64,7 @@ class OriginCertificateRotation:
         """Rotate everything due. Never raises for one certificate's failure: it is reported,
         notified and retried next run."""
         report = RotationReport()
-        for serial_number, arn in self._store.list_acm_expiring(now + self._window):
+        for serial_number, arn in self._store.list_acm_due(now + self._window):
             entry = {"acm_certificate_arn": arn, "serial_number": serial_number}
             if not self._store.claim_rotation(serial_number, now, ROTATION_LEASE):
                 report.skipped.append(entry)
@@ -107,7 +108,7 @@ class OriginCertificateRotation:
             key_type=signed.key_type,
             acm_certificate_arn=arn,
         )
-        self._store.record_rotation(new, serial_number, now)
+        self._store.record_rotation(new, serial_number, now, old_revoked=old.status == STATUS_REVOKED)
         tagged = "true"
         try:
             self._acm.tag(arn, {"kmsca:serial-number": new.serial_number})

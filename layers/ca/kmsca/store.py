@@ -74,13 +74,15 @@ class CertificateStore(Protocol):
 
     def next_crl_number(self, ca: str) -> int: ...
 
-    def list_acm_expiring(self, not_after_before: datetime) -> list[tuple[str, str]]: ...
+    def list_acm_due(self, not_after_before: datetime) -> list[tuple[str, str]]: ...
 
     def claim_rotation(self, serial_number: str, now: datetime, lease: timedelta) -> bool: ...
 
     def release_rotation(self, serial_number: str) -> None: ...
 
-    def record_rotation(self, new: CertificateRecord, old_serial_number: str, now: datetime) -> None: ...
+    def record_rotation(
+        self, new: CertificateRecord, old_serial_number: str, now: datetime, old_revoked: bool = False
+    ) -> None: ...
 
     def mark_acm_missing(self, serial_number: str, now: datetime) -> None: ...
 
@@ -373,19 +375,27 @@ class DynamoDbCertificateStore:
 
     # ACM-imported certificates (CloudFront origin) ---------------------------------------------
 
-    def list_acm_expiring(self, not_after_before: datetime) -> list[tuple[str, str]]:
-        """(serial number, ACM ARN) of the current certificate of every ACM ARN this CA manages whose
-        notAfter is before ``not_after_before``: a Query of the sparse ``AcmByExpiry`` index."""
+    def list_acm_due(self, not_after_before: datetime) -> list[tuple[str, str]]:
+        """(serial number, ACM ARN) of every ACM ARN this CA manages whose current certificate is due
+        for rotation: notAfter before ``not_after_before``, or revoked (an operator revoked it, e.g.
+        for keyCompromise: the ARN then gets a fresh key at the next run instead of at expiry).
+
+        One Query of the sparse ``AcmByExpiry`` index (one page per ~8,000 ARNs; ACM allows 2,500
+        imported certificates), earliest expiry first.
+        """
         paginator = self._client.get_paginator("query")
-        found = []
+        due = []
         for page in paginator.paginate(
             TableName=self._table,
             IndexName="AcmByExpiry",
-            KeyConditionExpression="acm_managed = :active AND not_after < :before",
-            ExpressionAttributeValues={":active": {"S": ACM_ACTIVE}, ":before": {"S": iso(not_after_before)}},
+            KeyConditionExpression="acm_managed = :active",
+            ExpressionAttributeValues={":active": {"S": ACM_ACTIVE}},
         ):
-            found.extend((i["serial_number"]["S"], i["acm_certificate_arn"]["S"]) for i in page["Items"])
-        return found
+            for item in page["Items"]:
+                expiring = item["not_after"]["S"] < iso(not_after_before)
+                if expiring or item.get("status", {}).get("S") == STATUS_REVOKED:
+                    due.append((item["serial_number"]["S"], item["acm_certificate_arn"]["S"]))
+        return due
 
     def claim_rotation(self, serial_number: str, now: datetime, lease: timedelta) -> bool:
         """Take the rotation lease of an ACM-managed certificate (conditional UpdateItem), so two
@@ -415,10 +425,36 @@ class DynamoDbCertificateStore:
             UpdateExpression="REMOVE rotation_lease_until",
         )
 
-    def record_rotation(self, new: CertificateRecord, old_serial_number: str, now: datetime) -> None:
+    def record_rotation(
+        self, new: CertificateRecord, old_serial_number: str, now: datetime, old_revoked: bool = False
+    ) -> None:
         """Atomically (TransactWriteItems) record the new certificate behind the ARN and revoke the
         superseded one (reason ``superseded``; it leaves the AcmByExpiry index). The revocation
-        reaches CRL publication and the KeyValueStore sync through the table stream."""
+        reaches CRL publication and the KeyValueStore sync through the table stream. An old
+        certificate that was already revoked (``old_revoked``) keeps its revocation unchanged."""
+        if old_revoked:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._certificate_item(new),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
+                            "UpdateExpression": "SET superseded_by = :new REMOVE acm_managed, rotation_lease_until",
+                            "ConditionExpression": "#status = :revoked",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": _item({":revoked": STATUS_REVOKED, ":new": new.serial_number}),
+                        }
+                    },
+                ]
+            )
+            return
         self._client.transact_write_items(
             TransactItems=[
                 {
