@@ -8,6 +8,7 @@ documented code (``InvalidCsr`` for a bad ``csr``, ``InvalidLifetime`` for a bad
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
@@ -93,7 +94,7 @@ _FIELD_ERRORS: dict[str, type[CaError]] = {
 }
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "request"
     if error["type"] == "missing":
         return f"{location} is required"

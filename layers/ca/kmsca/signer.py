@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa, utils
+from cryptography.utils import Buffer
 
 from .settings import SigningSettings
 
@@ -48,10 +49,10 @@ def _hash_name(algorithm: hashes.HashAlgorithm) -> str:
     return name
 
 
-def _digest(data: bytes, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, str]:
+def _digest(data: Buffer, algorithm: hashes.HashAlgorithm | utils.Prehashed) -> tuple[bytes, str]:
     """Return (digest, KMS hash suffix) for data to be signed with ``algorithm``."""
     if isinstance(algorithm, utils.Prehashed):
-        return data, _hash_name(algorithm._algorithm)
+        return bytes(data), _hash_name(algorithm._algorithm)
     h = hashes.Hash(algorithm)
     h.update(data)
     return h.finalize(), _hash_name(algorithm)
@@ -81,7 +82,7 @@ class KmsEllipticCurvePrivateKey(ec.EllipticCurvePrivateKey):
         self._kms_key = kms_key
         self._public_key = public_key
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(self, data: Buffer, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise ValueError("KMS EC keys sign ECDSA only")
         digest, hash_name = _digest(data, signature_algorithm.algorithm)
@@ -123,10 +124,12 @@ class KmsRsaPrivateKey(rsa.RSAPrivateKey):
 
     def sign(
         self,
-        data: bytes,
+        data: Buffer,
         padding_: padding.AsymmetricPadding,
-        algorithm: hashes.HashAlgorithm | utils.Prehashed,
+        algorithm: hashes.HashAlgorithm | utils.Prehashed | utils.NoDigestInfo,
     ) -> bytes:
+        if isinstance(algorithm, utils.NoDigestInfo):
+            raise ValueError("KMS signs a DigestInfo; raw RSA signatures are not supported")
         digest, hash_name = _digest(data, algorithm)
         if isinstance(padding_, padding.PKCS1v15):
             scheme = "RSASSA_PKCS1_V1_5"
@@ -171,13 +174,13 @@ class _KmsMlDsaMixin:
         self._kms_key = kms_key
         self._public_key = public_key
 
-    def sign(self, data: bytes, context: bytes | None = None) -> bytes:
+    def sign(self, data: Buffer, context: Buffer | None = None) -> bytes:
         hasher = mldsa.MLDSAMuHasher(self._public_key, context)
         hasher.update(data)
         return self.sign_mu(hasher.finalize())
 
-    def sign_mu(self, mu: bytes) -> bytes:
-        return self._kms_key.kms_sign(mu, "EXTERNAL_MU", "ML_DSA_SHAKE_256")
+    def sign_mu(self, mu: Buffer) -> bytes:
+        return self._kms_key.kms_sign(bytes(mu), "EXTERNAL_MU", "ML_DSA_SHAKE_256")
 
     def public_key(self) -> Any:
         return self._public_key

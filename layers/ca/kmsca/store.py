@@ -316,7 +316,7 @@ class DynamoDbCertificateStore:
         except ClientError as exc:
             if not _condition_failed(exc):
                 raise
-            old = exc.response.get("Item")
+            old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             if not old:
                 raise CertificateNotFound(
                     f"no certificate with serial number {serial_number} was issued by this CA"
