@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from utils.sandbox.acm_patch import patch_moto_acm
+from utils.sandbox.dynamodb_patch import patch_moto_dynamodb
 from utils.sandbox.kms_patch import patch_moto_kms
 from utils.sandbox.template import load_template
 
@@ -48,10 +49,11 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS and ACM re-import fixed
-    (see utils/sandbox/kms_patch.py and acm_patch.py)."""
+    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS, ACM re-import fixed and
+    DynamoDB writes atomic (see utils/sandbox/kms_patch.py, acm_patch.py, dynamodb_patch.py)."""
     patch_moto_kms()
     patch_moto_acm()
+    patch_moto_dynamodb()
     with mock_aws():
         yield
 

@@ -80,6 +80,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
 from .acm_patch import patch_moto_acm
+from .dynamodb_patch import patch_moto_dynamodb
 from .events import DynamoDbStreamSource, FilterError, ScheduleSource
 from .kms_patch import patch_moto_kms
 from .kvs import (
@@ -1065,6 +1066,7 @@ class Sandbox:
             raise SandboxError(str(exc)) from exc
         patch_moto_kms()
         patch_moto_acm()
+        patch_moto_dynamodb()
         app = _Front(self, DomainDispatcherApplication(create_backend_app))
         # Bind ourselves: werkzeug prints and calls sys.exit(1) when the port is taken.
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
