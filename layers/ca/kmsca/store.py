@@ -432,29 +432,24 @@ class DynamoDbCertificateStore:
         superseded one (reason ``superseded``; it leaves the AcmByExpiry index). The revocation
         reaches CRL publication and the KeyValueStore sync through the table stream. An old
         certificate that was already revoked (``old_revoked``) keeps its revocation unchanged."""
+        values: dict[str, Any] = {":revoked": STATUS_REVOKED, ":new": new.serial_number}
         if old_revoked:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._certificate_item(new),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
-                            "UpdateExpression": "SET superseded_by = :new REMOVE acm_managed, rotation_lease_until",
-                            "ConditionExpression": "#status = :revoked",
-                            "ExpressionAttributeNames": {"#status": "status"},
-                            "ExpressionAttributeValues": _item({":revoked": STATUS_REVOKED, ":new": new.serial_number}),
-                        }
-                    },
-                ]
+            update = "SET superseded_by = :new REMOVE acm_managed, rotation_lease_until"
+            condition = "#status = :revoked"
+        else:
+            update = (
+                "SET #status = :revoked, revoked_at = :now, revocation_reason = :superseded, revoked_ca = ca, "
+                "crl_entry = :crl_entry, superseded_by = :new REMOVE acm_managed, rotation_lease_until"
             )
-            return
+            condition = "#status = :issued"
+            values.update(
+                {
+                    ":issued": STATUS_ISSUED,
+                    ":now": iso(now),
+                    ":superseded": "superseded",
+                    ":crl_entry": crl_entry_text(now, "superseded", None),
+                }
+            )
         self._client.transact_write_items(
             TransactItems=[
                 {
@@ -468,23 +463,10 @@ class DynamoDbCertificateStore:
                     "Update": {
                         "TableName": self._table,
                         "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
-                        "UpdateExpression": (
-                            "SET #status = :revoked, revoked_at = :now, revocation_reason = :superseded, "
-                            "revoked_ca = ca, crl_entry = :crl_entry, superseded_by = :new "
-                            "REMOVE acm_managed, rotation_lease_until"
-                        ),
-                        "ConditionExpression": "#status = :issued",
+                        "UpdateExpression": update,
+                        "ConditionExpression": condition,
                         "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _item(
-                            {
-                                ":revoked": STATUS_REVOKED,
-                                ":issued": STATUS_ISSUED,
-                                ":now": iso(now),
-                                ":superseded": "superseded",
-                                ":crl_entry": crl_entry_text(now, "superseded", None),
-                                ":new": new.serial_number,
-                            }
-                        ),
+                        "ExpressionAttributeValues": _item(values),
                     }
                 },
             ]
