@@ -1,4 +1,4 @@
-"""Unit tests of the operator CLIs' shared code (utils/certcli.py), without the sandbox.
+"""Unit tests of the operator CLIs' shared code (utils/certcli/), without the sandbox.
 
 AWS is replaced at the botocore level: Stubber for CloudFormation, S3 and Lambda refusals,
 and a ``before-send`` hook that answers Lambda ``Invoke`` with an in-memory CA for the

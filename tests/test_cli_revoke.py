@@ -1,4 +1,4 @@
-"""Unit tests of ``revoke-cert.py`` (utils/certcli.py ``revoke_main``), without the sandbox.
+"""Unit tests of ``revoke-cert.py`` (utils/certcli/ ``revoke_main``), without the sandbox.
 
 The revoke function is replaced by botocore's Stubber on a real Lambda client, so the request
 payload is checked byte for byte and the ``FunctionError`` path is parsed as botocore does.

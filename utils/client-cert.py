@@ -3,7 +3,7 @@
 
 The key pair is generated on this machine; only a CSR is sent to the issue function, which
 is invoked with your own AWS credentials. Run with ``--help`` for the options; the shared
-code is in ``utils/certcli.py``.
+code is in ``utils/certcli/``.
 
 Example::
 

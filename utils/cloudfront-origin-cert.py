@@ -7,7 +7,7 @@ into ACM in us-east-1, the region CloudFront reads origin certificates from. The
 returned or written: there is no key file. The tool prints the ACM ARN and the
 ``OriginMtlsConfig`` to paste into the origin's ``CustomOriginConfig``; ``--out-dir`` also
 writes the certificate and the chain (PEM). Run with ``--help`` for the options; the shared
-code is in ``utils/certcli.py``.
+code is in ``utils/certcli/``.
 
 Example::
 

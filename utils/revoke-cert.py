@@ -5,7 +5,7 @@ Give the certificate by serial number (``--serial``, hex in any case, colons all
 file (``--cert``, PEM or DER), and an RFC 5280 reason (``--reason``, default ``unspecified``).
 The revoke function is invoked with your own AWS credentials; the table stream then republishes
 the issuing CA's CRL within seconds. Run with ``--help`` for the options; the shared code is in
-``utils/certcli.py``.
+``utils/certcli/``.
 
 Example::
 

@@ -1,0 +1,352 @@
+"""Finding and calling the CA functions: boto3 clients, the AWS options every CLI shares,
+samconfig.toml defaults, stack outputs, and the Lambda invoke with its error handling.
+
+Everything goes through boto3 with the standard configuration chain (``--profile``,
+``--region``, ``AWS_*`` environment variables, ``AWS_ENDPOINT_URL`` for the local sandbox), so
+the same command works against a real deployment and against the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import CliError, Refused
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_s3 import S3Client
+
+#: Environment variables read as defaults (command-line options win).
+ENV_STACK_NAME = "KMSCA_STACK_NAME"
+ENV_FUNCTION_NAME = "KMSCA_FUNCTION_NAME"
+#: Environment variable naming the revoke function (``revoke-cert.py``; command-line options win).
+ENV_REVOKE_FUNCTION_NAME = "KMSCA_REVOKE_FUNCTION_NAME"
+
+#: Stack outputs the tools read (template.yaml ``Outputs``).
+OUTPUT_FUNCTION_NAME = "IssueFunctionName"
+OUTPUT_CA_BUNDLE_URI = "CaBundleS3Uri"
+OUTPUT_REVOKE_FUNCTION_NAME = "RevokeFunctionName"
+
+#: Default seconds to wait for the issue function's answer (its own timeout is 30 s).
+DEFAULT_TIMEOUT_SECONDS = 90
+
+
+class AwsClients:
+    """Lazily created boto3 clients of one session; tests pass ready-made (stubbed) clients.
+
+    The session follows the standard configuration chain, including ``AWS_ENDPOINT_URL`` for
+    the local sandbox.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        region: str | None = None,
+        fallback_region: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        lambda_client: LambdaClient | None = None,
+        cloudformation_client: CloudFormationClient | None = None,
+        s3_client: S3Client | None = None,
+    ) -> None:
+        self._profile, self._region, self._fallback_region, self._timeout = (
+            profile,
+            region,
+            fallback_region,
+            timeout,
+        )
+        self._clients: dict[str, Any] = {
+            "lambda": lambda_client,
+            "cloudformation": cloudformation_client,
+            "s3": s3_client,
+        }
+        self._session: Any = None
+
+    def _client(self, service: str) -> Any:
+        if self._clients.get(service) is None:
+            import boto3
+            from botocore.config import Config
+
+            if self._session is None:
+                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+            region = self._session.region_name or self._fallback_region
+            if not region:
+                raise Refused(
+                    "InvalidArgument",
+                    "no AWS region: pass --region or set AWS_REGION (or region in samconfig.toml)",
+                )
+            # Retries follow the standard AWS configuration (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE); they
+            # are safe because every issue request carries an idempotency key and revocation is
+            # idempotent.
+            config = Config(read_timeout=self._timeout)
+            self._clients[service] = self._session.client(service, region_name=region, config=config)
+        return self._clients[service]
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        """Lambda client (Invoke)."""
+        return self._client("lambda")
+
+    @property
+    def cloudformation(self) -> CloudFormationClient:
+        """CloudFormation client (DescribeStacks)."""
+        return self._client("cloudformation")
+
+    @property
+    def s3(self) -> S3Client:
+        """S3 client (GetObject of the CA bundle)."""
+        return self._client("s3")
+
+
+def add_aws_arguments(
+    parser: argparse.ArgumentParser, *, what: str, output: str, env_var: str, stack_help: str | None = None
+) -> argparse._ArgumentGroup:
+    """Add the options every CLI shares to find and call a CA function: ``--profile``,
+    ``--region``, ``--stack-name``, ``--function-name``, ``--config-env``, ``--samconfig``,
+    ``--timeout``.
+
+    Args:
+        what: the function's role ("issue function"), for the help text.
+        output: the stack output naming the function.
+        env_var: the environment variable naming the function.
+        stack_help: help of ``--stack-name`` before its default.
+
+    Returns:
+        The "AWS" argument group, for options of one tool only.
+    """
+    aws = parser.add_argument_group("AWS")
+    aws.add_argument("--profile", help="AWS named profile (default: the standard credential chain)")
+    aws.add_argument("--region", help="AWS region (default: AWS_REGION / profile, else samconfig.toml deploy region)")
+    aws.add_argument(
+        "--stack-name",
+        help=f"{stack_help or f'stack whose {output} output names the function'} (default: {ENV_STACK_NAME}, "
+        "else samconfig.toml stack_name)",
+    )
+    aws.add_argument(
+        "--function-name",
+        help=f"{what} name or ARN; overrides the stack output {output} (default: {env_var})",
+    )
+    aws.add_argument(
+        "--config-env",
+        default="default",
+        help="samconfig.toml environment to read defaults from (default 'default')",
+    )
+    aws.add_argument(
+        "--samconfig",
+        type=Path,
+        metavar="FILE",
+        help="samconfig.toml to read (default ./samconfig.toml, else the project's)",
+    )
+    aws.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for the {what} (default {DEFAULT_TIMEOUT_SECONDS})",
+    )
+    return aws
+
+
+def function_and_stack(
+    args: argparse.Namespace, environ: Mapping[str, str], env_var: str
+) -> tuple[str | None, str | None]:
+    """``(function_name, stack_name)`` from the options, else the environment, else samconfig.toml.
+
+    The stack name comes from samconfig.toml only when neither a function nor a stack was given.
+
+    Raises:
+        Refused: ``--timeout`` not positive, or an unreadable ``--samconfig``.
+    """
+    if args.timeout <= 0:
+        raise Refused("InvalidArgument", "--timeout must be positive")
+    function_name = args.function_name or environ.get(env_var) or None
+    stack_name = args.stack_name or environ.get(ENV_STACK_NAME) or None
+    if not stack_name and not function_name:
+        stack_name = default_stack_name(args.samconfig, args.config_env)
+    return function_name, stack_name
+
+
+def clients_for(args: argparse.Namespace) -> AwsClients:
+    """boto3 clients for the parsed AWS options (region falls back to samconfig.toml's)."""
+    fallback_region = None if args.region else samconfig_region(args.samconfig, args.config_env)
+    return AwsClients(profile=args.profile, region=args.region, fallback_region=fallback_region, timeout=args.timeout)
+
+
+def default_stack_name(samconfig: Path | None, config_env: str) -> str | None:
+    """``stack_name`` of ``[<config_env>.global.parameters]`` (or ``.deploy.``) in samconfig.toml.
+
+    Looks at ``samconfig`` when given, else ``./samconfig.toml``, else the one next to this
+    tool's directory (the project root). Returns None when none is found.
+
+    Raises:
+        Refused: code ``InvalidArgument`` when the file exists but is not valid TOML.
+    """
+    config = _read_samconfig(samconfig)
+    env = config.get(config_env, {})
+    for command in ("global", "deploy"):
+        name = env.get(command, {}).get("parameters", {}).get("stack_name")
+        if isinstance(name, str) and name:
+            return name
+    return None
+
+
+def samconfig_region(samconfig: Path | None, config_env: str) -> str | None:
+    """``region`` of ``[<config_env>.deploy.parameters]`` (or ``.global.``) in samconfig.toml, or None."""
+    env = _read_samconfig(samconfig).get(config_env, {})
+    for command in ("deploy", "global"):
+        region = env.get(command, {}).get("parameters", {}).get("region")
+        if isinstance(region, str) and region:
+            return region
+    return None
+
+
+def _read_samconfig(samconfig: Path | None) -> dict[str, Any]:
+    # The fallback is the project root's: this file is utils/certcli/aws.py.
+    candidates = (
+        [samconfig] if samconfig else [Path("samconfig.toml"), Path(__file__).resolve().parents[2] / "samconfig.toml"]
+    )
+    for path in candidates:
+        if path.is_file():
+            try:
+                return tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise Refused("InvalidArgument", f"{path} is not valid TOML: {exc}") from None
+    if samconfig:
+        raise Refused("InvalidArgument", f"{samconfig} does not exist")
+    return {}
+
+
+def stack_outputs(cloudformation: CloudFormationClient, stack_name: str) -> dict[str, str]:
+    """Outputs of ``stack_name`` as ``{OutputKey: OutputValue}`` (CloudFormation ``DescribeStacks``).
+
+    Raises:
+        botocore.exceptions.ClientError: the stack does not exist or is not readable.
+    """
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
+
+
+def find_function(
+    cloudformation: Callable[[], CloudFormationClient],
+    *,
+    function_name: str | None,
+    stack_name: str | None,
+    output: str,
+    what: str,
+    env_var: str,
+) -> tuple[str, dict[str, str]]:
+    """Decide which function to invoke: ``function_name``, else the stack's ``output``.
+
+    The stack is read (``DescribeStacks``) only when ``stack_name`` is given.
+
+    Args:
+        output: the stack output naming the function (``IssueFunctionName``, ``RevokeFunctionName``).
+        what: the function's role, for messages.
+        env_var: the environment variable that names the function, for messages.
+
+    Returns:
+        ``(function name or ARN, the stack's outputs)`` (outputs empty without a stack).
+
+    Raises:
+        Refused: neither a function name nor a stack name, or the stack lacks the output.
+        botocore.exceptions.ClientError: the stack does not exist or is not readable.
+    """
+    outputs: dict[str, str] = {}
+    if stack_name:
+        outputs = stack_outputs(cloudformation(), stack_name)
+    name = function_name or outputs.get(output)
+    if not name:
+        if stack_name:
+            raise Refused(
+                "InvalidArgument", f"stack {stack_name!r} has no {output} output; is it this project's stack?"
+            )
+        raise Refused(
+            "InvalidArgument",
+            f"no {what}: pass --function-name or --stack-name (or set "
+            f"{env_var}, {ENV_STACK_NAME}, or samconfig.toml stack_name)",
+        )
+    return name, outputs
+
+
+@dataclass(frozen=True)
+class Target:
+    """The issue function to call and where the published CA bundle is.
+
+    Attributes:
+        function_name: name or ARN of the issue function.
+        ca_bundle_uri: ``s3://bucket/key`` of the CA bundle, or None when unknown.
+        stack_name: the stack the values came from, or None.
+    """
+
+    function_name: str
+    ca_bundle_uri: str | None
+    stack_name: str | None = None
+
+
+def resolve_target(
+    cloudformation: Callable[[], CloudFormationClient],
+    *,
+    function_name: str | None,
+    stack_name: str | None,
+    ca_bundle_uri: str | None,
+) -> Target:
+    """Decide which issue function to invoke and where the CA bundle is.
+
+    ``function_name`` wins over the stack's ``IssueFunctionName`` output; ``ca_bundle_uri``
+    over its ``CaBundleS3Uri``. The stack is read only when ``stack_name`` is given.
+
+    Raises:
+        Refused: neither a function name nor a stack name, or the stack lacks the output.
+    """
+    name, outputs = find_function(
+        cloudformation,
+        function_name=function_name,
+        stack_name=stack_name,
+        output=OUTPUT_FUNCTION_NAME,
+        what="issue function",
+        env_var=ENV_FUNCTION_NAME,
+    )
+    return Target(name, ca_bundle_uri or outputs.get(OUTPUT_CA_BUNDLE_URI), stack_name)
+
+
+def invoke_function(
+    lambda_client: LambdaClient, function_name: str, payload: Mapping[str, Any], what: str = "issue function"
+) -> dict[str, Any]:
+    """Invoke a CA function synchronously (Lambda ``Invoke``, ``RequestResponse``) with a JSON payload.
+
+    Args:
+        what: the function's role, for messages ("issue function", "revoke function").
+
+    Returns:
+        The decoded response object.
+
+    Raises:
+        Refused: the function returned an error (``FunctionError``); code and message are the
+            payload's ``errorType`` and ``errorMessage``.
+        CliError: the payload is not a JSON object (code ``UnexpectedResponse``).
+        botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError: the call failed.
+    """
+    response = lambda_client.invoke(
+        FunctionName=function_name,
+        InvocationType="RequestResponse",
+        Payload=json.dumps(payload).encode(),
+    )
+    raw = response["Payload"].read()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if response.get("FunctionError"):
+        if isinstance(body, dict) and body.get("errorType"):
+            raise Refused(str(body["errorType"]), str(body.get("errorMessage", "")).strip() or "(no message)")
+        raise Refused(str(response["FunctionError"]), f"the {what} failed without an error message")
+    if not isinstance(body, dict):
+        raise CliError("UnexpectedResponse", f"the {what} did not return a JSON object")
+    return body

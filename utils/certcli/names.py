@@ -1,0 +1,228 @@
+"""Names in a request: subject alternative names (``--san``) and subject attributes."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from .errors import Refused
+
+_SAN_TYPES = ("dns", "ip", "email", "uri")
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class San:
+    """One subject alternative name as the issue function's request spells it.
+
+    Attributes:
+        type: ``dns``, ``ip``, ``email`` or ``uri``.
+        value: the name; for ``ip`` the canonical text of the address.
+    """
+
+    type: str
+    value: str
+
+    def to_request(self) -> dict[str, str]:
+        """The request form ``{"type": ..., "value": ...}``."""
+        return {"type": self.type, "value": self.value}
+
+    def to_general_name(self) -> x509.GeneralName:
+        """The X.509 ``GeneralName`` (RFC 5280 section 4.2.1.6) for the CSR's SAN extension."""
+        if self.type == "dns":
+            return x509.DNSName(self.value)
+        if self.type == "ip":
+            return x509.IPAddress(ipaddress.ip_address(self.value))
+        if self.type == "email":
+            return x509.RFC822Name(self.value)
+        return x509.UniformResourceIdentifier(self.value)
+
+
+def _san_error(text: str, why: str) -> Refused:
+    return Refused("InvalidSubjectAlternativeName", f"--san {text!r}: {why}")
+
+
+def parse_san(text: str) -> San:
+    """Parse a ``--san`` argument: ``dns:NAME``, ``ip:ADDRESS``, ``email:ADDRESS``, ``uri:URI``.
+
+    A value without a known ``type:`` prefix is a DNS name. Only the shape is checked here
+    (the issue function applies the CA's full name rules, e.g. wildcards and public
+    suffixes): DNS names are LDH labels with an optional ``*.`` first label and no trailing dot
+    (non-ASCII names are converted to IDNA A-labels), IP addresses are IPv4 or IPv6, email
+    addresses have one ``@`` with text on both sides, URIs have a scheme. Values are passed on
+    as given, except IP addresses (canonical text) and IDNA conversion.
+
+    Returns:
+        The :class:`San`.
+
+    Raises:
+        Refused: code ``InvalidSubjectAlternativeName`` naming the argument and the reason.
+    """
+    san = _parse_san(text)
+    try:
+        san.to_general_name()
+    except ValueError as exc:
+        raise _san_error(text, str(exc)) from None
+    return san
+
+
+def _parse_san(text: str) -> San:
+    raw = text.strip()
+    prefix, sep, rest = raw.partition(":")
+    if sep and prefix.lower() in _SAN_TYPES:
+        san_type, value = prefix.lower(), rest.strip()
+    else:
+        san_type, value = "dns", raw
+    if not value:
+        raise _san_error(text, "empty value")
+    if any(ch.isspace() for ch in value):
+        raise _san_error(text, "contains white space")
+    if not value.isprintable():
+        raise _san_error(text, "contains control characters")
+    if san_type in ("email", "uri", "ip") and not value.isascii():
+        raise _san_error(text, "must be ASCII (write international domain names as IDNA A-labels, xn--...)")
+
+    if san_type == "ip":
+        if "%" in value:
+            raise _san_error(text, "an IPv6 zone (%...) has no meaning in a certificate")
+        try:
+            return San("ip", str(ipaddress.ip_address(value)))
+        except ValueError:
+            raise _san_error(text, f"{value!r} is not an IPv4 or IPv6 address") from None
+    if san_type == "email":
+        local, at, domain = value.rpartition("@")
+        if not at or not local or not domain or "@" in local:
+            raise _san_error(text, "an email address needs exactly one '@' with text on both sides")
+        return San("email", value)
+    if san_type == "uri":
+        try:
+            parts = urlsplit(value)
+        except ValueError as exc:
+            raise _san_error(text, f"not a URI ({exc})") from None
+        if not parts.scheme or not (parts.netloc or parts.path):
+            raise _san_error(text, "a URI needs a scheme, e.g. spiffe://example.org/service")
+        return San("uri", value)
+
+    if _is_ip_address(value):
+        raise _san_error(text, f"looks like an IP address; write ip:{value}")
+    if "@" in value:
+        raise _san_error(text, f"looks like an email address; write email:{value}")
+    if ":" in value:
+        raise _san_error(text, "unknown SAN type; write dns:, ip:, email: or uri: before the value")
+    return San("dns", _check_dns_name(text, value))
+
+
+def _is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_dns_name(text: str, value: str) -> str:
+    """LDH labels, ``*`` allowed only as the whole first label; IDNA A-label form for non-ASCII."""
+    name = value
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise _san_error(text, "not a valid internationalised domain name") from None
+    if len(name) > 253:
+        raise _san_error(text, "DNS names are at most 253 characters")
+    labels = name.split(".")
+    for i, label in enumerate(labels):
+        if label == "*" and i == 0 and len(labels) > 1:
+            continue
+        if not _DNS_LABEL.match(label):
+            shown = "an empty label (or a trailing dot)" if not label else f"label {label!r}"
+            raise _san_error(text, f"{value!r} is not a DNS name: {shown}")
+    return name
+
+
+@dataclass(frozen=True)
+class SubjectFields:
+    """Subject attributes of the request (RFC 5280 appendix A bounds apply).
+
+    Attributes:
+        common_name: commonName; at most 64 characters.
+        organization, organizational_unit, state, locality: optional, at most 64/64/128/128.
+        country: optional two-letter ISO 3166 code.
+        email_address: optional emailAddress attribute.
+    """
+
+    common_name: str
+    organization: str | None = None
+    organizational_unit: str | None = None
+    country: str | None = None
+    state: str | None = None
+    locality: str | None = None
+    email_address: str | None = None
+
+    def to_request(self) -> dict[str, str]:
+        """The issue function's ``subject`` object: the attributes that are set, by field name."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    def to_name(self) -> x509.Name:
+        """The X.509 subject name, most significant attribute first.
+
+        Raises:
+            Refused: code ``InvalidSubject`` when an attribute is empty, too long or malformed.
+        """
+        ordered = (
+            (NameOID.COUNTRY_NAME, self.country, "--country"),
+            (NameOID.STATE_OR_PROVINCE_NAME, self.state, "--state"),
+            (NameOID.LOCALITY_NAME, self.locality, "--locality"),
+            (NameOID.ORGANIZATION_NAME, self.organization, "--organization"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, self.organizational_unit, "--organizational-unit"),
+            (NameOID.COMMON_NAME, self.common_name, "common name"),
+            (NameOID.EMAIL_ADDRESS, self.email_address, "--email-address"),
+        )
+        attributes = []
+        for oid, value, option in ordered:
+            if value is None:
+                continue
+            if not value.strip():
+                raise Refused("InvalidSubject", f"{option} is empty")
+            try:
+                attributes.append(x509.NameAttribute(oid, value))
+            except ValueError as exc:
+                raise Refused("InvalidSubject", f"{option} {value!r}: {exc}") from None
+        return x509.Name(attributes)
+
+
+def add_subject_arguments(group: argparse._ArgumentGroup) -> None:
+    """The subject attribute options other than the common name (``--organization`` and friends)."""
+    group.add_argument("--organization", "-O", metavar="O", help="subject organizationName")
+    group.add_argument("--organizational-unit", "--ou", metavar="OU", help="subject organizationalUnitName")
+    group.add_argument("--country", "-C", metavar="CC", help="subject countryName (two letters)")
+    group.add_argument("--state", metavar="ST", help="subject stateOrProvinceName")
+    group.add_argument("--locality", "-L", metavar="L", help="subject localityName")
+    group.add_argument(
+        "--email-address", metavar="EMAIL", help="subject emailAddress attribute (prefer --san email:...)"
+    )
+
+
+def subject_from_args(args: argparse.Namespace, common_name: str) -> SubjectFields:
+    """The subject of the parsed options, checked.
+
+    Raises:
+        Refused: ``InvalidSubject`` for an empty, too long or malformed attribute.
+    """
+    subject = SubjectFields(
+        common_name=common_name,
+        organization=args.organization,
+        organizational_unit=args.organizational_unit,
+        country=args.country,
+        state=args.state,
+        locality=args.locality,
+        email_address=args.email_address,
+    )
+    subject.to_name()  # refuse a malformed attribute now
+    return subject
