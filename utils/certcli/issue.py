@@ -41,7 +41,7 @@ from .files import (
     write_outputs,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, build_csr, generate_private_key
-from .names import San, SubjectFields, add_subject_arguments, parse_san, subject_from_args
+from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
 from .report import Outcome, run_cli
 
 if TYPE_CHECKING:
@@ -69,26 +69,10 @@ def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentPars
         ),
     )
     cert = parser.add_argument_group("certificate")
-    cert.add_argument(
-        "common_name",
-        nargs="?",
-        metavar="COMMON_NAME",
-        help="subject common name" + (" (default: the first --san)" if profile == SERVER else ""),
-    )
-    cert.add_argument("--common-name", "--cn", dest="common_name_option", metavar="CN", help="same as COMMON_NAME")
-    cert.add_argument(
-        "--san",
-        action="append",
-        default=[],
-        metavar="TYPE:VALUE",
-        help="subject alternative name, repeatable: dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI "
-        "(a bare value is a DNS name)",
-    )
-    cert.add_argument(
-        "--lifetime-days",
-        type=int,
-        metavar="DAYS",
-        help="certificate lifetime in days (default: the CA's default; longer than its maximum is refused)",
+    add_name_arguments(
+        cert,
+        common_name_help="subject common name" + (" (default: the first --san)" if profile == SERVER else ""),
+        lifetime_help="certificate lifetime in days (default: the CA's default; longer than its maximum is refused)",
     )
     cert.add_argument(
         "--key-type",

@@ -197,6 +197,21 @@ class SubjectFields:
         return x509.Name(attributes)
 
 
+def add_name_arguments(group: argparse._ArgumentGroup, *, common_name_help: str, lifetime_help: str) -> None:
+    """COMMON_NAME / --common-name, repeatable --san and --lifetime-days, shared by the issuing CLIs."""
+    group.add_argument("common_name", nargs="?", metavar="COMMON_NAME", help=common_name_help)
+    group.add_argument("--common-name", "--cn", dest="common_name_option", metavar="CN", help="same as COMMON_NAME")
+    group.add_argument(
+        "--san",
+        action="append",
+        default=[],
+        metavar="TYPE:VALUE",
+        help="subject alternative name, repeatable: dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI "
+        "(a bare value is a DNS name)",
+    )
+    group.add_argument("--lifetime-days", type=int, metavar="DAYS", help=lifetime_help)
+
+
 def add_subject_arguments(group: argparse._ArgumentGroup) -> None:
     """The subject attribute options other than the common name (``--organization`` and friends)."""
     group.add_argument("--organization", "-O", metavar="O", help="subject organizationName")

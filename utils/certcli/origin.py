@@ -35,7 +35,7 @@ from .aws import (
 from .contract import CLIENT, Issued, _check_issued_certificate, _iso, _load_issued
 from .errors import CliError, Refused
 from .files import _SAFE_NAME, OutputFile, OutputPlan, _exists_error, conflicts, default_name, write_outputs
-from .names import San, SubjectFields, add_subject_arguments, parse_san, subject_from_args
+from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
 from .report import Outcome, run_cli
 
 CLOUDFRONT_ORIGIN = "cloudfront-origin"
@@ -139,23 +139,12 @@ def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
         ),
     )
     cert = parser.add_argument_group("certificate")
-    cert.add_argument(
-        "common_name", nargs="?", metavar="COMMON_NAME", help="subject common name (default: the first --san)"
-    )
-    cert.add_argument("--common-name", "--cn", dest="common_name_option", metavar="CN", help="same as COMMON_NAME")
-    cert.add_argument(
-        "--san",
-        action="append",
-        default=[],
-        metavar="TYPE:VALUE",
-        help="subject alternative name, repeatable: dns:NAME, ip:ADDRESS, email:ADDRESS, uri:URI "
-        "(a bare value is a DNS name)",
-    )
-    cert.add_argument(
-        "--lifetime-days",
-        type=int,
-        metavar="DAYS",
-        help="certificate lifetime in days (default: the profile's, 90; longer than the CA's maximum is refused)",
+    add_name_arguments(
+        cert,
+        common_name_help="subject common name (default: the first --san)",
+        lifetime_help=(
+            "certificate lifetime in days (default: the profile's, 90; longer than the CA's maximum is refused)"
+        ),
     )
     cert.add_argument(
         "--key-type",
