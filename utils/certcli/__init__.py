@@ -43,6 +43,15 @@ scripts' directory) and ``from utils import certcli`` see one flat namespace.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# The CLIs use the CA core's canonical serial form (layers/ca/kmsca/serial.py: pure Python, no
+# dependencies), so the tools and the CA never disagree on it. Set before the submodules import it.
+_CORE = str(Path(__file__).resolve().parents[2] / "layers" / "ca")
+if _CORE not in sys.path:
+    sys.path.append(_CORE)
+
 from .aws import (
     DEFAULT_TIMEOUT_SECONDS,
     ENV_FUNCTION_NAME,

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from kmsca.serial import serial_to_hex  # the CA's own canonical form (see certcli/__init__.py)
 
 from .errors import CliError
 from .keys import PrivateKey
@@ -84,12 +85,6 @@ class Issued:
     def not_after(self) -> dt.datetime:
         """End of validity, timezone-aware UTC."""
         return self.certificate.not_valid_after_utc
-
-
-def serial_to_hex(serial_number: int) -> str:
-    """Canonical serial text: lowercase hex, no colons, padded to an even number of digits."""
-    text = format(serial_number, "x")
-    return text if len(text) % 2 == 0 else "0" + text
 
 
 def check_issued(response: Mapping[str, Any], key: PrivateKey, profile: str) -> Issued:

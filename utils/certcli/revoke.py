@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from cryptography import x509
+from kmsca.errors import InvalidRequest
+from kmsca.serial import canonical_serial as core_canonical_serial
 
 from .aws import (
     ENV_REVOKE_FUNCTION_NAME,
@@ -89,12 +91,12 @@ def parse_invalidity_date(text: str) -> str:
 
 def canonical_serial(text: str) -> str | None:
     """The canonical form (lowercase hex, no colons, even length) of a serial number written in
-    any case, with or without colons or ``0x``; None when it is not a positive hex number (the
-    revoke function then refuses it with its own message)."""
-    cleaned = text.strip().lower().replace(":", "").removeprefix("0x")
-    if not cleaned or not re.fullmatch(r"[0-9a-f]+", cleaned) or int(cleaned, 16) <= 0:
+    any case, with or without colons or ``0x``; None when the CA would refuse it (the revoke
+    function then refuses it with its own message). The rule is the CA's (``kmsca.serial``)."""
+    try:
+        return core_canonical_serial(text)
+    except InvalidRequest:
         return None
-    return serial_to_hex(int(cleaned, 16))
 
 
 def load_certificate_file(path: Path) -> x509.Certificate:

@@ -6,6 +6,7 @@ Loaded once per warm container (one BatchGetItem and one ``kms:GetPublicKey``), 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
@@ -56,9 +57,10 @@ class IssuingCa:
     scheme: SignatureScheme
     urls: PublicationUrls | None
 
-    @property
+    @cached_property
     def chain_pem(self) -> str:
-        """Issuing then root certificate, PEM (the ``certificate_chain`` of a response)."""
+        """Issuing then root certificate, PEM (the ``certificate_chain`` of a response); computed
+        once per container."""
         return pem(self.issuing.certificate) + pem(self.root.certificate)
 
 

@@ -162,10 +162,6 @@ class Issuer:
         self._policy = policy
         self._acm = acm
 
-    @property
-    def ca(self) -> IssuingCa:
-        return self._ca
-
     def issue(self, request: IssueRequest, now: datetime) -> IssueOutcome:
         """Run the pipeline and return the response (see :func:`response_for`).
 
