@@ -22,7 +22,17 @@ from kmsca.rotation import OriginCertificateRotation
 from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
 
-from tests.conftest import REGION, CaResources, FakeContext, csr_pem, load_handler, make_csr
+from tests.conftest import (
+    HIERARCHY_PROPERTIES,
+    REGION,
+    CaResources,
+    FakeContext,
+    csr_pem,
+    load_handler,
+    make_csr,
+)
+
+DNS = [{"type": "dns", "value": "origin.example.com"}]
 
 
 class Topic:
@@ -45,6 +55,29 @@ class Topic:
 
 @pytest.fixture
 def origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> Any:
+    """An EC (P-256) issuing CA, as the template's defaults make it."""
+    return _origin(bootstrapped, monkeypatch, lambda_context)
+
+
+@pytest.fixture
+def rsa_origin(aws: None, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> Any:
+    """An RSA-2048 issuing CA under a P-384 root."""
+    from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
+    from kmsca.settings import BootstrapSettings
+
+    resources = CaResources(root_spec="ECC_NIST_P384", issuing_spec="RSA_2048")
+    bootstrap_ca(
+        DynamoDbCertificateStore(resources.dynamodb, resources.table),
+        resources.kms,
+        resources.s3,
+        BootstrapSettings.from_env(resources.env),
+        CaHierarchyConfig.from_properties(HIERARCHY_PROPERTIES),
+        datetime.now(UTC),
+    )
+    return _origin(resources, monkeypatch, lambda_context)
+
+
+def _origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> Any:
     topic = Topic()
     env = {**bootstrapped.env, "NOTIFICATION_TOPIC_ARN": topic.arn}
     issue_module = load_handler("issue", env, monkeypatch)
@@ -86,7 +119,7 @@ def _acm_certificate(origin: Any, arn: str) -> tuple[x509.Certificate, list[x509
 
 
 def test_issue_imports_into_acm_us_east_1_and_returns_no_key(origin: Any) -> None:
-    response = origin.issue(subject={"common_name": "origin.example.com"})
+    response = origin.issue(sans=DNS, subject={"common_name": "origin.example.com"})
     arn = response["acm_certificate_arn"]
     assert arn.startswith("arn:aws:acm:us-east-1:")
     assert not any("KEY" in str(v) for k, v in response.items() if k != "certificate_chain")
@@ -108,8 +141,9 @@ def test_issue_imports_into_acm_us_east_1_and_returns_no_key(origin: Any) -> Non
     assert "PRIVATE KEY" not in json.dumps(item)
 
 
-def test_import_arguments(origin: Any) -> None:
-    origin.issue(key_type="rsa-2048", subject={"common_name": "rsa-origin"})
+def test_import_arguments(rsa_origin: Any) -> None:
+    origin = rsa_origin
+    origin.issue(key_type="rsa-2048", sans=DNS, subject={"common_name": "rsa-origin"})
     (call,) = origin.import_calls
     assert "CertificateArn" not in call
     key_pem = call["PrivateKey"]
@@ -129,20 +163,66 @@ def test_import_arguments(origin: Any) -> None:
         ({"key_type": "rsa-4096"}, "KeyPolicyViolation"),
         ({"key_type": "ec-p384"}, "KeyPolicyViolation"),
         ({"key_type": 256}, "KeyPolicyViolation"),
+        ({"key_type": "rsa-2048"}, "KeyPolicyViolation"),  # an RSA leaf under the EC issuing CA: ACM refuses it
         ({"lifetime_days": 366}, "LifetimeExceeded"),
         ({"sans": [{"type": "dns", "value": "*.com"}]}, "InvalidSubjectAlternativeName"),
-        ({}, "InvalidSubjectAlternativeName"),  # neither subject nor SAN
+        ({"sans": []}, "InvalidSubjectAlternativeName"),  # a common name only: ACM needs an FQDN
+        ({"sans": [{"type": "ip", "value": "10.0.0.1"}]}, "InvalidSubjectAlternativeName"),  # no DNS name
+        ({"sans": [], "subject": None}, "InvalidSubjectAlternativeName"),  # neither subject nor SAN
     ],
 )
 def test_bad_origin_requests_import_and_store_nothing(origin: Any, request_: dict[str, Any], code: str) -> None:
     if request_.get("csr") == "CSR":
         request_ = {**request_, "csr": csr_pem(make_csr(ec.generate_private_key(ec.SECP256R1())))}
-    request_.setdefault("subject", {"common_name": "origin"}) if request_ else None
+    request_ = {"sans": DNS, "subject": {"common_name": "origin"}, **request_}
+    request_ = {k: v for k, v in request_.items() if v is not None}
     with pytest.raises(CaError) as refused:
         origin.issue(**request_)
     assert refused.value.code == code
     assert origin.acm.list_certificates()["CertificateSummaryList"] == []
     assert origin.resources.certificate_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("fixture", "key_type", "algorithms"), [("origin", "rsa-2048", ("RSA", "EC")), ("rsa_origin", "ec-p256", ("EC", "RSA"))]
+)
+def test_the_key_type_must_match_the_issuing_ca_and_nothing_is_signed(
+    fixture: str, key_type: str, algorithms: tuple[str, str], request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ca = request.getfixturevalue(fixture)
+    signed: list[Any] = []
+    monkeypatch.setattr(ca.module.kms, "sign", lambda **kwargs: signed.append(kwargs))
+    with pytest.raises(CaError) as refused:
+        ca.issue(key_type=key_type, sans=DNS)
+    assert refused.value.code == "KeyPolicyViolation"
+    assert all(name in refused.value.message for name in (key_type, *algorithms)), refused.value.message
+    assert signed == [] and ca.import_calls == []
+    assert ca.acm.list_certificates()["CertificateSummaryList"] == []
+    assert ca.resources.certificate_count() == 0
+
+
+@pytest.mark.parametrize(("fixture", "expected"), [("origin", ec.EllipticCurvePublicKey), ("rsa_origin", rsa.RSAPublicKey)])
+def test_the_default_key_type_is_the_issuing_cas_algorithm(
+    fixture: str, expected: type, request: pytest.FixtureRequest
+) -> None:
+    ca = request.getfixturevalue(fixture)
+    response = ca.issue(sans=DNS)
+    cert = x509.load_pem_x509_certificate(response["certificate"].encode())
+    assert isinstance(cert.public_key(), expected)
+    size = cert.public_key().curve.key_size if expected is ec.EllipticCurvePublicKey else cert.public_key().key_size
+    assert size == (256 if expected is ec.EllipticCurvePublicKey else 2048)
+    item = ca.item(response["serial_number"])
+    assert item["key_type"]["S"] == ("ec-p256" if expected is ec.EllipticCurvePublicKey else "rsa-2048")
+
+
+def test_a_common_name_alone_is_refused_before_anything_is_signed(origin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    signed: list[Any] = []
+    monkeypatch.setattr(origin.module.kms, "sign", lambda **kwargs: signed.append(kwargs))
+    with pytest.raises(CaError) as refused:
+        origin.issue(subject={"common_name": "origin.example.com"})
+    assert refused.value.code == "InvalidSubjectAlternativeName" and "DNS" in refused.value.message
+    assert signed == [] and origin.import_calls == [] and origin.resources.certificate_count() == 0
 
 
 def test_key_type_is_refused_for_csr_profiles(origin: Any, lambda_context: FakeContext) -> None:
@@ -158,15 +238,16 @@ def test_failed_recording_removes_the_import(origin: Any, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(origin.module.store, "put_certificate", broken)
     with pytest.raises(ClientError):
-        origin.issue(subject={"common_name": "origin"})
+        origin.issue(sans=DNS, subject={"common_name": "origin"})
     assert origin.acm.list_certificates()["CertificateSummaryList"] == []
 
 
 # Rotation ------------------------------------------------------------------------------------
 
 
-def test_rotation_reimports_into_the_same_arn_and_supersedes(origin: Any) -> None:
-    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=25, key_type="rsa-2048")
+def test_rotation_reimports_into_the_same_arn_and_supersedes(rsa_origin: Any) -> None:
+    origin = rsa_origin
+    first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=25, key_type="rsa-2048")
     arn = first["acm_certificate_arn"]
     origin.import_calls.clear()
     recorder: list[dict[str, Any]] = []
@@ -199,7 +280,7 @@ def test_rotation_reimports_into_the_same_arn_and_supersedes(origin: Any) -> Non
 def test_a_revoked_origin_certificate_is_replaced_at_the_next_run(
     origin: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
 ) -> None:
-    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=90)
+    first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=90)
     revoke = load_handler("revoke", origin.resources.env, monkeypatch)
     revoke.handler({"serial_number": first["serial_number"], "reason": "keyCompromise"}, lambda_context)
     (rotated,) = origin.rotation().run(datetime.now(UTC)).rotated  # 90 days left, but revoked
@@ -211,13 +292,13 @@ def test_a_revoked_origin_certificate_is_replaced_at_the_next_run(
 
 
 def test_nothing_due_means_no_calls(origin: Any) -> None:
-    origin.issue(subject={"common_name": "origin"}, lifetime_days=90)
+    origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=90)
     report = origin.rotation().run(datetime.now(UTC))
     assert report.rotated == report.failed == report.skipped == []
 
 
 def test_failed_reimport_keeps_the_old_certificate_notifies_and_retries(origin: Any) -> None:
-    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=20)
+    first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=20)
     arn = first["acm_certificate_arn"]
 
     class FailingImporter(AcmImporter):
@@ -239,7 +320,7 @@ def test_failed_reimport_keeps_the_old_certificate_notifies_and_retries(origin: 
 
 
 def test_arn_deleted_outside_the_ca_is_recorded_and_notified(origin: Any) -> None:
-    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=20)
+    first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=20)
     origin.acm.delete_certificate(CertificateArn=first["acm_certificate_arn"])
     report = origin.rotation().run(datetime.now(UTC))
     assert [m["serial_number"] for m in report.missing] == [first["serial_number"]]
@@ -250,7 +331,7 @@ def test_arn_deleted_outside_the_ca_is_recorded_and_notified(origin: Any) -> Non
 
 
 def test_overlapping_runs_rotate_once(origin: Any) -> None:
-    first = origin.issue(subject={"common_name": "origin"}, lifetime_days=20)
+    first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=20)
     store = DynamoDbCertificateStore(origin.resources.dynamodb, origin.resources.table)
     now = datetime.now(UTC)
     assert store.claim_rotation(first["serial_number"], now, timedelta(minutes=15))  # another run holds it
@@ -263,7 +344,7 @@ def test_overlapping_runs_rotate_once(origin: Any) -> None:
 
 
 def test_rotation_handler(origin: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext) -> None:
-    origin.issue(subject={"common_name": "origin"}, lifetime_days=10)
+    origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=10)
     env = {**origin.resources.env, "NOTIFICATION_TOPIC_ARN": origin.notifications.arn}
     rotate = load_handler("rotate_acm", env, monkeypatch)
     result = rotate.handler({"source": "schedule"}, lambda_context)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, mldsa, rsa
 from kmsca.errors import KeyPolicyViolation, UnknownProfile
@@ -56,3 +58,35 @@ def test_unknown_profiles(name: str) -> None:
 def test_profiles_are_client_and_server() -> None:
     assert select_profile("client") is PROFILES["client"]
     assert PROFILES["server"].requires_san and not PROFILES["client"].requires_san
+
+
+# cloudfront-origin: the generated key's algorithm follows the issuing CA's (ACM import rule) ---------
+
+
+@pytest.mark.parametrize(
+    ("ca_key", "default"),
+    [
+        (lambda: ec.generate_private_key(ec.SECP256R1()), "ec-p256"),
+        (lambda: ec.generate_private_key(ec.SECP384R1()), "ec-p256"),  # EC family matches; CloudFront takes P-256 only
+        (lambda: rsa.generate_private_key(public_exponent=65537, key_size=3072), "rsa-2048"),
+    ],
+)
+def test_origin_key_type_defaults_to_the_issuing_cas_algorithm(ca_key: Any, default: str) -> None:
+    from kmsca.profiles import CLOUDFRONT_ORIGIN, PROFILES, origin_key_type
+
+    public_key = ca_key().public_key()
+    assert origin_key_type(PROFILES[CLOUDFRONT_ORIGIN], None, public_key) == default
+    assert origin_key_type(PROFILES[CLOUDFRONT_ORIGIN], default, public_key) == default
+    other = "rsa-2048" if default == "ec-p256" else "ec-p256"
+    with pytest.raises(KeyPolicyViolation, match="issuing CA's key is"):
+        origin_key_type(PROFILES[CLOUDFRONT_ORIGIN], other, public_key)
+
+
+def test_an_ml_dsa_issuing_ca_allows_no_origin_key_type() -> None:
+    from cryptography.hazmat.primitives.asymmetric import mldsa
+    from kmsca.profiles import CLOUDFRONT_ORIGIN, PROFILES, origin_key_type
+
+    public_key = mldsa.MLDSA65PrivateKey.generate().public_key()
+    for key_type in (None, "ec-p256", "rsa-2048"):
+        with pytest.raises(KeyPolicyViolation, match="ML-DSA"):
+            origin_key_type(PROFILES[CLOUDFRONT_ORIGIN], key_type, public_key)

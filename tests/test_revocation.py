@@ -245,3 +245,56 @@ def test_initial_crls_custom_resource(handlers: Any, monkeypatch: pytest.MonkeyP
         catcher.close()
     assert catcher.bodies[0]["Status"] == "SUCCESS"
     assert set(data) == {"RootCrlNumber", "IssuingCrlNumber"}
+
+
+# The RevokedByCa index is eventually consistent: the stream-triggered CRL uses the records too ------
+
+
+def _stream_record(item: dict[str, Any]) -> dict[str, Any]:
+    old = {**item, "status": {"S": "issued"}}
+    for name in ("revoked_ca", "crl_entry", "revoked_at", "revocation_reason"):
+        old.pop(name, None)
+    return {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": item["pk"]}, "NewImage": item, "OldImage": old}}
+
+
+def test_the_stream_triggered_crl_lists_a_revocation_the_index_does_not_show_yet(
+    handlers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serial = handlers.issue()["serial_number"]
+    handlers.revoke(serial_number=serial, reason="keyCompromise")
+    resources = handlers.resources
+    item = resources.dynamodb.get_item(TableName=resources.table, Key={"pk": {"S": f"CERT#{serial}"}})["Item"]
+    # the index lags: its Query does not return the revocation yet
+    monkeypatch.setattr(DynamoDbCertificateStore, "list_revoked", lambda self, ca, not_after_from: iter(()))
+
+    handlers.publish({"Records": [_stream_record(item)]})
+
+    (entry,) = list(handlers.crl())
+    assert entry.serial_number == int(serial, 16)
+    reason = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    assert reason == x509.ReasonFlags.key_compromise
+
+
+def test_a_stale_index_entry_is_replaced_by_the_stream_record(bootstrapped: CaResources) -> None:
+    from kmsca.crl import merge_revocations
+    from kmsca.records import RevokedEntry
+
+    now = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    stale = RevokedEntry("0a01", now - timedelta(days=2), "superseded", None, now + timedelta(days=10))
+    fresh = RevokedEntry("0a01", now - timedelta(hours=1), "keyCompromise", None, now + timedelta(days=10))
+    other = RevokedEntry("0a02", now - timedelta(days=1), "unspecified", None, now + timedelta(days=5))
+    expired = RevokedEntry("0a03", now - timedelta(days=9), "unspecified", None, now - timedelta(days=3))
+    merged = merge_revocations([stale, other], [fresh, expired], now - timedelta(hours=24))
+    assert sorted(merged, key=lambda e: e.serial_number) == [fresh, other]
+
+
+def test_stream_records_of_another_ca_are_not_carried() -> None:
+    from kmsca.store import revoked_entries_from_stream
+
+    image = {
+        "pk": {"S": "CERT#0a01"}, "status": {"S": "revoked"}, "ca": {"S": "issuing"}, "revoked_ca": {"S": "issuing"},
+        "crl_entry": {"S": "2026-11-01T00:00:00Z keyCompromise"}, "not_after": {"S": "2027-01-01T00:00:00Z"},
+    }
+    records = [_stream_record(image)]
+    assert [e.serial_number for e in revoked_entries_from_stream(records, "issuing")] == ["0a01"]
+    assert revoked_entries_from_stream(records, "root") == []

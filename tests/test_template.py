@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,78 @@ def test_the_template_carries_the_connection_function_code_unchanged() -> None:
     assert len(code.encode()) < 10 * 1024
     config = TEMPLATE["Resources"]["RevocationCheckFunction"]["Properties"]["ConnectionFunctionConfig"]
     assert config["Runtime"] == "cloudfront-js-2.0"
+
+
+def test_every_schedule_omits_its_fixed_name() -> None:
+    """SAM names a ScheduleV2 schedule after its logical id unless OmitName: a second stack (dev and
+    prod) in the same account and region would fail with "already exists"."""
+    schedules = [
+        (name, event_name, event["Properties"])
+        for name, function in _functions().items()
+        for event_name, event in function["Properties"].get("Events", {}).items()
+        if event["Type"] == "ScheduleV2"
+    ]
+    assert {(name, event) for name, event, _ in schedules} == {
+        ("PublishCrlFunction", "Hourly"), ("RotateAcmFunction", "Daily"), ("SyncKvsFunction", "Reconcile"),
+    }
+    for name, event, properties in schedules:
+        assert properties.get("OmitName") is True and "Name" not in properties, (name, event)
+
+
+def test_the_notification_topic_has_a_key_cloudwatch_alarms_can_use() -> None:
+    resources = TEMPLATE["Resources"]
+    assert resources["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "NotificationTopicKey"}
+    key = resources["NotificationTopicKey"]["Properties"]
+    assert key.get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    assert key.get("KeyUsage", "ENCRYPT_DECRYPT") == "ENCRYPT_DECRYPT"
+    assert key["EnableKeyRotation"] is True
+    statements = key["KeyPolicy"]["Statement"]
+    account_root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    admin = next(s for s in statements if s["Sid"] == "KeyAdministrationByAccountIam")
+    assert admin["Principal"] == {"AWS": account_root}
+    assert {"kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:EnableKeyRotation"} <= set(admin["Action"])
+    (cloudwatch,) = [s for s in statements if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    source_arn = cloudwatch["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+    assert source_arn == "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"
+    for statement in statements:
+        assert "kms:*" not in _as_list(statement["Action"])
+        if statement is not cloudwatch and statement is not admin:  # use by the account: only through SNS
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}
+    alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}] for a in alarms)
+    assert all("AlarmName" not in a["Properties"] for a in alarms)  # generated: "<stack name>-<logical id>-..."
+
+
+def test_functions_that_publish_to_the_topic_may_use_its_key() -> None:
+    for name, function in _functions().items():
+        statements = _statements(function)
+        publishes = any("sns:Publish" in _as_list(s["Action"]) for s in statements)
+        key_actions = {
+            action for s in statements for action in _as_list(s["Action"])
+            if {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]} in _as_list(s["Resource"])
+        }
+        assert key_actions == ({"kms:GenerateDataKey", "kms:Decrypt"} if publishes else set()), name
+
+
+LONGEST_REGIONS = ["ap-southeast-5", "ap-northeast-3", "ap-southeast-7", "eusc-de-east-1"]
+
+
+def _max_length(parameter: str) -> int:
+    spec = TEMPLATE["Parameters"][parameter]
+    match = re.fullmatch(r"\^\[a-z\]\[a-z0-9-\]\{(\d+),(\d+)\}\$", spec["AllowedPattern"])
+    assert match, spec["AllowedPattern"]
+    assert spec["MaxLength"] == 1 + int(match.group(2))
+    return 1 + int(match.group(2))
+
+
+@pytest.mark.parametrize("resource", ["RevokedSerialsStore", "RevocationCheckFunction"])
+@pytest.mark.parametrize("region", LONGEST_REGIONS)
+def test_account_global_names_hold_the_region_and_fit_at_the_longest_parameters(resource: str, region: str) -> None:
+    template = TEMPLATE["Resources"][resource]["Properties"]["Name"]["Fn::Sub"]
+    assert "${AWS::Region}" in template, "CloudFront names are account-global: a stack per region would collide"
+    values = {"ProjectName": "p" * _max_length("ProjectName"), "EnvironmentName": "e" * _max_length("EnvironmentName"),
+              "AWS::Region": region}
+    name = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template)
+    assert re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", name), (name, len(name))

@@ -8,7 +8,7 @@ the ``CrlPublicationFailures`` metric that an alarm watches; the previous CRL st
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
 from kmsca.records import iso
 from kmsca.settings import CrlSettings
-from kmsca.store import DynamoDbCertificateStore
+from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
 logger = Logger()
 metrics = Metrics()
@@ -45,12 +45,14 @@ def signers() -> dict[str, CaSigner]:
     return _signers
 
 
-def publish(cas: tuple[str, ...]) -> dict[str, str]:
-    """Publish the CRLs of ``cas``; returns ``{"<Ca>CrlNumber": "n"}``."""
+def publish(cas: tuple[str, ...], records: Sequence[Mapping[str, Any]] = ()) -> dict[str, str]:
+    """Publish the CRLs of ``cas``, each also listing the revocations of that CA carried by
+    ``records`` (the triggering stream records); returns ``{"<Ca>CrlNumber": "n"}``."""
     result = {}
     for ca in cas:
         try:
-            publication = publisher.publish(signers()[ca], datetime.now(UTC))
+            carried = revoked_entries_from_stream(list(records), ca)
+            publication = publisher.publish(signers()[ca], datetime.now(UTC), carried)
         except Exception:
             metrics.add_metric(name="CrlPublicationFailures", unit=MetricUnit.Count, value=1)
             logger.exception("CRL publication failed", extra={"ca": ca})
@@ -82,4 +84,7 @@ def cas_for(event: Mapping[str, Any]) -> tuple[str, ...]:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     if is_custom_resource_event(event):
         return run_custom_resource(event, lambda _: publish((ROOT, ISSUING)), f"{SETTINGS.table_name}/initial-crls")
+    if "Records" in event:
+        # The RevokedByCa index lags the table: the records themselves carry the revocations.
+        return publish(cas_for(event), event["Records"])
     return publish(cas_for(event))

@@ -3,7 +3,8 @@
 One publication of one CA's CRL:
 
 1. reserve the next CRL number (atomic DynamoDB counter; never reused, strictly increasing);
-2. query the CA's revoked certificates from the sparse ``RevokedByCa`` index (never a Scan);
+2. query the CA's revoked certificates from the sparse ``RevokedByCa`` index (never a Scan), plus
+   the revocations the triggering stream records carry (the index is eventually consistent);
 3. build the CRL with cryptography: issuer = the CA certificate's subject (same DER), thisUpdate,
    nextUpdate = thisUpdate + validity, CRL number, AKI = the CA's SKI, one entry per revoked
    certificate with its revocationDate, a reasonCode unless the reason is ``unspecified``
@@ -111,6 +112,17 @@ def build_crl(
     return sign(builder, signer.private_key, signer.scheme)
 
 
+def merge_revocations(
+    indexed: Iterable[RevokedEntry], carried: Iterable[RevokedEntry], not_after_from: datetime
+) -> list[RevokedEntry]:
+    """The index's entries plus the carried ones (those whose notAfter is at or after
+    ``not_after_from``, like the Query's), one per serial number; a carried entry replaces an
+    indexed one of the same serial (the index may be stale)."""
+    merged = {entry.serial_number: entry for entry in indexed}
+    merged.update({entry.serial_number: entry for entry in carried if entry.not_after >= not_after_from})
+    return list(merged.values())
+
+
 @dataclass(frozen=True)
 class CrlPublication:
     """What one publication did.
@@ -155,8 +167,14 @@ class CrlPublisher:
         self._internal_bucket = internal_bucket
         self._validity = validity
 
-    def publish(self, signer: CaSigner, now: datetime) -> CrlPublication:
+    def publish(self, signer: CaSigner, now: datetime, carried: Iterable[RevokedEntry] = ()) -> CrlPublication:
         """Reserve a number, query, build, sign, archive and publish one CA's CRL.
+
+        Args:
+            carried: revocations of this CA that the triggering event carries (the ``NewImage`` of
+                the stream records). The ``RevokedByCa`` index is updated asynchronously, so the
+                Query may not show them yet; they are merged by serial number (the carried entry
+                wins), so the CRL published for a revocation always lists it.
 
         Raises:
             botocore.exceptions.ClientError: an AWS call failed; the previous CRL stays in place.
@@ -164,7 +182,9 @@ class CrlPublisher:
         ca = signer.record.name
         crl_number = self._store.next_crl_number(ca)
         this_update = now.replace(microsecond=0)
-        entries = list(self._store.list_revoked(ca, this_update - self._validity))
+        entries = merge_revocations(
+            self._store.list_revoked(ca, this_update - self._validity), carried, this_update - self._validity
+        )
         crl = build_crl(signer, entries, crl_number, this_update, this_update + self._validity)
         der = crl.public_bytes(serialization.Encoding.DER)
         self._s3.put_object(

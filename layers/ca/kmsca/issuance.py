@@ -27,7 +27,14 @@ from .certificates import ISSUING, build_end_entity_certificate
 from .errors import CaNotReady, IdempotencyKeyReused, InvalidCsr, InvalidLifetime, InvalidRequest, LifetimeExceeded
 from .models import IssueRequest
 from .names import SanEntry, build_subject, general_name_to_san, sans_from_csr, validate_sans
-from .profiles import Profile, check_key_policy, check_profile_names, generate_key, select_profile
+from .profiles import (
+    Profile,
+    check_key_policy,
+    check_profile_names,
+    generate_key,
+    origin_key_type,
+    select_profile,
+)
 from .records import CertificateRecord, IdempotencyRecord, iso, pem
 from .store import CertificateStore, IdempotencyKeyInUse
 
@@ -216,10 +223,12 @@ class Issuer:
                 )
             if self._acm is None:
                 raise CaNotReady(f"profile {profile.name!r} needs ACM access, which this function does not have")
-            private_key = generate_key(profile, request.key_type)
-            key_type = request.key_type or profile.key_types[0]
+            # Every refusal comes before the key is generated and long before anything is signed.
+            key_type = origin_key_type(profile, request.key_type, self._ca.issuing.certificate.public_key())
             subject = build_subject(x509.Name([]), overrides)
             sans = validate_sans(requested_sans or [])
+            check_profile_names(profile, subject, sans)
+            private_key = generate_key(profile, key_type)
             certificate = self._build(private_key.public_key(), subject, sans, profile, request.lifetime_days, now)
             return SignedCertificate(certificate, profile, private_key, key_type)
         if request.key_type is not None:

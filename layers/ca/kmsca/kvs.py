@@ -4,7 +4,8 @@ A connection function looks the viewer certificate's serial number up at the edg
 (``kvs.exists``) and denies the connection when it is there. Key: canonical serial number
 (:mod:`kmsca.serial`); value: ``"<revoked_at> <reason>"`` (at most 41 bytes).
 
-- Incremental (table stream, after each revocation): one ``DescribeKeyValueStore`` for the ETag,
+- Incremental (table stream, after each revocation): the revocations come from the stream
+  records themselves (never the eventually consistent index), one ``DescribeKeyValueStore`` for the ETag,
   then ``UpdateKeys`` with the new keys: 2 calls for one revocation.
 - Reconcile (schedule): ``DescribeKeyValueStore``, ``ListKeys`` pages, the difference with the
   inventory, applied as ``UpdateKeys`` batches of at most 50 keys chained by ETag. Expired

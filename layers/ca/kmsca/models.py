@@ -61,7 +61,8 @@ class IssueRequest(_Strict):
         csr: PEM text of a PKCS#10 CSR, at most 32 KiB; required except for profiles whose key
             the CA generates (``cloudfront-origin``), which refuse one.
         profile: certificate profile name, default ``client``.
-        key_type: for ``cloudfront-origin`` only: ``ec-p256`` (default) or ``rsa-2048``.
+        key_type: for ``cloudfront-origin`` only: ``ec-p256`` or ``rsa-2048``, of the issuing CA's
+            algorithm; by default the one that matches it (``ec-p256`` under EC, ``rsa-2048`` under RSA).
         subject: attributes overriding the CSR's subject.
         sans: SANs; when absent, the CSR's SAN extension is used.
         lifetime_days: validity in days; when absent, the configured default.

@@ -33,13 +33,17 @@ class Profile:
         extended_key_usages: EKU OIDs the certificate carries.
         requires_san: refuse a request without at least one SAN.
         key_types: for a profile whose key the CA generates (no CSR), the key types it may
-            generate, the first being the default; empty for CSR profiles.
+            generate; empty for CSR profiles. Which one a request gets is decided with the issuing
+            CA's key (:func:`origin_key_type`).
+        requires_dns_san: refuse a request without at least one DNS-name SAN (ACM refuses to
+            import a certificate that names no FQDN or IP address; CloudFront origins are DNS names).
     """
 
     name: str
     extended_key_usages: tuple[ObjectIdentifier, ...]
     requires_san: bool
     key_types: tuple[str, ...] = ()
+    requires_dns_san: bool = False
 
     @property
     def generates_key(self) -> bool:
@@ -50,9 +54,14 @@ CLOUDFRONT_ORIGIN = "cloudfront-origin"
 PROFILES: dict[str, Profile] = {
     "client": Profile("client", (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False),
     "server": Profile("server", (ExtendedKeyUsageOID.SERVER_AUTH,), requires_san=True),
-    # CloudFront origin mTLS: ACM (us-east-1) needs the private key, and accepts RSA 2048 or P-256 only.
+    # CloudFront origin mTLS: ACM (us-east-1) needs the private key, accepts RSA 2048 or P-256 only,
+    # of the issuing CA's algorithm, and a certificate that names an FQDN.
     CLOUDFRONT_ORIGIN: Profile(
-        CLOUDFRONT_ORIGIN, (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False, key_types=("ec-p256", "rsa-2048")
+        CLOUDFRONT_ORIGIN,
+        (ExtendedKeyUsageOID.CLIENT_AUTH,),
+        requires_san=True,
+        key_types=("ec-p256", "rsa-2048"),
+        requires_dns_san=True,
     ),
 }
 
@@ -78,6 +87,11 @@ def check_profile_names(profile: Profile, subject: x509.Name, sans: Sequence[x50
         InvalidSubjectAlternativeName: the profile needs a SAN and there is none, or the
             certificate would have neither subject nor SAN (RFC 5280 4.1.2.6).
     """
+    if profile.requires_dns_san and not any(isinstance(name, x509.DNSName) for name in sans):
+        raise InvalidSubjectAlternativeName(
+            f"profile {profile.name!r} needs at least one DNS-name subject alternative name "
+            "(ACM imports only certificates that name an FQDN)"
+        )
     if profile.requires_san and not sans:
         raise InvalidSubjectAlternativeName(
             f"profile {profile.name!r} needs at least one subject alternative name (for example a DNS name)"
@@ -118,15 +132,68 @@ def check_key_policy(public_key: object) -> SubjectPublicKey:
     )
 
 
+# Key type a generated key gets, by the issuing CA key's algorithm family. ACM refuses to import a
+# certificate whose key algorithm differs from its signing CA's ("The cryptographic algorithm of an
+# imported certificate must match the algorithm of the signing CA"), and CloudFront origin mTLS
+# accepts only RSA-2048 and ECDSA P-256 leaves: an EC issuing CA (P-256, P-384, P-521) gets ec-p256
+# leaves, an RSA issuing CA (2048-4096) rsa-2048 leaves, an ML-DSA issuing CA none.
+KEY_TYPE_FOR_CA_ALGORITHM = {"EC": "ec-p256", "RSA": "rsa-2048"}
+_KEY_TYPE_ALGORITHM = {"ec-p256": "EC", "rsa-2048": "RSA"}
+
+
+def ca_key_algorithm(ca_public_key: object) -> str:
+    """``"EC"``, ``"RSA"`` or ``"ML-DSA"``: the algorithm family of a CA's public key."""
+    if isinstance(ca_public_key, ec.EllipticCurvePublicKey):
+        return "EC"
+    if isinstance(ca_public_key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(ca_public_key, _MLDSA_KEYS):
+        return "ML-DSA"
+    return type(ca_public_key).__name__.removeprefix("_")
+
+
+def origin_key_type(profile: Profile, key_type: object, ca_public_key: object) -> str:
+    """The key type to generate for a profile whose key the CA makes: the requested one, or by
+    default the one of the issuing CA's algorithm (``ec-p256`` under EC, ``rsa-2048`` under RSA).
+
+    Raises:
+        KeyPolicyViolation: a key type the profile does not allow (e.g. rsa-4096, ec-p384 for
+            cloudfront-origin, which ACM/CloudFront refuse), one whose algorithm is not the
+            issuing CA's (ACM refuses the import), or an issuing CA whose algorithm has no
+            allowed key type (ML-DSA).
+    """
+    if key_type is not None and (not isinstance(key_type, str) or key_type not in profile.key_types):
+        raise KeyPolicyViolation(
+            f"key_type {str(key_type)[:32]!r} is not allowed for profile {profile.name!r}; use one of "
+            + ", ".join(profile.key_types)
+        )
+    ca_algorithm = ca_key_algorithm(ca_public_key)
+    matching = KEY_TYPE_FOR_CA_ALGORITHM.get(ca_algorithm)
+    if matching is None or matching not in profile.key_types:
+        raise KeyPolicyViolation(
+            f"profile {profile.name!r} needs an EC or RSA issuing CA (ACM imports a certificate only when its "
+            f"key algorithm matches the signing CA's); this issuing CA's key is {ca_algorithm}"
+        )
+    if key_type is None:
+        return matching
+    if _KEY_TYPE_ALGORITHM[key_type] != ca_algorithm:
+        raise KeyPolicyViolation(
+            f"key_type {key_type!r} is an {_KEY_TYPE_ALGORITHM[key_type]} key but the issuing CA's key is "
+            f"{ca_algorithm}; ACM refuses a certificate whose algorithm differs from its signing CA's: "
+            f"use key_type {matching!r}"
+        )
+    return key_type
+
+
 def generate_key(profile: Profile, key_type: str | None) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     """Generate the subject key for a profile whose key the CA makes (in memory, never stored).
 
     Args:
-        key_type: one of ``profile.key_types``; None for the first (the default).
+        key_type: one of ``profile.key_types``, chosen with :func:`origin_key_type`; None for the
+            first (records from before the key type was recorded).
 
     Raises:
-        KeyPolicyViolation: a key type the profile does not allow (e.g. rsa-4096, ec-p384 for
-            cloudfront-origin, which ACM/CloudFront refuse).
+        KeyPolicyViolation: a key type the profile does not allow.
     """
     chosen = key_type or profile.key_types[0]
     if chosen not in profile.key_types:

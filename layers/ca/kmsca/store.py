@@ -484,16 +484,22 @@ class DynamoDbCertificateStore:
         )
 
 
-def revoked_entries_from_stream(records: list[dict[str, Any]]) -> list[RevokedEntry]:
+def revoked_entries_from_stream(records: list[dict[str, Any]], ca: str | None = None) -> list[RevokedEntry]:
     """Revocations in a DynamoDB stream batch (``NewImage`` of certificate items that are revoked).
+
+    The stream record carries the item itself, so these are known even before the eventually
+    consistent ``RevokedByCa`` index shows them.
 
     Args:
         records: the ``Records`` of a Lambda DynamoDB-stream event (NEW_AND_OLD_IMAGES).
+        ca: only revocations of this CA (``revoked_ca``); None for all.
     """
     entries = []
     for record in records:
         image = record.get("dynamodb", {}).get("NewImage")
         if not image or image.get("status", {}).get("S") != STATUS_REVOKED or "crl_entry" not in image:
+            continue
+        if ca is not None and image.get("revoked_ca", image.get("ca", {})).get("S") != ca:
             continue
         entries.append(
             parse_crl_entry(image["pk"]["S"][5:], image["crl_entry"]["S"], parse_iso(image["not_after"]["S"]))

@@ -1,0 +1,46 @@
+"""kmsca.publish.publish against S3's documented answers for a missing object (botocore Stubber)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
+from kmsca.publish import Artefact, publish
+
+from tests.conftest import REGION
+
+ARTEFACT = Artefact("issuing.crl", b"crl bytes", "application/pkix-crl")
+
+
+@pytest.fixture
+def s3() -> Any:
+    return boto3.client("s3", region_name=REGION)
+
+
+def test_a_404_means_absent_and_the_object_is_created_only_if_still_absent(s3: Any) -> None:
+    """With s3:ListBucket (the template grants it), HeadObject of a missing key answers 404."""
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", service_error_code="404", http_status_code=404,
+                              expected_params={"Bucket": "public", "Key": "issuing.crl"})
+        stub.add_response("put_object", {"ETag": '"1"'}, {
+            "Bucket": "public", "Key": "issuing.crl", "Body": ARTEFACT.body, "ContentType": "application/pkix-crl",
+            "CacheControl": "max-age=60", "Metadata": {"sha256": ARTEFACT.sha256, "crl-number": "7"},
+            "IfNoneMatch": "*",
+        })
+        assert publish(s3, "public", ARTEFACT, crl_number=7) is True
+        stub.assert_no_pending_responses()
+
+
+def test_a_403_is_an_access_problem_and_raises(s3: Any) -> None:
+    """403 is what S3 answers for a missing key without s3:ListBucket, and for any real denial:
+    it is never taken for "absent", so nothing is written."""
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", service_error_code="403", http_status_code=403,
+                              expected_params={"Bucket": "public", "Key": ANY})
+        with pytest.raises(ClientError) as raised:
+            publish(s3, "public", ARTEFACT, crl_number=7)
+        assert raised.value.response["Error"]["Code"] == "403"
+        stub.assert_no_pending_responses()

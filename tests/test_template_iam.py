@@ -1,0 +1,330 @@
+"""template.yaml's IAM, table-driven: per function, the (action, resource, condition context) of
+every AWS call its code path makes, checked against the function's inline statements.
+
+Each function must be allowed every call in its table, and every statement it has must be used
+by at least one call (nothing beyond the code's need). The IAM action is the API operation's
+name (BatchGetItem needs dynamodb:BatchGetItem; TransactWriteItems is authorised per inner Put or
+Update; S3 HeadObject needs s3:GetObject, and s3:ListBucket on the bucket to answer 404 rather
+than 403 for a missing key; a Query of an index is authorised on the index ARN; ImportCertificate
+with Tags is also authorised as acm:AddTagsToCertificate).
+
+Resources are resolved symbolically: ``!GetAtt X.Arn`` is ``arn:aws:X``, so ``${PublicBucket.Arn}/*``
+is ``arn:aws:PublicBucket/*``. Conditions are evaluated for the operators the template uses.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEMPLATE
+
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+STACK = "kmsca-dev"
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": ACCOUNT,
+    "AWS::Region": REGION,
+    "AWS::StackName": STACK,
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{STACK}/0",
+    "TrustStoreId": "ts-1",
+}
+
+TABLE = "arn:aws:CaTable"
+PUBLIC = "arn:aws:PublicBucket"
+INTERNAL = "arn:aws:InternalBucket"
+ROOT_KEY = "arn:aws:RootCaKey"
+ISSUING_KEY = "arn:aws:IssuingCaKey"
+TOPIC_KEY = "arn:aws:NotificationTopicKey"
+TOPIC = "ref:NotificationTopic"
+KVS = "arn:aws:RevokedSerialsStore"
+TRUST_STORE = f"arn:aws:cloudfront::{ACCOUNT}:trust-store/ts-1"
+ACM_NEW = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/11111111-new"
+ACM_MANAGED = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/22222222-managed"
+ACM_FOREIGN = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/33333333-foreign"
+
+LK = "dynamodb:LeadingKeys"
+VIA_SNS = {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}
+CA_TAGS = {"aws:RequestTag/managed-by": "kmsca", "aws:TagKeys": ["kmsca:serial-number", "kmsca:ca", "managed-by"]}
+MANAGED = {"aws:ResourceTag/managed-by": "kmsca"}
+
+Call = tuple[str, str, dict[str, Any]]
+
+
+def call(action: str, resource: str, **context: Any) -> Call:
+    return (action, resource, {k.replace("__", ":").replace("_slash_", "/"): v for k, v in context.items()})
+
+
+def item(action: str, *keys: str) -> Call:
+    return (action, TABLE, {LK: list(keys)})
+
+
+def objects(actions: tuple[str, ...], bucket: str, *keys: str) -> list[Call]:
+    return [(action, f"{bucket}/{key}", {}) for action in actions for key in keys]
+
+
+CA_ARTEFACTS = ("root.crt", "root.pem", "issuing.crt", "issuing.pem", "ca-bundle.pem")
+CRLS = ("root.crl", "root.crl.pem", "issuing.crl", "issuing.crl.pem")
+NOTIFY = [("sns:Publish", TOPIC, {}), ("kms:GenerateDataKey", TOPIC_KEY, VIA_SNS), ("kms:Decrypt", TOPIC_KEY, VIA_SNS)]
+
+# What each function's code calls (grep boto3 calls in layers/ca/kmsca and functions/).
+NEEDS: dict[str, list[Call]] = {
+    "BootstrapFunction": [
+        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # store.get_cas
+        item("dynamodb:PutItem", "CA#root"),  # store.put_ca (conditional)
+        ("kms:GetPublicKey", ROOT_KEY, {}),
+        ("kms:Sign", ROOT_KEY, {}),  # root self-signature, issuing CA certificate
+        ("kms:GetPublicKey", ISSUING_KEY, {}),
+        *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *CA_ARTEFACTS),  # publish: HeadObject + PutObject
+        ("s3:ListBucket", PUBLIC, {}),  # HeadObject of a missing artefact: 404, not 403
+        ("cloudfront:GetTrustStore", TRUST_STORE, {}),  # update_trust_store (TrustStoreId set)
+        ("cloudfront:UpdateTrustStore", TRUST_STORE, {}),
+        *objects(("s3:GetObject", "s3:GetObjectVersion"), PUBLIC, "ca-bundle.pem"),  # UpdateTrustStore reads it
+    ],
+    "IssueFunction": [
+        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_issuing_ca (cold start)
+        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),  # get_idempotency
+        item("dynamodb:PutItem", "CERT#0a1b"),  # put_certificate / TransactWriteItems Put
+        item("dynamodb:PutItem", "IDEMPOTENCY#ab12"),  # TransactWriteItems Put
+        ("kms:GetPublicKey", ISSUING_KEY, {}),
+        ("kms:Sign", ISSUING_KEY, {}),
+        ("acm:ImportCertificate", ACM_NEW, CA_TAGS),  # import_new, tags on create
+        ("acm:AddTagsToCertificate", ACM_NEW, CA_TAGS),  # ImportCertificate with Tags
+        ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),  # _forget_import
+    ],
+    "RevokeFunction": [
+        item("dynamodb:UpdateItem", "CERT#0a1b"),  # store.revoke
+    ],
+    "PublishCrlFunction": [
+        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_ca_signers
+        ("kms:GetPublicKey", ROOT_KEY, {}),
+        ("kms:GetPublicKey", ISSUING_KEY, {}),
+        ("kms:Sign", ROOT_KEY, {}),  # root CRL
+        ("kms:Sign", ISSUING_KEY, {}),  # issuing CRL
+        item("dynamodb:UpdateItem", "CRLNUMBER#issuing"),  # next_crl_number
+        ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # list_revoked
+        ("s3:PutObject", f"{INTERNAL}/crl/issuing/0000000001.crl", {}),  # archive
+        *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *CRLS),  # publish: HeadObject + PutObject
+        ("s3:ListBucket", PUBLIC, {}),
+    ],
+    "RotateAcmFunction": [
+        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_issuing_ca
+        ("kms:GetPublicKey", ISSUING_KEY, {}),
+        ("kms:Sign", ISSUING_KEY, {}),
+        ("dynamodb:Query", f"{TABLE}/index/AcmByExpiry", {}),  # list_acm_due
+        item("dynamodb:UpdateItem", "CERT#0a1b"),  # claim/release lease, mark missing, transaction Update
+        item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate
+        item("dynamodb:PutItem", "CERT#0c0d"),  # record_rotation transaction Put
+        ("acm:ImportCertificate", ACM_MANAGED, MANAGED),  # reimport into the same ARN, no tags
+        ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:RequestTag/kmsca:serial-number": "0c0d",
+                                                  "aws:TagKeys": ["kmsca:serial-number"]}),  # acm.tag
+        *NOTIFY,
+    ],
+    "SyncKvsFunction": [
+        ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # reconcile (the stream path reads no index)
+        ("cloudfront-keyvaluestore:DescribeKeyValueStore", KVS, {}),
+        ("cloudfront-keyvaluestore:ListKeys", KVS, {}),
+        ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
+        *NOTIFY,
+    ],
+}
+
+# Calls a function must NOT be allowed (tags and deletion of certificates it did not create).
+REFUSED: dict[str, list[Call]] = {
+    "IssueFunction": [
+        ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:TagKeys": ["owner"], "aws:RequestTag/owner": "x"}),
+        ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:RequestTag/managed-by": "kmsca",
+                                                  "aws:TagKeys": ["managed-by", "owner"]}),
+        ("acm:ImportCertificate", ACM_FOREIGN, {}),  # a re-import over someone else's certificate (no tags)
+        ("acm:DeleteCertificate", ACM_FOREIGN, {}),
+        ("acm:DeleteCertificate", ACM_FOREIGN, {"aws:ResourceTag/managed-by": "someone-else"}),
+        item("dynamodb:UpdateItem", "CERT#0a1b"),
+        item("dynamodb:GetItem", "CA#issuing"),
+    ],
+    "RotateAcmFunction": [
+        ("acm:ImportCertificate", ACM_FOREIGN, {}),
+        ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:TagKeys": ["kmsca:serial-number"]}),
+        ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:TagKeys": ["managed-by"]}),
+        ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),
+    ],
+    "RevokeFunction": [item("dynamodb:UpdateItem", "CA#issuing"), item("dynamodb:UpdateItem", "CRLNUMBER#issuing")],
+    "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],
+}
+
+
+# A small evaluator for the template's statements --------------------------------------------
+
+
+def resolve(value: Any) -> Any:
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"Fn::GetAtt"}:
+        logical_id, attribute = value["Fn::GetAtt"]
+        return f"arn:aws:{logical_id}" if attribute == "Arn" else f"{logical_id}.{attribute}"
+    if set(value) == {"Ref"}:
+        return PSEUDO.get(value["Ref"], f"ref:{value['Ref']}")
+    if set(value) == {"Fn::Sub"}:
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in PSEUDO:
+                return PSEUDO[name]
+            if name.endswith(".Arn"):
+                return f"arn:aws:{name[:-4]}"
+            return str(TEMPLATE["Parameters"][name]["Default"])
+
+        return re.sub(r"\$\{([^}]+)\}", sub, value["Fn::Sub"])
+    return {k: resolve(v) for k, v in value.items()}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(function: str) -> list[dict[str, Any]]:
+    """The inline statements of a function; a conditional policy counts with its non-empty branch."""
+    found = []
+    for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            policy = next(branch for branch in policy["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"})
+        found.extend(resolve(policy["Statement"]))
+    return found
+
+
+def condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
+    qualifier, _, base = operator.rpartition(":")
+    patterns = [str(p) for p in as_list(expected)]
+    if base in ("StringEquals", "ArnEquals"):
+        match = lambda v: v in patterns  # noqa: E731
+    elif base in ("StringLike", "ArnLike"):
+        match = lambda v: any(fnmatchcase(v, p) for p in patterns)  # noqa: E731
+    else:
+        raise AssertionError(f"operator {operator} is not modelled by this test")
+    if key not in context:
+        return qualifier == "ForAllValues"  # IAM: ForAllValues of an absent key holds; the rest do not
+    values = [str(v) for v in as_list(context[key])]
+    if qualifier == "ForAllValues":
+        return all(match(v) for v in values)
+    if qualifier == "ForAnyValue":
+        return any(match(v) for v in values)
+    return len(values) == 1 and match(values[0])
+
+
+def statement_allows(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
+    if statement["Effect"] != "Allow":
+        return False
+    if not any(fnmatchcase(action, a) for a in as_list(statement["Action"])):
+        return False
+    if not any(fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
+        return False
+    return all(
+        condition_holds(operator, key, expected, context)
+        for operator, keys in statement.get("Condition", {}).items()
+        for key, expected in keys.items()
+    )
+
+
+def allowed(function: str, action: str, resource: str, context: dict[str, Any]) -> bool:
+    return any(statement_allows(s, action, resource, context) for s in statements(function))
+
+
+# Tests ----------------------------------------------------------------------------------------
+
+
+def test_every_function_has_a_table() -> None:
+    functions = {k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert functions == set(NEEDS)
+
+
+@pytest.mark.parametrize(("function", "needed"), [(f, c) for f, calls in NEEDS.items() for c in calls],
+                         ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}")
+def test_each_call_the_code_makes_is_allowed(function: str, needed: Call) -> None:
+    action, resource, context = needed
+    assert allowed(function, action, resource, context), f"{function} may not {action} on {resource} {context}"
+
+
+@pytest.mark.parametrize("function", sorted(NEEDS))
+def test_every_action_of_every_statement_is_used_by_the_code(function: str) -> None:
+    for statement in statements(function):
+        for action in as_list(statement["Action"]):
+            assert any(
+                fnmatchcase(needed[0], action) and statement_allows(statement, *needed) for needed in NEEDS[function]
+            ), f"{function}: statement {statement.get('Sid')} allows {action}, which the code never calls there"
+
+
+@pytest.mark.parametrize(("function", "refused"), [(f, c) for f, calls in REFUSED.items() for c in calls],
+                         ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}")
+def test_calls_outside_the_need_are_refused(function: str, refused: Call) -> None:
+    action, resource, context = refused
+    assert not allowed(function, action, resource, context), f"{function} may {action} on {resource} {context}"
+
+
+KEY_ACTIONS = ("kms:Sign", "kms:GetPublicKey", "kms:Verify", "kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt")
+
+
+@pytest.mark.parametrize("function", sorted(NEEDS))
+@pytest.mark.parametrize("key", [ROOT_KEY, ISSUING_KEY, TOPIC_KEY])
+def test_key_use_is_exactly_the_need(function: str, key: str) -> None:
+    needed = {(a, r) for a, r, _ in NEEDS[function] if r == key}
+    for action in KEY_ACTIONS:
+        context = VIA_SNS if key == TOPIC_KEY else {}
+        assert allowed(function, action, key, context) == ((action, key) in needed), (function, action, key)
+
+
+def test_the_issue_function_cannot_sign_with_the_root_key() -> None:
+    assert not allowed("IssueFunction", "kms:Sign", ROOT_KEY, {})
+
+
+def test_every_function_that_publishes_may_list_the_public_bucket_not_its_objects() -> None:
+    publishers = {f for f, calls in NEEDS.items() if any(a == "s3:PutObject" and r.startswith(PUBLIC) for a, r, _ in calls)}
+    assert publishers == {"BootstrapFunction", "PublishCrlFunction"}
+    for function in publishers:
+        grants = [s for s in statements(function) if "s3:ListBucket" in as_list(s["Action"])]
+        assert grants and all(as_list(s["Resource"]) == [PUBLIC] for s in grants), grants
+
+
+# Operator policies: what the CLIs call (utils/certcli/aws.py, bundle.py) ---------------------
+
+
+def managed_policy_allows(policy: str, action: str, resource: str) -> bool:
+    document = resolve(TEMPLATE["Resources"][policy]["Properties"]["PolicyDocument"])
+    return any(statement_allows(s, action, resource, {}) for s in document["Statement"])
+
+
+CLI_CALLS = {
+    "RequesterPolicy": [
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),  # stack_outputs
+        ("lambda:InvokeFunction", "arn:aws:IssueFunction"),  # invoke_function
+        ("s3:GetObject", f"{PUBLIC}/ca-bundle.pem"),  # download_ca_bundle (CaBundleS3Uri)
+    ],
+    "RevokerPolicy": [
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
+        ("lambda:InvokeFunction", "arn:aws:RevokeFunction"),
+    ],
+}
+
+
+@pytest.mark.parametrize("policy", sorted(CLI_CALLS))
+def test_operator_policies_allow_what_the_clis_call_and_nothing_else(policy: str) -> None:
+    resource = TEMPLATE["Resources"][policy]
+    assert resource["Type"] == "AWS::IAM::ManagedPolicy"
+    for action, target in CLI_CALLS[policy]:
+        assert managed_policy_allows(policy, action, target), (policy, action, target)
+    document = resolve(resource["Properties"]["PolicyDocument"])
+    for statement in document["Statement"]:
+        assert any(statement_allows(statement, a, r, {}) for a, r in CLI_CALLS[policy]), statement
+        assert "*" not in as_list(statement["Resource"])
+    other = "arn:aws:RevokeFunction" if policy == "RequesterPolicy" else "arn:aws:IssueFunction"
+    assert not managed_policy_allows(policy, "lambda:InvokeFunction", other)
+
+
+def test_operator_policies_are_outputs() -> None:
+    outputs = TEMPLATE["Outputs"]
+    assert outputs["RequesterPolicyArn"]["Value"] == {"Ref": "RequesterPolicy"}
+    assert outputs["RevokerPolicyArn"]["Value"] == {"Ref": "RevokerPolicy"}
