@@ -170,13 +170,30 @@ def test_revocation_refusals_pass_through(
 
 
 def _acm_us_east_1(sandbox: demo.Sandbox) -> Any:
+    admin = sandbox.state["admin"]  # inspection as the sandbox administrator
     return boto3.client(
         "acm", endpoint_url=sandbox.state["endpoint_url"], region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        aws_access_key_id=admin["AWS_ACCESS_KEY_ID"], aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(("key_type", "algorithm"), [("ec-p256", "EC_prime256v1"), ("rsa-2048", "RSA_2048")])
+def test_cloudfront_origin_key_type_must_match_the_issuing_ca(
+    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """ACM refuses a leaf whose algorithm differs from its signing CA's: the CA refuses first."""
+    acm = _acm_us_east_1(sandbox)
+    before = acm.list_certificates()["CertificateSummaryList"]
+    result = cli(
+        "cloudfront-origin-cert.py", "rsa-origin.example.com", "--key-type", "rsa-2048", "--json",
+        env=sandbox_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: KeyPolicyViolation: ")
+    assert "RSA" in result.stderr and "EC" in result.stderr
+    assert acm.list_certificates()["CertificateSummaryList"] == before
+
+
+@pytest.mark.parametrize(("key_type", "algorithm"), [("ec-p256", "EC_prime256v1")])
 def test_cloudfront_origin_certificate_is_in_acm_us_east_1(
     sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path, key_type: str, algorithm: str
 ) -> None:

@@ -101,6 +101,15 @@ Resources:
       Endpoint: ops@example.com
   Alarm:
     Type: AWS::CloudWatch::Alarm
+  InvokeEchoPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: lambda:InvokeFunction
+            Resource: !GetAtt EchoFunction.Arn
   EchoFunction:
     Type: AWS::Serverless::Function
     Properties:
@@ -111,6 +120,9 @@ Resources:
           ONLY_ECHO: "1"
           KEY_ARN: !GetAtt Key.Arn
           BUCKET: !Ref Bucket
+      Policies:
+        - DynamoDBCrudPolicy:  # a SAM policy template: the sandbox takes roles from the SAM transform
+            TableName: !Ref Table
       Events:
         Changes:
           Type: DynamoDB
@@ -137,6 +149,12 @@ Resources:
     Properties:
       CodeUri: functions/setup/
       Handler: app.handler
+      Policies:
+        - Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Action: dynamodb:PutItem
+              Resource: !GetAtt Table.Arn
   Setup:
     Type: Custom::Setup
     DependsOn: [BucketPolicy]
@@ -285,19 +303,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sandbox(project: Path) -> Iterator[Sandbox]:
     os.environ["SANDBOX_TEST_HOST_VAR"] = "host"
     try:
-        with Sandbox(project, stack_name=STACK) as running:
+        with Sandbox(project, stack_name=STACK, ) as running:
             yield running
     finally:
         del os.environ["SANDBOX_TEST_HOST_VAR"]
 
 
 def lambda_client(sandbox: Sandbox) -> Any:
+    assert sandbox.admin is not None
     return boto3.client(
         "lambda",
         endpoint_url=sandbox.endpoint_url,
         region_name=sandbox.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=sandbox.admin.access_key_id,
+        aws_secret_access_key=sandbox.admin.secret_access_key,
         config=Config(retries={"total_max_attempts": 1}),
     )
 
@@ -348,7 +367,9 @@ def test_invoke_success_runs_the_handler_against_moto(sandbox: Sandbox) -> None:
     assert env["BUCKET"] == sandbox.outputs["BucketName"]
     assert env["AWS_ENDPOINT_URL"] == sandbox.endpoint_url
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
-    assert env["AWS_ACCESS_KEY_ID"] == "testing"
+    # the function runs with a session of its own execution role, as Lambda gives it
+    assert env["AWS_ACCESS_KEY_ID"] == sandbox.functions["EchoFunction"].credentials["AWS_ACCESS_KEY_ID"]
+    assert env["AWS_ACCESS_KEY_ID"].startswith("ASIA")
     assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert env["POWERTOOLS_METRICS_NAMESPACE"]
     context = result["context"]
@@ -631,12 +652,13 @@ def test_command_line_writes_state_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert state["stack_name"] == "sbx-cli"
         assert state["pid"] == process.pid
         assert state["functions"]["EchoFunction"] == "sbx-cli-EchoFunction"
+        operator = state["operator"]  # the template's managed policies, nothing else
         client = boto3.client(
             "lambda",
             endpoint_url=state["endpoint_url"],
             region_name=state["region"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=operator["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=operator["AWS_SECRET_ACCESS_KEY"],
         )
         response = client.invoke(FunctionName=state["outputs"]["EchoFunctionName"], Payload=b"{}")
         assert json.loads(response["Payload"].read())["env"]["SHARED"] == "sbx-cli-hi-eu-west-1"

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEMPLATE
+from utils.sandbox.iam_policy import RequestContext, evaluate
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -120,8 +121,11 @@ NEEDS: dict[str, list[Call]] = {
         item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate
         item("dynamodb:PutItem", "CERT#0c0d"),  # record_rotation transaction Put
         ("acm:ImportCertificate", ACM_MANAGED, MANAGED),  # reimport into the same ARN, no tags
-        ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:RequestTag/kmsca:serial-number": "0c0d",
-                                                  "aws:TagKeys": ["kmsca:serial-number"]}),  # acm.tag
+        (
+            "acm:AddTagsToCertificate",
+            ACM_MANAGED,
+            {**MANAGED, "aws:RequestTag/kmsca:serial-number": "0c0d", "aws:TagKeys": ["kmsca:serial-number"]},
+        ),  # acm.tag
         *NOTIFY,
     ],
     "SyncKvsFunction": [
@@ -137,8 +141,11 @@ NEEDS: dict[str, list[Call]] = {
 REFUSED: dict[str, list[Call]] = {
     "IssueFunction": [
         ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:TagKeys": ["owner"], "aws:RequestTag/owner": "x"}),
-        ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:RequestTag/managed-by": "kmsca",
-                                                  "aws:TagKeys": ["managed-by", "owner"]}),
+        (
+            "acm:AddTagsToCertificate",
+            ACM_FOREIGN,
+            {"aws:RequestTag/managed-by": "kmsca", "aws:TagKeys": ["managed-by", "owner"]},
+        ),
         ("acm:ImportCertificate", ACM_FOREIGN, {}),  # a re-import over someone else's certificate (no tags)
         ("acm:DeleteCertificate", ACM_FOREIGN, {}),
         ("acm:DeleteCertificate", ACM_FOREIGN, {"aws:ResourceTag/managed-by": "someone-else"}),
@@ -197,37 +204,10 @@ def statements(function: str) -> list[dict[str, Any]]:
     return found
 
 
-def condition_holds(operator: str, key: str, expected: Any, context: dict[str, Any]) -> bool:
-    qualifier, _, base = operator.rpartition(":")
-    patterns = [str(p) for p in as_list(expected)]
-    if base in ("StringEquals", "ArnEquals"):
-        match = lambda v: v in patterns  # noqa: E731
-    elif base in ("StringLike", "ArnLike"):
-        match = lambda v: any(fnmatchcase(v, p) for p in patterns)  # noqa: E731
-    else:
-        raise AssertionError(f"operator {operator} is not modelled by this test")
-    if key not in context:
-        return qualifier == "ForAllValues"  # IAM: ForAllValues of an absent key holds; the rest do not
-    values = [str(v) for v in as_list(context[key])]
-    if qualifier == "ForAllValues":
-        return all(match(v) for v in values)
-    if qualifier == "ForAnyValue":
-        return any(match(v) for v in values)
-    return len(values) == 1 and match(values[0])
-
-
 def statement_allows(statement: dict[str, Any], action: str, resource: str, context: dict[str, Any]) -> bool:
-    if statement["Effect"] != "Allow":
-        return False
-    if not any(fnmatchcase(action, a) for a in as_list(statement["Action"])):
-        return False
-    if not any(fnmatchcase(resource, r) for r in as_list(statement["Resource"])):
-        return False
-    return all(
-        condition_holds(operator, key, expected, context)
-        for operator, keys in statement.get("Condition", {}).items()
-        for key, expected in keys.items()
-    )
+    """Whether this one statement allows the call, by the sandbox's IAM evaluator (utils/sandbox/iam_policy.py)."""
+    values = {key: tuple(str(v) for v in as_list(value)) for key, value in context.items()}
+    return evaluate([{"Statement": [statement]}], RequestContext(action, resource, values)).allowed
 
 
 def allowed(function: str, action: str, resource: str, context: dict[str, Any]) -> bool:
@@ -242,8 +222,11 @@ def test_every_function_has_a_table() -> None:
     assert functions == set(NEEDS)
 
 
-@pytest.mark.parametrize(("function", "needed"), [(f, c) for f, calls in NEEDS.items() for c in calls],
-                         ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}")
+@pytest.mark.parametrize(
+    ("function", "needed"),
+    [(f, c) for f, calls in NEEDS.items() for c in calls],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}",
+)
 def test_each_call_the_code_makes_is_allowed(function: str, needed: Call) -> None:
     action, resource, context = needed
     assert allowed(function, action, resource, context), f"{function} may not {action} on {resource} {context}"
@@ -258,8 +241,11 @@ def test_every_action_of_every_statement_is_used_by_the_code(function: str) -> N
             ), f"{function}: statement {statement.get('Sid')} allows {action}, which the code never calls there"
 
 
-@pytest.mark.parametrize(("function", "refused"), [(f, c) for f, calls in REFUSED.items() for c in calls],
-                         ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}")
+@pytest.mark.parametrize(
+    ("function", "refused"),
+    [(f, c) for f, calls in REFUSED.items() for c in calls],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]} {v[1]}",
+)
 def test_calls_outside_the_need_are_refused(function: str, refused: Call) -> None:
     action, resource, context = refused
     assert not allowed(function, action, resource, context), f"{function} may {action} on {resource} {context}"
@@ -282,7 +268,9 @@ def test_the_issue_function_cannot_sign_with_the_root_key() -> None:
 
 
 def test_every_function_that_publishes_may_list_the_public_bucket_not_its_objects() -> None:
-    publishers = {f for f, calls in NEEDS.items() if any(a == "s3:PutObject" and r.startswith(PUBLIC) for a, r, _ in calls)}
+    publishers = {
+        f for f, calls in NEEDS.items() if any(a == "s3:PutObject" and r.startswith(PUBLIC) for a, r, _ in calls)
+    }
     assert publishers == {"BootstrapFunction", "PublishCrlFunction"}
     for function in publishers:
         grants = [s for s in statements(function) if "s3:ListBucket" in as_list(s["Action"])]

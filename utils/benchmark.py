@@ -272,7 +272,7 @@ def crl_section(sizes: list[int]) -> str:
         def client(service: str) -> Any:
             return boto3.client(
                 service, endpoint_url=sandbox.endpoint_url, region_name=sandbox.region,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
+                aws_access_key_id=sandbox.admin.access_key_id, aws_secret_access_key=sandbox.admin.secret_access_key,
             )
 
         dynamodb = client("dynamodb")
@@ -339,7 +339,7 @@ def kvs_section(count: int) -> str:
         def client(service: str, region: str | None = None) -> Any:
             return boto3.client(
                 service, endpoint_url=sandbox.endpoint_url, region_name=region or sandbox.region,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
+                aws_access_key_id=sandbox.admin.access_key_id, aws_secret_access_key=sandbox.admin.secret_access_key,
             )
 
         arn = sandbox.outputs["RevokedSerialsStoreArn"]

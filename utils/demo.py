@@ -128,7 +128,11 @@ class Sandbox:
 
     def command(self, port: int) -> list[str]:
         """The command line that starts the sandbox on ``port`` of 127.0.0.1."""
-        return [sys.executable, "-m", "utils.sandbox", "--port", str(port), "--state-file", str(self.state_file)]
+        # Indexes lag their table by a second, as DynamoDB's may: the demo shows the CA copes.
+        return [
+            sys.executable, "-m", "utils.sandbox", "--port", str(port), "--state-file", str(self.state_file),
+            "--gsi-lag", "1",
+        ]  # fmt: skip
 
     def start(self) -> dict[str, Any]:
         """Start the sandbox and wait for its state file.
@@ -188,15 +192,16 @@ class Sandbox:
 
 def client_environment(state: dict[str, Any], base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for a process that talks to the sandbox: ``base`` (default ``os.environ``)
-    without ``AWS_*``/``KMSCA_*`` settings, plus the sandbox endpoint, region and dummy
-    credentials (the sandbox accepts any; real ones are never sent to it)."""
+    without ``AWS_*``/``KMSCA_*`` settings, plus the sandbox endpoint, region and the operator's
+    credentials: the sandbox enforces IAM, and the operator holds only the template's managed
+    policies (RequesterPolicy, RevokerPolicy), as a user who attached them would. Real
+    credentials are never sent to the sandbox."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith(("AWS_", "KMSCA_"))}
     env.update(
         AWS_ENDPOINT_URL=state["endpoint_url"],
         AWS_REGION=state["region"],
         AWS_DEFAULT_REGION=state["region"],
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
+        **state["operator"],
     )
     return env
 
@@ -236,17 +241,19 @@ class Demo:
     revocation: dict[str, Any] = field(default_factory=dict)
 
     def s3(self) -> Any:
-        """An S3 client for the sandbox (dummy credentials)."""
+        """An S3 client of the sandbox administrator."""
         return self.client("s3")
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client for the sandbox (dummy credentials), in ``region`` (default: the stack's)."""
+        """A boto3 client of the sandbox administrator (the demo inspects what the CA did), in
+        ``region`` (default: the stack's)."""
         import boto3
 
         state = self.sandbox.state
+        admin = state["admin"]
         return boto3.client(
             service, endpoint_url=state["endpoint_url"], region_name=region or state["region"],
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            aws_access_key_id=admin["AWS_ACCESS_KEY_ID"], aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
         )  # fmt: skip
 
     def kvs_client(self) -> Any:
@@ -271,7 +278,12 @@ class Demo:
         except ImportError as exc:
             raise StepFailed(f"the sandbox has no KeyValueStore data plane (utils/sandbox/kvs.py): {exc}") from None
         state = self.sandbox.state
-        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=ACM_REGION)
+        admin = state["admin"]
+        session = boto3.Session(
+            aws_access_key_id=admin["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
+            region_name=ACM_REGION,
+        )
         redirect_kvs_clients(state["endpoint_url"], session)
         return session.client("cloudfront-keyvaluestore", endpoint_url=state["endpoint_url"])
 

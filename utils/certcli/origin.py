@@ -81,7 +81,7 @@ class OriginOptions:
 
     subject: SubjectFields
     sans: tuple[San, ...]
-    key_type: str
+    key_type: str | None
     lifetime_days: int | None
     idempotency_key: str
     plan: OutputPlan | None
@@ -92,14 +92,15 @@ class OriginOptions:
 
     def to_payload(self) -> dict[str, Any]:
         """The issue function's request: profile ``cloudfront-origin``, no ``csr`` (the function
-        generates the key for ACM), ``key_type``, ``subject``, and ``sans`` / ``lifetime_days``
-        when given."""
+        generates the key for ACM), ``subject``, and ``key_type`` / ``sans`` / ``lifetime_days``
+        when given (without ``key_type`` the function picks the one matching its issuing CA)."""
         payload: dict[str, Any] = {
             "profile": CLOUDFRONT_ORIGIN,
-            "key_type": self.key_type,
             "subject": self.subject.to_request(),
             "idempotency_key": self.idempotency_key,
         }
+        if self.key_type is not None:
+            payload["key_type"] = self.key_type
         if self.sans:
             payload["sans"] = [s.to_request() for s in self.sans]
         if self.lifetime_days is not None:
@@ -114,10 +115,12 @@ class OriginIssued:
     Attributes:
         issued: serial, leaf, chain (issuing, root) and profile.
         acm_certificate_arn: where the function imported certificate, key and chain (ACM us-east-1).
+        key_type: the leaf's key type (``ec-p256`` or ``rsa-2048``).
     """
 
     issued: Issued
     acm_certificate_arn: str
+    key_type: str
 
 
 def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
@@ -141,17 +144,18 @@ def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
     cert = parser.add_argument_group("certificate")
     add_name_arguments(
         cert,
-        common_name_help="subject common name (default: the first --san)",
+        common_name_help="subject common name (default: the first --san); without --san it is also the "
+        "certificate's DNS name (ACM and CloudFront need one)",
         lifetime_help=(
             "certificate lifetime in days (default: the profile's, 90; longer than the CA's maximum is refused)"
         ),
     )
     cert.add_argument(
         "--key-type",
-        default=ORIGIN_KEY_TYPES[0],
+        default=None,
         metavar="TYPE",
-        help=f"key pair the issue function generates: {' or '.join(ORIGIN_KEY_TYPES)} (default {ORIGIN_KEY_TYPES[0]}); "
-        "CloudFront origin mTLS accepts no other",
+        help=f"key pair the issue function generates: {' or '.join(ORIGIN_KEY_TYPES)} (default: the one of the "
+        "issuing CA's algorithm, as ACM requires); CloudFront origin mTLS accepts no other",
     )
     add_subject_arguments(cert)
     cert.add_argument(
@@ -208,8 +212,11 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
     common_name = args.common_name or args.common_name_option or (sans[0].value if sans else None)
     if not common_name:
         raise Refused("InvalidArgument", "a common name (or a --san) is required")
+    if not sans:
+        # ACM imports only a certificate that names an FQDN; CloudFront origin mTLS needs one anyway.
+        sans = (parse_san(f"dns:{common_name}"),)
     subject = subject_from_args(args, common_name)
-    key_type = check_origin_key_type(args.key_type)
+    key_type = None if args.key_type is None else check_origin_key_type(args.key_type)
     if args.idempotency_key is not None and not args.idempotency_key.strip():
         raise Refused("InvalidArgument", "--idempotency-key is empty")
     if args.name and args.out_dir is None:
@@ -234,12 +241,13 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
     )
 
 
-def check_origin_issued(response: Mapping[str, Any], key_type: str) -> OriginIssued:
+def check_origin_issued(response: Mapping[str, Any], key_type: str | None) -> OriginIssued:
     """Check the issue function's answer to a ``cloudfront-origin`` request.
 
     Checks: no private key in the response; the checks of :func:`check_issued` that need no local
-    key (serial, chain signatures, EKU clientAuth); the leaf's key is of ``key_type``; the
-    response names an ACM certificate ARN in us-east-1.
+    key (serial, chain signatures, EKU clientAuth); the leaf's key is of ``key_type`` (when None:
+    one of the types CloudFront origin mTLS accepts); the response names an ACM certificate ARN
+    in us-east-1.
 
     Raises:
         CliError: code ``UnexpectedResponse`` naming the failed check (the certificate may have
@@ -251,12 +259,20 @@ def check_origin_issued(response: Mapping[str, Any], key_type: str) -> OriginIss
         )
     leaf, chain = _load_issued(response)
     issued = _check_issued_certificate(response, leaf, chain, CLIENT)
-    cls, size = _KEY_OF_TYPE[key_type]
     public_key = leaf.public_key()
-    if not isinstance(public_key, cls) or public_key.key_size != size:
+    found = next(
+        (
+            name
+            for name, (cls, size) in _KEY_OF_TYPE.items()
+            if isinstance(public_key, cls) and public_key.key_size == size
+        ),
+        None,
+    )
+    if found is None or (key_type is not None and found != key_type):
+        wanted = key_type or " or ".join(ORIGIN_KEY_TYPES)
         raise CliError(
             "UnexpectedResponse",
-            f"certificate {issued.serial_number} does not carry an {key_type} key as requested",
+            f"certificate {issued.serial_number} does not carry an {wanted} key as requested",
         )
     arn = str(response.get("acm_certificate_arn") or "")
     match = _ACM_ARN.match(arn)
@@ -272,7 +288,7 @@ def check_origin_issued(response: Mapping[str, Any], key_type: str) -> OriginIss
             f"certificate {issued.serial_number} was imported into ACM in {match['region']}, "
             f"but CloudFront reads origin certificates only from {ACM_REGION}: {arn}",
         )
-    return OriginIssued(issued, arn)
+    return OriginIssued(issued, arn, found)
 
 
 def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued, str, list[OutputFile]]:
@@ -328,7 +344,7 @@ def origin_summary(
         "profile": issued.profile,
         "not_before": _iso(issued.not_before),
         "not_after": _iso(issued.not_after),
-        "key_type": opts.key_type,
+        "key_type": result.key_type,
         "acm_certificate_arn": result.acm_certificate_arn,
         "acm_region": ACM_REGION,
         "origin_mtls_config": origin_mtls_config(result.acm_certificate_arn),

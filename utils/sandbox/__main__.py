@@ -2,8 +2,9 @@
 
 Prints the endpoint, the function names and the ``export`` line a client shell needs, and
 writes a state file (JSON: endpoint_url, region, stack_name, functions, outputs,
-key_value_stores, connection_functions, schedules, pid) once everything is created; removes it
-on exit. DynamoDB stream events are always delivered; schedules run on demand
+key_value_stores, connection_functions, schedules, operator and admin credentials, pid) once
+everything is created; removes it on exit. IAM is enforced (``--no-iam`` to switch it off);
+the ``export`` line carries the operator's credentials. DynamoDB stream events are always delivered; schedules run on demand
 (``POST <endpoint>/__sandbox__/schedules/<FunctionLogicalId>[/<EventName>]``) unless
 ``--run-schedules``. The emulated KeyValueStores' content: ``GET <endpoint>/__sandbox__/kvs``.
 Exit status 1 with a message on stderr when the sandbox cannot start (port in use, bad
@@ -23,7 +24,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .server import DUMMY_CREDENTIALS, Sandbox, SandboxError
+from .server import Sandbox, SandboxError
 
 DEFAULT_REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,18 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="fire the template's rate() schedules on a timer (default: only on demand, "
         "POST /__sandbox__/schedules/<FunctionLogicalId>[/<EventName>])",
+    )
+    parser.add_argument(
+        "--gsi-lag",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long DynamoDB global secondary indexes lag their table (default 0; AWS: usually under a second)",
+    )
+    parser.add_argument(
+        "--no-iam",
+        action="store_true",
+        help="do not enforce IAM (default: every request is authorised against its caller's policies, as on AWS)",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     return parser.parse_args(argv)
@@ -111,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
             stack_name=args.stack_name,
             parameter_overrides=_overrides(args.parameter_overrides),
             run_schedules=args.run_schedules,
+            enforce_iam=not args.no_iam,
+            gsi_lag_seconds=args.gsi_lag,
         )
         sandbox.start()
     except SandboxError as exc:
@@ -123,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         exports = " ".join(
             f"{key}={value}"
             for key, value in {
-                "AWS_ENDPOINT_URL": sandbox.endpoint_url,
-                "AWS_REGION": sandbox.region,
-                "AWS_DEFAULT_REGION": sandbox.region,  # boto3 and the AWS CLI read this one
-                **DUMMY_CREDENTIALS,
+                **sandbox.env(),  # the operator's credentials: the template's managed policies, nothing else
             }.items()
         )
         print(f"sandbox for stack {sandbox.stack_name} on {sandbox.endpoint_url}")

@@ -1,7 +1,8 @@
 """Event sources of the local sandbox: DynamoDB streams and (EventBridge) schedules.
 
 - :class:`DynamoDbStreamSource` (SAM ``Type: DynamoDB``) polls the table's stream through moto
-  (``dynamodbstreams``: DescribeStream, GetShardIterator, GetRecords) in a background thread,
+  (``dynamodbstreams``: DescribeStream, GetShardIterator, GetRecords) in a background thread
+  with the function's execution-role credentials, as Lambda's event source mapping does,
   keeps the records that pass the event's ``FilterCriteria`` (Lambda event filtering), batches
   them (``BatchSize``, ``MaximumBatchingWindowInSeconds``) and invokes the function in-process
   with a Lambda-shaped ``{"Records": [...]}`` event. A failed batch is retried
@@ -31,7 +32,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import InvocationResult, LocalFunction, Sandbox
+    from .context import StackContext as Sandbox
+    from .runtime import InvocationResult, LocalFunction
 
 __all__ = [
     "DynamoDbStreamSource",
@@ -285,7 +287,7 @@ class DynamoDbStreamSource:
         if not self.enabled:
             logger.info("%s: stream event source disabled (Enabled: false)", self.name)
             return
-        streams = self.sandbox.client("dynamodbstreams")
+        streams = self.sandbox.function_client(self.function.logical_id, "dynamodbstreams")
         description = streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description.get("Shards") or []:
             shard_id = shard["ShardId"]
@@ -325,7 +327,7 @@ class DynamoDbStreamSource:
             self._stop.wait(self.poll_interval)
 
     def _poll_once(self) -> None:
-        streams = self.sandbox.client("dynamodbstreams")
+        streams = self.sandbox.function_client(self.function.logical_id, "dynamodbstreams")
         for shard_id, iterator in list(self._iterators.items()):
             response = streams.get_records(ShardIterator=iterator, Limit=1000)
             self._iterators[shard_id] = response.get("NextShardIterator") or iterator
