@@ -4,8 +4,8 @@ Prints the endpoint, the function names and the ``export`` line a client shell n
 writes a state file (JSON: endpoint_url, region, stack_name, functions, outputs,
 key_value_stores, connection_functions, schedules, operator and admin credentials, pid) once
 everything is created; removes it on exit. IAM is enforced (``--no-iam`` to switch it off);
-the ``export`` line carries the operator's credentials. DynamoDB stream events are always delivered; schedules run on demand
-(``POST <endpoint>/__sandbox__/schedules/<FunctionLogicalId>[/<EventName>]``) unless
+the ``export`` line carries the operator's credentials. DynamoDB stream events are always
+delivered; schedules run on demand (``POST <endpoint>/__sandbox__/schedules/<FunctionLogicalId>[/<EventName>]``) unless
 ``--run-schedules``. The emulated KeyValueStores' content: ``GET <endpoint>/__sandbox__/kvs``.
 Exit status 1 with a message on stderr when the sandbox cannot start (port in use, bad
 parameter, custom resource FAILED, ...).
