@@ -15,7 +15,8 @@ Each check raises a typed :class:`~kmsca.errors.CaError`; nothing is signed or s
 every check passed. AWS API calls per warm issuance: ``kms:Sign`` and ``dynamodb:PutItem``
 (two), plus one ``dynamodb:GetItem`` when the request carries an ``idempotency_key`` (three),
 where the PutItem becomes a ``TransactWriteItems`` of the certificate and the idempotency record;
-plus one ``acm:ImportCertificate`` for the cloudfront-origin profile.
+plus, for the cloudfront-origin profile, one ``acm:ImportCertificate`` and one more
+``dynamodb:PutItem`` (the certificate recorded as pending before the import).
 """
 
 from __future__ import annotations
