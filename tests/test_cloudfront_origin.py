@@ -234,12 +234,19 @@ def test_key_type_is_refused_for_csr_profiles(origin: Any, lambda_context: FakeC
 
 def test_failed_recording_removes_the_import(origin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: Any, **kwargs: Any) -> None:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "PutItem")
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "boom"}}, "PutItem")
 
-    monkeypatch.setattr(origin.module.store, "put_certificate", broken)
+    monkeypatch.setattr(origin.module.store, "finish_import", broken)
     with pytest.raises(ClientError):
         origin.issue(sans=DNS, subject={"common_name": "origin"})
     assert origin.acm.list_certificates()["CertificateSummaryList"] == []
+    # the certificate was recorded before the import, so it stays known: revoked, never served
+    (item,) = origin.resources.dynamodb.scan(TableName=origin.resources.table,
+                                             FilterExpression="begins_with(pk, :p)",
+                                             ExpressionAttributeValues={":p": {"S": "CERT#"}})["Items"]
+    assert item["status"]["S"] == "revoked" and item["revocation_reason"]["S"] == "cessationOfOperation"
+    assert item["acm_state"]["S"] == "import_failed" and "acm_managed" not in item
+    assert item["acm_certificate_arn"]["S"].startswith("arn:aws:acm:us-east-1:")
 
 
 # Rotation ------------------------------------------------------------------------------------

@@ -70,11 +70,17 @@ def test_revocations_reach_crl_publication_through_the_filtered_stream() -> None
     assert events["Hourly"]["Type"] == "ScheduleV2"
 
 
+#: Actions that have no resource type (Service Authorization Reference): grantable only on "*".
+UNSCOPABLE = {("RotateAcmFunction", "acm:ListCertificates")}
+
+
 def test_no_wildcard_actions_or_resources_in_function_policies() -> None:
     for name, function in _functions().items():
         for statement in _statements(function):
             for action in _as_list(statement["Action"]):
                 assert "*" not in action, f"{name} grants {action}"
+            if all((name, action) in UNSCOPABLE for action in _as_list(statement["Action"])):
+                continue
             assert "*" not in _as_list(statement["Resource"]), f"{name} grants on every resource"
 
 
@@ -212,3 +218,86 @@ def test_account_global_names_hold_the_region_and_fit_at_the_longest_parameters(
               "AWS::Region": region}
     name = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template)
     assert re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", name), (name, len(name))
+
+
+# Table-stream consumers: a poison record must neither block its shard nor vanish -----------------
+
+
+def _stream_events() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (name, event["Properties"])
+        for name, function in _functions().items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "DynamoDB"
+    ]
+
+
+def _alarms() -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::CloudWatch::Alarm"}
+
+
+def _lambda_metrics(alarm: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(metric name, FunctionName dimension) of the AWS/Lambda metrics an alarm watches."""
+    props = alarm["Properties"]
+    stats = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+    return [
+        (s["MetricName"], next(d["Value"] for d in s["Dimensions"] if d["Name"] == "FunctionName"))
+        for s in stats
+        if s["Namespace"] == "AWS/Lambda"
+    ]
+
+
+def test_the_stream_consumers_are_the_crl_publication_and_the_kvs_sync() -> None:
+    assert sorted(name for name, _ in _stream_events()) == ["PublishCrlFunction", "SyncKvsFunction"]
+
+
+@pytest.mark.parametrize(("function", "properties"), _stream_events(), ids=lambda v: v if isinstance(v, str) else "")
+def test_a_poison_record_is_isolated_retried_a_bounded_time_and_kept(function: str, properties: dict[str, Any]) -> None:
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert 0 <= properties["MaximumRetryAttempts"] <= 5  # -1 (the default) retries until the record expires
+    assert 60 <= properties["MaximumRecordAgeInSeconds"] <= 3600  # the hourly schedules repair what was dropped
+    on_failure = properties["DestinationConfig"]["OnFailure"]
+    assert on_failure["Type"] == "SQS"  # SAM then adds sqs:SendMessage on the destination to the function's role
+    queue = TEMPLATE["Resources"]["StreamFailuresQueue"]
+    name = queue["Properties"]["QueueName"]["Fn::Sub"]
+    assert on_failure["Destination"] == {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"}
+    assert "StreamFailuresQueue" in _as_list(TEMPLATE["Resources"][function].get("DependsOn", []))
+
+
+def test_the_stream_failures_queue_is_encrypted_and_alarmed() -> None:
+    queue = TEMPLATE["Resources"]["StreamFailuresQueue"]
+    assert queue["Type"] == "AWS::SQS::Queue" and "Condition" not in queue
+    props = queue["Properties"]
+    assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
+    (alarm,) = [
+        a["Properties"] for a in _alarms().values()
+        if a["Properties"].get("Namespace") == "AWS/SQS"
+        and a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailuresQueue", "QueueName"]}}]
+    ]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+@pytest.mark.parametrize("function", sorted(_functions()))
+def test_every_function_has_an_errors_alarm(function: str) -> None:
+    watching = [a for a in _alarms().values() if ("Errors", {"Ref": function}) in _lambda_metrics(a)]
+    assert len(watching) == 1, f"{function}: {len(watching)} Errors alarms"
+    assert watching[0].get("Condition") == TEMPLATE["Resources"][function].get("Condition")
+
+
+@pytest.mark.parametrize("function", ["IssueFunction", "RevokeFunction"])
+def test_refused_requests_do_not_raise_the_errors_alarm(function: str) -> None:
+    """Refusals are raised (errorType = code), so Lambda counts them in Errors: the alarm subtracts them."""
+    (alarm,) = [a for a in _alarms().values() if ("Errors", {"Ref": function}) in _lambda_metrics(a)]
+    metrics = alarm["Properties"]["Metrics"]
+    (expression,) = [m for m in metrics if m.get("ReturnData")]
+    refused = next(m for m in metrics if m.get("MetricStat", {}).get("Metric", {}).get("Namespace") == {"Ref": "ProjectName"})
+    assert refused["MetricStat"]["Metric"]["MetricName"] in ("CertificatesRejected", "RevocationsRejected")
+    assert expression["Expression"] == f"FILL(errors, 0) - FILL({refused['Id']}, 0)"
+
+
+@pytest.mark.parametrize("function", ["PublishCrlFunction", "SyncKvsFunction"])
+def test_stream_consumers_have_an_iterator_age_alarm(function: str) -> None:
+    (alarm,) = [a for a in _alarms().values() if ("IteratorAge", {"Ref": function}) in _lambda_metrics(a)]
+    assert alarm["Properties"]["Statistic"] == "Maximum" and alarm["Properties"]["Threshold"] <= 15 * 60 * 1000
+    assert alarm.get("Condition") == TEMPLATE["Resources"][function].get("Condition")

@@ -121,6 +121,8 @@ NEEDS: dict[str, list[Call]] = {
         item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate
         item("dynamodb:PutItem", "CERT#0c0d"),  # record_rotation transaction Put
         ("acm:ImportCertificate", ACM_MANAGED, MANAGED),  # reimport into the same ARN, no tags
+        ("acm:DescribeCertificate", ACM_MANAGED, MANAGED),  # served_serial (repair, ambiguous re-import)
+        ("acm:ListCertificates", "*", {}),  # find_import: no resource type, so "*" (see UNSCOPABLE)
         (
             "acm:AddTagsToCertificate",
             ACM_MANAGED,
@@ -157,6 +159,7 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:AddTagsToCertificate", ACM_FOREIGN, {"aws:TagKeys": ["kmsca:serial-number"]}),
         ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:TagKeys": ["managed-by"]}),
         ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),
+        ("acm:DescribeCertificate", ACM_FOREIGN, {}),
     ],
     "RevokeFunction": [item("dynamodb:UpdateItem", "CA#issuing"), item("dynamodb:UpdateItem", "CRLNUMBER#issuing")],
     "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],

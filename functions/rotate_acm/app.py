@@ -43,10 +43,15 @@ def rotation() -> OriginCertificateRotation:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = rotation().run(datetime.now(UTC))
     metrics.add_metric(name="AcmCertificatesRotated", unit=MetricUnit.Count, value=len(report.rotated))
-    metrics.add_metric(name="AcmRotationFailures", unit=MetricUnit.Count, value=len(report.failed))
+    # A repair means an earlier run failed between the ACM import and its record: alarm on it too.
+    failures = len(report.failed) + len(report.repaired)
+    metrics.add_metric(name="AcmRotationFailures", unit=MetricUnit.Count, value=failures)
+    metrics.add_metric(name="AcmImportsRepaired", unit=MetricUnit.Count, value=len(report.repaired))
     metrics.add_metric(name="AcmCertificatesMissing", unit=MetricUnit.Count, value=len(report.missing))
     for entry in report.rotated:
         logger.info("ACM certificate rotated in place", extra=entry)
+    for entry in report.repaired:
+        logger.warning("unfinished ACM import repaired", extra=entry)
     for entry in report.failed + report.missing:
         logger.error("ACM certificate not rotated", extra=entry)
     return asdict(report)

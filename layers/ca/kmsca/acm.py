@@ -11,15 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
+
+from .serial import canonical_serial
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
 
 ACM_REGION = "us-east-1"
+#: ACM key algorithms of CloudFront origin certificates (ListCertificates lists RSA_2048 only by default).
+ORIGIN_KEY_ALGORITHMS = ("EC_prime256v1", "RSA_2048")
 MANAGED_BY = "kmsca"
 
 
@@ -89,9 +94,53 @@ class AcmImporter:
         """Update tags of an imported certificate (``acm:AddTagsToCertificate``)."""
         self._acm.add_tags_to_certificate(CertificateArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
 
+    def served_serial(self, arn: str) -> str:
+        """Serial number (canonical hex) of the certificate ACM serves behind ``arn``
+        (``acm:DescribeCertificate``).
+
+        Raises:
+            AcmCertificateGone: ACM has no certificate with this ARN.
+        """
+        try:
+            details = self._acm.describe_certificate(CertificateArn=arn)["Certificate"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise AcmCertificateGone(arn) from exc
+            raise
+        return canonical_serial(details["Serial"])
+
+    def find_import(self, serial_number: str, not_after: datetime) -> str | None:
+        """The ARN of the imported certificate with this serial number, or None: for a first import
+        whose ARN was never recorded. ``acm:ListCertificates`` (origin key types), narrowed to imported
+        certificates with this notAfter, then ``acm:DescribeCertificate`` of each candidate."""
+        paginator = self._acm.get_paginator("list_certificates")
+        pages = paginator.paginate(Includes={"keyTypes": list(ORIGIN_KEY_ALGORITHMS)})
+        for page in pages:
+            for summary in page.get("CertificateSummaryList", []):
+                if summary.get("Type", "IMPORTED") != "IMPORTED":
+                    continue
+                listed_not_after = summary.get("NotAfter")
+                if listed_not_after is not None and abs((listed_not_after - not_after).total_seconds()) > 1:
+                    continue
+                arn = summary["CertificateArn"]
+                try:
+                    if self.served_serial(arn) == serial_number:
+                        return arn
+                except (AcmCertificateGone, ClientError):
+                    continue  # deleted meanwhile, or not ours (describe is limited to managed-by=kmsca)
+        return None
+
     def delete(self, arn: str) -> None:
         """Delete a certificate this CA just imported but could not record (compensation)."""
         self._acm.delete_certificate(CertificateArn=arn)
+
+
+def import_may_have_happened(exc: BaseException) -> bool:
+    """After a failed ImportCertificate: could ACM have imported it anyway? Yes for a lost reply
+    (timeout, connection error) or a server error; no for a refusal (4xx: validation, limits)."""
+    if isinstance(exc, ClientError):
+        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)) >= 500
+    return isinstance(exc, BotoCoreError)
 
 
 def acm_tags(serial_number: str, ca_name: str) -> dict[str, str]:

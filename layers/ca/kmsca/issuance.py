@@ -2,29 +2,48 @@
 
     parse (handler) -> profile -> subject key: CSR parses, its signature verifies, key policy
     (or, for cloudfront-origin, a key generated in memory) -> subject -> SANs -> profile names
-    -> validity -> kms:Sign -> [ACM import, cloudfront-origin] -> store (serial must be new)
+    -> validity -> kms:Sign -> store (serial must be new)
+
+For cloudfront-origin the store step is a small state machine, so that ACM never serves a
+certificate the inventory does not know: record the certificate as ``pending_import`` (no key is
+stored), import it into ACM, then record the ARN (with the idempotency record). If the import fails
+the pending certificate is revoked (``cessationOfOperation``: it was never served); if the function
+dies in between, the next rotation run finds the pending record and repairs it
+(:mod:`kmsca.rotation`).
 
 Each check raises a typed :class:`~kmsca.errors.CaError`; nothing is signed or stored unless
 every check passed. AWS API calls per warm issuance: ``kms:Sign`` and ``dynamodb:PutItem``
 (two), plus one ``dynamodb:GetItem`` when the request carries an ``idempotency_key`` (three),
 where the PutItem becomes a ``TransactWriteItems`` of the certificate and the idempotency record;
-plus one ``acm:ImportCertificate`` for the cloudfront-origin profile.
+plus, for the cloudfront-origin profile, one ``acm:ImportCertificate`` and one more
+``dynamodb:PutItem`` (the certificate recorded as pending before the import).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
-from .acm import AcmImporter, OriginBundle, acm_tags
+from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
 from .ca import IssuingCa
 from .certificates import ISSUING, build_end_entity_certificate
-from .errors import CaNotReady, IdempotencyKeyReused, InvalidCsr, InvalidLifetime, InvalidRequest, LifetimeExceeded
+from .errors import (
+    CaError,
+    CaNotReady,
+    IdempotencyKeyReused,
+    InvalidCsr,
+    InvalidLifetime,
+    InvalidRequest,
+    LifetimeExceeded,
+)
 from .models import IssueRequest
 from .names import SanEntry, build_subject, general_name_to_san, sans_from_csr, validate_sans
 from .profiles import (
@@ -36,11 +55,20 @@ from .profiles import (
     select_profile,
 )
 from .records import CertificateRecord, IdempotencyRecord, iso, pem
-from .store import CertificateStore, IdempotencyKeyInUse
+from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
 # Clock skew allowance: not_before is this much before the moment of issuance.
 BACKDATE = timedelta(minutes=5)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+#: Pauses before re-reading the idempotency record after losing a race for its key, seconds.
+RACE_BACKOFF = (0.05, 0.2, 0.5)
+
+
+class IdempotencyKeyInProgress(CaError):
+    """Another request with the same ``idempotency_key`` is being processed and has not stored its
+    result yet. Retryable: send the same request again (it then returns that certificate).
+
+    (Kept here, not in :mod:`kmsca.errors`, only while that module is being reworked.)"""
 
 
 @dataclass(frozen=True)
@@ -189,25 +217,30 @@ class Issuer:
             idempotency = IdempotencyRecord(key_hash(idempotency_key), request_hash(request), {}, now + IDEMPOTENCY_TTL)
 
         signed = self.sign(request, now)
-        record = self._import_if_needed(signed, now)
-        response = response_for(record, self._ca)
+        record = CertificateRecord.from_certificate(
+            signed.certificate, ca=ISSUING, profile=signed.profile.name, issued_at=now, key_type=signed.key_type
+        )
+        imports = signed.private_key is not None and self._acm is not None
         try:
-            if idempotency is None or idempotency_key is None:
-                self._store.put_certificate(record)
-                return IssueOutcome(response, replayed=False)
-            self._store.put_certificate(
-                record,
-                IdempotencyRecord(idempotency.key_hash, idempotency.request_hash, response, idempotency.expires_at),
-            )
-        except IdempotencyKeyInUse:
+            if imports:
+                record = self._import_pending(signed, record, now)
+            response = response_for(record, self._ca)
+            done = None if idempotency is None else replace(idempotency, response=response)
+            if imports:
+                self._store.finish_import(record, done, now)
+            else:
+                self._store.put_certificate(record, done, now)
+        except (IdempotencyKeyInUse, WriteConflict):
             # A concurrent request with the same key won the race: its certificate is the one.
-            self._forget_import(record)
-            previous = self._previous_response(idempotency_key, request, now) if idempotency_key else None
-            if previous is None:
+            self._abandon_import(record, now)
+            if idempotency_key is None:  # only a write with an idempotency record can lose this race
                 raise
-            return IssueOutcome(previous, replayed=True)
+            return IssueOutcome(self._winner_response(idempotency_key, request, now), replayed=True)
+        except PendingImportGone:
+            raise  # revoked or failed meanwhile: neither ours to finish nor to undo
         except Exception:
-            self._forget_import(record)
+            if self._abandon_import(record, now) == "recorded":
+                return IssueOutcome(response, replayed=False)  # the write was applied; its reply was lost
             raise
         return IssueOutcome(response, replayed=False)
 
@@ -288,20 +321,46 @@ class Issuer:
             self._ca.urls,
         )
 
-    def _import_if_needed(self, signed: SignedCertificate, now: datetime) -> CertificateRecord:
-        record = CertificateRecord.from_certificate(
-            signed.certificate, ca=ISSUING, profile=signed.profile.name, issued_at=now, key_type=signed.key_type
-        )
-        if signed.private_key is None or self._acm is None:
-            return record
+    def _import_pending(self, signed: SignedCertificate, record: CertificateRecord, now: datetime) -> CertificateRecord:
+        """Record the certificate as pending, then import it into ACM; returns it with its ARN."""
+        if self._acm is None:
+            raise CaNotReady("this function has no ACM access")
+        self._store.put_pending_import(record, now)
         tags = acm_tags(record.serial_number, ca_tag_value(self._ca))
-        arn = self._acm.import_new(self.origin_bundle(signed), tags)
+        try:
+            arn = self._acm.import_new(self.origin_bundle(signed), tags)
+        except Exception as exc:
+            if not import_may_have_happened(exc):  # ACM refused: nothing was imported
+                with suppress(ClientError, BotoCoreError):  # else the rotation run's repair fails it
+                    self._store.fail_pending_import(record, now)
+            raise
         return replace(record, acm_certificate_arn=arn)
 
-    def _forget_import(self, record: CertificateRecord) -> None:
-        """Compensate: the certificate was imported but is not recorded, so remove it from ACM."""
-        if record.acm_certificate_arn and self._acm is not None:
+    def _abandon_import(self, record: CertificateRecord, now: datetime) -> str:
+        """After a failed final write: if the certificate is still pending, revoke it and remove its
+        ACM import ("abandoned"); if it was recorded after all ("recorded": the reply was lost)
+        leave it. "unknown" when that cannot be told now (the rotation run's repair decides)."""
+        if record.acm_certificate_arn is None or self._acm is None:
+            return "abandoned"
+        try:
+            if not self._store.fail_pending_import(record, now):
+                return "recorded"
             self._acm.delete(record.acm_certificate_arn)
+        except (ClientError, BotoCoreError):
+            return "unknown"
+        return "abandoned"
+
+    def _winner_response(self, idempotency_key: str, request: IssueRequest, now: datetime) -> dict[str, str]:
+        """The response stored by the request that won the race for ``idempotency_key``."""
+        for pause in (0.0, *RACE_BACKOFF):
+            time.sleep(pause)
+            previous = self._previous_response(idempotency_key, request, now)
+            if previous is not None:
+                return previous
+        raise IdempotencyKeyInProgress(
+            "another request with this idempotency_key is still being processed; "
+            "send the same request again in a few seconds to get its certificate"
+        )
 
     def _previous_response(
         self, idempotency_key: str, request: IssueRequest, now: datetime

@@ -1,15 +1,26 @@
-"""Rotation in place of CloudFront origin client certificates held in ACM (us-east-1).
+"""Rotation in place of CloudFront origin client certificates held in ACM (us-east-1), and the
+repair of ACM imports that a crash left half done.
 
-For each ACM ARN this CA manages whose current certificate ends within the rotation window, or
-was revoked (so a compromised origin key is replaced at the next daily run):
-take the rotation lease (two overlapping runs never rotate one ARN twice), issue a fresh
-certificate with a fresh key like the old one (one ``kms:Sign``), re-import it into the **same
-ARN**, then in one DynamoDB transaction record it and revoke the old one (``superseded``).
+Every import is a small recorded state machine, so that ACM never serves a certificate the
+inventory does not know (and cannot revoke)::
 
-If the re-import fails, ACM still holds the old, valid certificate (ACM validates that key and
-certificate match before replacing anything), the lease is released, a notification goes to
-SNS, and the next run retries. If ACM says the ARN is gone, the certificate stops being managed
-and a notification says so. The new key exists only in memory and in ACM.
+    pending_import --(ACM import)--> imported --(record)--> recorded (acm_managed = active)
+          +-(import refused or not found in ACM)--> import_failed (revoked, cessationOfOperation)
+
+Rotation, for each ACM ARN whose current certificate ends within the window or was revoked: take
+the rotation lease (two overlapping runs never rotate one ARN twice), issue a fresh certificate
+with a fresh key like the old one (one ``kms:Sign``), **record it as pending** (target ARN, the
+certificate it supersedes; never its key), re-import it into the same ARN, then in one DynamoDB
+transaction make it the active one and revoke the old one (``superseded``).
+
+Repair, first in every run, for each certificate pending for longer than the lease (Query of the
+``AcmByExpiry`` index under ``acm_managed = pending``): if ACM serves it (``DescribeCertificate``
+of the target ARN; for a first import whose ARN was never recorded, the imported certificate with
+its serial number), the record is completed; if not, it is revoked as never served, and the old
+certificate, still due, is rotated again in the same run with a fresh key and certificate.
+
+Every failure, and every repair (an earlier run failed), is reported (the handler turns the report
+into the ``AcmRotationFailures`` metric and its alarm) and notified to SNS.
 """
 
 from __future__ import annotations
@@ -25,29 +36,34 @@ from .errors import CaError
 from .issuance import Issuer
 from .notify import Notifier
 from .records import STATUS_REVOKED, CertificateRecord, iso
-from .store import CertificateStore
+from .store import CertificateStore, PendingImport
 
 ROTATION_LEASE = timedelta(minutes=15)
+#: What one ARN's failure may raise; anything else is a bug, reported the same way.
+EXPECTED_FAILURES = (CaError, ClientError, BotoCoreError)
 
 
 @dataclass
 class RotationReport:
-    """What one run did. Each list holds ``{"acm_certificate_arn", "serial_number", ...}`` dicts."""
+    """What one run did. Each list holds ``{"acm_certificate_arn", "serial_number", ...}`` dicts;
+    ``failed`` entries also ``error`` (a type name) and ``reason`` (a sentence), ``repaired`` entries
+    ``action`` (``completed``, ``adopted`` or ``abandoned``)."""
 
     rotated: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     missing: list[dict[str, str]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    repaired: list[dict[str, str]] = field(default_factory=list)
 
 
 class OriginCertificateRotation:
-    """Rotates ACM-imported certificates that expire within ``window``.
+    """Rotates ACM-imported certificates that expire within ``window``; repairs unfinished imports.
 
     Args:
         issuer: signs the new certificates (its CA is the issuing CA).
         store: inventory (the ``AcmByExpiry`` index, leases, the rotation transaction).
         acm: importer into ACM us-east-1.
-        notifier: SNS notifications for failures and missing ARNs.
+        notifier: SNS notifications for failures, repairs and missing ARNs.
         window: rotate when notAfter is closer than this.
     """
 
@@ -61,16 +77,30 @@ class OriginCertificateRotation:
         self._window = window
 
     def run(self, now: datetime) -> RotationReport:
-        """Rotate everything due. Never raises for one certificate's failure: it is reported,
-        notified and retried next run."""
+        """Repair unfinished imports, then rotate everything due. Never raises for one
+        certificate's failure: it is reported, notified and retried next run."""
         report = RotationReport()
+        for serial_number in self._store.list_pending_imports():
+            try:
+                pending = self._store.get_pending_import(serial_number)
+                if pending is None or pending.since > now - ROTATION_LEASE:
+                    continue  # finished meanwhile, or an import in flight
+                self._repair(pending, now, report)
+            except Exception as exc:  # one record's failure must not stop the run
+                self._failed(report, {"acm_certificate_arn": "", "serial_number": serial_number}, exc,
+                             "an unfinished ACM import could not be repaired; the next run retries")
         for serial_number, arn in self._store.list_acm_due(now + self._window):
             entry = {"acm_certificate_arn": arn, "serial_number": serial_number}
-            if not self._store.claim_rotation(serial_number, now, ROTATION_LEASE):
-                report.skipped.append(entry)
-                continue
-            self._rotate_one(serial_number, arn, now, report, entry)
+            try:
+                if not self._store.claim_rotation(serial_number, now, ROTATION_LEASE):
+                    report.skipped.append(entry)
+                    continue
+                self._rotate_one(serial_number, arn, now, report, entry)
+            except Exception as exc:  # one ARN's failure must not stop the run
+                self._failed(report, entry, exc, "the rotation stopped unexpectedly; the next run retries")
         return report
+
+    # Rotation ---------------------------------------------------------------------------------
 
     def _rotate_one(
         self, serial_number: str, arn: str, now: datetime, report: RotationReport, entry: dict[str, str]
@@ -80,40 +110,116 @@ class OriginCertificateRotation:
             if old is None:
                 raise CaError(f"certificate {serial_number} is in the ACM index but not in the inventory")
             signed = self._issuer.reissue(old, now)
+            new = CertificateRecord.from_certificate(
+                signed.certificate,
+                ca=ISSUING,
+                profile=old.profile,
+                issued_at=now,
+                key_type=signed.key_type,
+                acm_certificate_arn=arn,
+            )
+            self._store.put_pending_import(new, now, supersedes=serial_number)  # before ACM sees it
+        except EXPECTED_FAILURES as exc:
+            self._store.release_rotation(serial_number)
+            self._failed(report, entry, exc, "the old certificate stays in place; the next run retries")
+            return
+        entry = {**entry, "new_serial_number": new.serial_number}
+        try:
             self._acm.reimport(arn, self._issuer.origin_bundle(signed))
         except AcmCertificateGone:
+            self._store.fail_pending_import(new, now)
             self._store.mark_acm_missing(serial_number, now)
             report.missing.append(entry)
-            self._notifier.notify(
+            self._notify(
                 "AcmCertificateMissing",
                 "kmsca: an ACM origin certificate no longer exists",
                 {**entry, "detail": "ACM has no certificate with this ARN; it is no longer rotated"},
             )
             return
-        except (CaError, ClientError, BotoCoreError) as exc:
-            self._store.release_rotation(serial_number)
-            failure = {**entry, "error": type(exc).__name__, "message": str(exc)[:500]}
-            report.failed.append(failure)
-            self._notifier.notify(
-                "AcmRotationFailed",
-                "kmsca: ACM origin certificate rotation failed (old certificate kept)",
-                {**failure, "detail": "the old certificate stays in place; the next run retries"},
+        except EXPECTED_FAILURES as exc:
+            if not self._serves(arn, new.serial_number):  # a lost reply may hide a done import
+                self._store.fail_pending_import(new, now)
+                self._store.release_rotation(serial_number)
+                self._failed(report, entry, exc, "the old certificate stays in place; the next run retries")
+                return
+        try:
+            self._store.record_rotation(new, serial_number, now, old_revoked=old.status == STATUS_REVOKED)
+        except EXPECTED_FAILURES as exc:
+            self._failed(
+                report, entry, exc,
+                "ACM serves the new certificate, which is in the inventory as pending (revocable); "
+                "the next run completes its record",
             )
             return
-        new = CertificateRecord.from_certificate(
-            signed.certificate,
-            ca=ISSUING,
-            profile=old.profile,
-            issued_at=now,
-            key_type=signed.key_type,
-            acm_certificate_arn=arn,
-        )
-        self._store.record_rotation(new, serial_number, now, old_revoked=old.status == STATUS_REVOKED)
-        tagged = "true"
-        try:
-            self._acm.tag(arn, {"kmsca:serial-number": new.serial_number})
-        except (ClientError, BotoCoreError):
-            tagged = "false"  # the tag is informational; the inventory is the record
         report.rotated.append(
-            {**entry, "new_serial_number": new.serial_number, "not_after": iso(new.not_after), "tag_updated": tagged}
+            {**entry, "not_after": iso(new.not_after), "tag_updated": self._tag(arn, new.serial_number)}
         )
+
+    # Repair -----------------------------------------------------------------------------------
+
+    def _repair(self, pending: PendingImport, now: datetime, report: RotationReport) -> None:
+        record = pending.record
+        arn = record.acm_certificate_arn
+        if arn is None:  # a first import (issue function) whose ARN was never recorded
+            found = self._acm.find_import(record.serial_number, record.not_after)
+            if found is not None:
+                self._store.adopt_import(record.serial_number, found)
+                self._repaired(report, record, found, "adopted",
+                               "an issuance imported this certificate into ACM but died before recording it; "
+                               "it is now recorded and rotated (revoke it if nobody uses the ARN)")
+                return
+        elif self._serves(arn, record.serial_number):
+            old_revoked = False
+            if pending.supersedes is not None:
+                old = self._store.get_certificate(pending.supersedes)
+                old_revoked = old is not None and old.status == STATUS_REVOKED
+                self._store.record_rotation(record, pending.supersedes, now, old_revoked=old_revoked)
+            else:
+                self._store.adopt_import(record.serial_number, arn)
+            self._tag(arn, record.serial_number)
+            self._repaired(report, record, arn, "completed",
+                           "a rotation re-imported this certificate but died before recording it; the record "
+                           "is completed and the certificate it replaced is revoked (superseded)")
+            return
+        if record.status == STATUS_REVOKED:
+            self._store.abandon_pending_import(record.serial_number)
+        else:
+            self._store.fail_pending_import(record, now)
+        self._repaired(report, record, arn or "", "abandoned",
+                       "the import of this certificate never reached ACM; it is revoked (cessationOfOperation) "
+                       "and a due certificate is rotated again with a fresh key")
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    def _serves(self, arn: str, serial_number: str) -> bool:
+        try:
+            return self._acm.served_serial(arn) == serial_number
+        except (AcmCertificateGone, ClientError, BotoCoreError):
+            return False
+
+    def _tag(self, arn: str, serial_number: str) -> str:
+        try:
+            self._acm.tag(arn, {"kmsca:serial-number": serial_number})
+        except (ClientError, BotoCoreError):
+            return "false"  # the tag is informational; the inventory is the record
+        return "true"
+
+    def _failed(self, report: RotationReport, entry: dict[str, str], exc: BaseException, detail: str) -> None:
+        failure = {**entry, "error": type(exc).__name__, "reason": str(exc)[:500]}
+        report.failed.append(failure)
+        self._notify(
+            "AcmRotationFailed",
+            "kmsca: ACM origin certificate rotation failed",
+            {**failure, "detail": detail},
+        )
+
+    def _repaired(self, report: RotationReport, record: CertificateRecord, arn: str, action: str, detail: str) -> None:
+        entry = {"acm_certificate_arn": arn, "serial_number": record.serial_number, "action": action}
+        report.repaired.append(entry)
+        self._notify("AcmImportRepaired", "kmsca: an unfinished ACM import was repaired", {**entry, "detail": detail})
+
+    def _notify(self, event: str, subject: str, details: dict[str, str]) -> None:
+        try:
+            self._notifier.notify(event, subject, details)
+        except (ClientError, BotoCoreError):
+            pass  # the report (metric, logs) still carries it

@@ -8,9 +8,13 @@ Table layout (template.yaml ``CaTable``; partition key ``pk``, no sort key):
   projecting only the compact ``crl_entry``), so one CA's revoked, unexpired certificates are a
   Query, never a Scan. The current certificate behind an ACM ARN carries ``acm_managed``, which
   puts it in the sparse index ``AcmByExpiry`` (partition ``acm_managed``, sort ``not_after``).
+  A certificate recorded *before* its ACM import (:meth:`DynamoDbCertificateStore.put_pending_import`)
+  carries ``acm_managed = pending`` until the import is recorded, so the rotation run finds every
+  unfinished import with a Query of the same index (``acm_managed = pending``) and repairs it.
 - ``CA#<name>``: the root and issuing CA certificates and their KMS key ARNs.
 - ``IDEMPOTENCY#<sha256 of key>``: the first response for an idempotency key, with a TTL
-  (``expires_at``, epoch seconds).
+  (``expires_at``, epoch seconds). DynamoDB's TTL deletion can lag by days, so a record whose
+  ``expires_at`` has passed is treated as absent and may be overwritten (conditional write).
 
 AWS errors are translated here and only here.
 """
@@ -19,11 +23,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from .errors import CertificateNotFound, SerialNumberCollision
@@ -45,12 +50,44 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 ACM_ACTIVE = "active"
+ACM_PENDING = "pending"
+PENDING_IMPORT = "pending_import"
+IMPORT_FAILED = "import_failed"
+#: Reason recorded for a certificate whose ACM import failed (it was never served; its key is gone).
+IMPORT_FAILED_REASON = "cessationOfOperation"
+#: Errors after which a write may or may not have been applied (the reply was lost).
+_AMBIGUOUS_CODES = {"InternalServerError", "ServiceUnavailable", "RequestTimeout", "ThrottlingException"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
 class IdempotencyKeyInUse(Exception):
-    """Another request stored a result for the same idempotency key first."""
+    """Another request stored a result for the same idempotency key first (within its window)."""
+
+
+class WriteConflict(Exception):
+    """DynamoDB cancelled a transaction because another one was writing the same item
+    (``TransactionConflict``): nothing was written; retrying is safe."""
+
+
+class PendingImportGone(Exception):
+    """The certificate is no longer pending its ACM import (another run finished or failed it)."""
+
+
+@dataclass(frozen=True)
+class PendingImport:
+    """A certificate recorded before its ACM import, not yet recorded as imported.
+
+    Attributes:
+        record: the certificate; ``acm_certificate_arn`` is the target of a rotation, or None for a
+            first import (its ARN is known only once ACM answers).
+        since: when it was recorded.
+        supersedes: serial number of the certificate it replaces behind the ARN (rotation), or None.
+    """
+
+    record: CertificateRecord
+    since: datetime
+    supersedes: str | None
 
 
 class CertificateStore(Protocol):
@@ -60,7 +97,17 @@ class CertificateStore(Protocol):
 
     def put_ca(self, record: CaRecord) -> CaRecord: ...
 
-    def put_certificate(self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None) -> None: ...
+    def put_certificate(
+        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+    ) -> None: ...
+
+    def put_pending_import(self, record: CertificateRecord, now: datetime, supersedes: str | None = None) -> None: ...
+
+    def finish_import(
+        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+    ) -> None: ...
+
+    def fail_pending_import(self, record: CertificateRecord, now: datetime) -> bool: ...
 
     def get_certificate(self, serial_number: str) -> CertificateRecord | None: ...
 
@@ -86,6 +133,14 @@ class CertificateStore(Protocol):
 
     def mark_acm_missing(self, serial_number: str, now: datetime) -> None: ...
 
+    def list_pending_imports(self) -> list[str]: ...
+
+    def get_pending_import(self, serial_number: str) -> PendingImport | None: ...
+
+    def adopt_import(self, serial_number: str, arn: str) -> None: ...
+
+    def abandon_pending_import(self, serial_number: str) -> None: ...
+
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _serializer.serialize(v) for k, v in values.items() if v is not None}
@@ -97,6 +152,13 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _ambiguous(exc: Exception) -> bool:
+    """True when a write may have been applied although the call failed (lost reply, timeout)."""
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in _AMBIGUOUS_CODES
+    return isinstance(exc, BotoCoreError)
 
 
 class DynamoDbCertificateStore:
@@ -187,29 +249,165 @@ class DynamoDbCertificateStore:
             }
         )
 
-    def put_certificate(self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None) -> None:
+    def put_certificate(
+        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+    ) -> None:
         """Record a new certificate, and with it its idempotency record, atomically.
 
-        One PutItem (no idempotency record) or one TransactWriteItems (with one); each item is
-        written only if its key is new.
+        One PutItem (no idempotency record) or one TransactWriteItems (with one). The certificate is
+        written only if its serial number is new; the idempotency record only if its key is new or
+        its window has passed (``expires_at`` before ``now``; DynamoDB's TTL deletion may lag).
+
+        A write whose reply was lost (timeout, 5xx after the commit) is retried once; finding our own
+        certificate already stored then is success, not a collision.
 
         Raises:
-            SerialNumberCollision: the serial number is already recorded.
-            IdempotencyKeyInUse: another request recorded a result for the idempotency key first.
+            SerialNumberCollision: another certificate has this serial number.
+            IdempotencyKeyInUse: another request recorded a result for the key within its window.
+            WriteConflict: a concurrent transaction was writing the same idempotency record; retry.
+        """
+        self._write_certificate(
+            record, self._certificate_item(record), "attribute_not_exists(pk)", {}, {}, idempotency, now, pending=False
+        )
+
+    def put_pending_import(self, record: CertificateRecord, now: datetime, supersedes: str | None = None) -> None:
+        """Record a certificate *before* importing it into ACM (state ``pending_import``).
+
+        It is in the inventory (revocable) from this moment, in the ``AcmByExpiry`` index under
+        ``acm_managed = pending`` (not ``active``: it is not rotated), with ``supersedes`` = the
+        certificate it replaces behind ``record.acm_certificate_arn`` (rotation), or no ARN (first
+        import). No private key is stored. One conditional PutItem (the serial number is new).
+
+        Raises:
+            SerialNumberCollision: another certificate has this serial number.
         """
         item = self._certificate_item(record)
-        condition = "attribute_not_exists(pk)"
-        if idempotency is None:
+        item.update(
+            _item(
+                {
+                    "acm_managed": ACM_PENDING,
+                    "acm_state": PENDING_IMPORT,
+                    "acm_pending_since": iso(now),
+                    "supersedes": supersedes,
+                }
+            )
+        )
+        self._write_certificate(record, item, "attribute_not_exists(pk)", {}, {}, None, now, pending=True)
+
+    def finish_import(
+        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+    ) -> None:
+        """A first ACM import succeeded: record its ARN; the certificate becomes the active one behind
+        it (and the idempotency record is written with it). One PutItem or TransactWriteItems,
+        conditional on the certificate still pending and not revoked.
+
+        Raises:
+            PendingImportGone: it is no longer pending (failed or revoked meanwhile).
+            IdempotencyKeyInUse, WriteConflict: as :meth:`put_certificate`.
+        """
+        self._write_certificate(
+            record,
+            self._certificate_item(record),
+            "acm_managed = :pending AND #status = :issued",
+            {"#status": "status"},
+            {":pending": ACM_PENDING, ":issued": STATUS_ISSUED},
+            idempotency,
+            now,
+            pending=False,
+        )
+
+    def _write_certificate(
+        self,
+        record: CertificateRecord,
+        item: dict[str, Any],
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        idempotency: IdempotencyRecord | None,
+        now: datetime | None,
+        *,
+        pending: bool,
+    ) -> None:
+        expression: dict[str, Any] = {"ConditionExpression": condition}
+        if names:
+            expression["ExpressionAttributeNames"] = names
+        if values:
+            expression["ExpressionAttributeValues"] = _item(values)
+        for attempt in (1, 2):
             try:
-                self._client.put_item(TableName=self._table, Item=item, ConditionExpression=condition)
+                if idempotency is None:
+                    self._client.put_item(
+                        TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **expression
+                    )
+                else:
+                    self._client.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": self._table,
+                                    "Item": item,
+                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                                    **expression,
+                                }
+                            },
+                            self._idempotency_put(idempotency, now),
+                        ],
+                        # a retry of the same write within 10 minutes succeeds without applying it again
+                        ClientRequestToken=record.fingerprint_sha256[:36],
+                    )
+                return
             except ClientError as exc:
-                if _condition_failed(exc):
-                    raise SerialNumberCollision(
-                        f"serial number {record.serial_number} is already recorded; nothing was issued"
-                    ) from exc
+                if self._written_already(exc, record, pending, condition_new="attribute_not_exists" in condition):
+                    return
+                if attempt == 1 and _ambiguous(exc):
+                    continue  # the write may have been applied: write again; ours is then found above
                 raise
-            return
-        idem_item = _item(
+            except BotoCoreError:
+                if attempt == 1:
+                    continue
+                raise
+
+    @staticmethod
+    def _is_ours(existing: dict[str, Any] | None, record: CertificateRecord, pending: bool) -> bool:
+        """True when the item that failed the condition is this very write, applied earlier (lost reply)."""
+        if not existing or existing.get("fingerprint_sha256", {}).get("S") != record.fingerprint_sha256:
+            return False
+        return (existing.get("acm_managed", {}).get("S") == ACM_PENDING) == pending
+
+    def _written_already(
+        self, exc: ClientError, record: CertificateRecord, pending: bool, condition_new: bool
+    ) -> bool:
+        """Translate a refused certificate write: True when the item that failed the condition is this
+        very write, applied by an earlier attempt whose reply was lost; False when ``exc`` is no
+        refusal (the caller decides); raises the domain error otherwise."""
+        error = exc.response.get("Error", {}).get("Code")
+        existing: dict[str, Any] | None
+        if error == "ConditionalCheckFailedException":
+            existing = exc.response.get("Item")  # type: ignore[assignment]
+        elif error == "TransactionCanceledException":
+            reasons = exc.response.get("CancellationReasons", [])
+            codes = [r.get("Code") for r in reasons]
+            if codes and codes[0] != "ConditionalCheckFailed":
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    raise IdempotencyKeyInUse("the idempotency key was used by another request") from exc
+                if "TransactionConflict" in codes:
+                    raise WriteConflict("another request is writing the same idempotency key") from exc
+                return False
+            existing = reasons[0].get("Item") if reasons else None  # type: ignore[assignment]
+        else:
+            return False
+        if self._is_ours(existing, record, pending):
+            return True
+        if condition_new:
+            raise SerialNumberCollision(
+                f"serial number {record.serial_number} is already recorded; nothing was issued"
+            ) from exc
+        raise PendingImportGone(f"certificate {record.serial_number} is no longer pending its ACM import") from exc
+
+    def _idempotency_put(self, idempotency: IdempotencyRecord, now: datetime | None) -> dict[str, Any]:
+        """The transaction's Put of an idempotency record: new, or replacing one whose window has
+        passed (``expires_at`` <= now: TTL deletion lags, and an expired key must not block)."""
+        item = _item(
             {
                 "pk": f"IDEMPOTENCY#{idempotency.key_hash}",
                 "record_type": "idempotency",
@@ -218,24 +416,13 @@ class DynamoDbCertificateStore:
                 "expires_at": int(idempotency.expires_at.timestamp()),
             }
         )
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": condition}},
-                    {"Put": {"TableName": self._table, "Item": idem_item, "ConditionExpression": condition}},
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise IdempotencyKeyInUse(idempotency.key_hash) from exc
-            if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise SerialNumberCollision(
-                    f"serial number {record.serial_number} is already recorded; nothing was issued"
-                ) from exc
-            raise
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if now is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "attribute_not_exists(pk) OR expires_at <= :now"
+            put["ExpressionAttributeValues"] = {":now": {"N": str(int(now.timestamp()))}}
+        return {"Put": put}
 
     def get_certificate(self, serial_number: str) -> CertificateRecord | None:
         """One GetItem by canonical serial number; None when unknown."""
@@ -450,27 +637,144 @@ class DynamoDbCertificateStore:
                     ":crl_entry": crl_entry_text(now, "superseded", None),
                 }
             )
-        self._client.transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": self._certificate_item(new),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                },
-                {
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {"pk": {"S": f"CERT#{new.serial_number}"}},
+                            "UpdateExpression": "SET acm_managed = :active REMOVE acm_state, acm_pending_since",
+                            "ConditionExpression": "acm_managed = :pending",
+                            "ExpressionAttributeValues": _item({":active": ACM_ACTIVE, ":pending": ACM_PENDING}),
+                        }
+                    },
+                    {
                     "Update": {
                         "TableName": self._table,
                         "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
                         "UpdateExpression": update,
                         "ConditionExpression": condition,
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": _item(values),
-                    }
-                },
-            ]
+                            "ExpressionAttributeNames": {"#status": "status"},
+                            "ExpressionAttributeValues": _item(values),
+                        }
+                    },
+                ],
+                ClientRequestToken=new.fingerprint_sha256[:36],
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            current = self._client.get_item(
+                TableName=self._table, Key={"pk": {"S": f"CERT#{new.serial_number}"}}, ConsistentRead=True
+            ).get("Item", {})
+            if current.get("acm_managed", {}).get("S") != ACM_ACTIVE:
+                raise
+            # recorded already (a lost reply, or another run completed it)
+
+    # Certificates recorded before their ACM import ------------------------------------------------
+
+    def list_pending_imports(self) -> list[str]:
+        """Serial numbers of certificates recorded before an ACM import that is not recorded as done
+        (a Query of ``AcmByExpiry`` under ``acm_managed = pending``; never a Scan)."""
+        paginator = self._client.get_paginator("query")
+        return [
+            item["serial_number"]["S"]
+            for page in paginator.paginate(
+                TableName=self._table,
+                IndexName="AcmByExpiry",
+                KeyConditionExpression="acm_managed = :pending",
+                ExpressionAttributeValues={":pending": {"S": ACM_PENDING}},
+            )
+            for item in page["Items"]
+        ]
+
+    def get_pending_import(self, serial_number: str) -> PendingImport | None:
+        """The pending import of a certificate (one GetItem); None when it is not pending (any more)."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"CERT#{serial_number}"}}, ConsistentRead=True
         )
+        item = response.get("Item")
+        if not item or item.get("acm_managed", {}).get("S") != ACM_PENDING:
+            return None
+        return PendingImport(
+            record=self._certificate_record(item),
+            since=parse_iso(item["acm_pending_since"]["S"]),
+            supersedes=item.get("supersedes", {}).get("S"),
+        )
+
+    def adopt_import(self, serial_number: str, arn: str) -> None:
+        """A first import whose recording was lost is found in ACM: record its ARN; the certificate
+        becomes the active one behind it (conditional UpdateItem: still pending).
+
+        Raises:
+            PendingImportGone: it is no longer pending.
+        """
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                UpdateExpression=(
+                    "SET acm_managed = :active, acm_certificate_arn = :arn REMOVE acm_state, acm_pending_since"
+                ),
+                ConditionExpression="acm_managed = :pending",
+                ExpressionAttributeValues=_item({":active": ACM_ACTIVE, ":arn": arn, ":pending": ACM_PENDING}),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                raise PendingImportGone(f"certificate {serial_number} is no longer pending its ACM import") from exc
+            raise
+
+    def fail_pending_import(self, record: CertificateRecord, now: datetime) -> bool:
+        """The ACM import of a pending certificate did not happen: it was never served and its key is
+        gone, so it is revoked (``cessationOfOperation``; CRLs and the KeyValueStore get it through the
+        stream like any revocation) and leaves the pending index (``acm_state = import_failed``).
+        One PutItem, conditional on the certificate still pending and not revoked.
+
+        Returns:
+            False when it was no longer pending and not revoked (nothing changed).
+        """
+        item = self._certificate_item(record)
+        item.pop("acm_managed", None)
+        item.update(
+            _item(
+                {
+                    "status": STATUS_REVOKED,
+                    "revoked_at": iso(now),
+                    "revocation_reason": IMPORT_FAILED_REASON,
+                    "revoked_ca": record.ca,
+                    "crl_entry": crl_entry_text(now, IMPORT_FAILED_REASON, None),
+                    "acm_state": IMPORT_FAILED,
+                }
+            )
+        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="acm_managed = :pending AND #status = :issued",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=_item({":pending": ACM_PENDING, ":issued": STATUS_ISSUED}),
+            )
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def abandon_pending_import(self, serial_number: str) -> None:
+        """A pending certificate that is revoked already and not served by ACM: only leave the index."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                UpdateExpression="SET acm_state = :failed REMOVE acm_managed, acm_pending_since",
+                ConditionExpression="acm_managed = :pending",
+                ExpressionAttributeValues=_item({":failed": IMPORT_FAILED, ":pending": ACM_PENDING}),
+            )
+        except ClientError as exc:
+            if not _condition_failed(exc):
+                raise
 
     def mark_acm_missing(self, serial_number: str, now: datetime) -> None:
         """ACM says the ARN no longer exists: stop managing it (leaves the AcmByExpiry index)."""
