@@ -264,6 +264,35 @@ Resources:
           Type: Schedule
           Properties:
             Schedule: rate(1 hour)
+  Failures:
+    Type: AWS::SQS::Queue
+  PoisonFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/flaky/
+      Handler: app.poison
+      Runtime: python3.12
+      Timeout: 10
+      Environment:
+        Variables:
+          LOG_FILE: !Ref LogFile
+      Events:
+        Poison:
+          Type: DynamoDB
+          Properties:
+            Stream: !GetAtt Table.StreamArn
+            StartingPosition: LATEST
+            BatchSize: 4
+            MaximumBatchingWindowInSeconds: 1
+            MaximumRetryAttempts: 0
+            BisectBatchOnFunctionError: true
+            DestinationConfig:
+              OnFailure:
+                Type: SQS
+                Destination: !GetAtt Failures.Arn
+            FilterCriteria:
+              Filters:
+                - Pattern: '{"dynamodb": {"NewImage": {"kind": {"S": ["bisect"]}}}}'
 Outputs:
   StoreArn:
     Value: !GetAtt Store.Arn
@@ -293,6 +322,15 @@ def handler(event, context):
     modes = {r["dynamodb"].get("NewImage", {}).get("fail", {}).get("S") for r in event["Records"]}
     if "always" in modes or ("once" in modes and previous == 0):
         raise RuntimeError(f"flaky: {keys}")
+    return {"ok": keys}
+
+
+def poison(event, context):
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]]
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"poison_batch": keys}) + "\\n")
+    if any(key.startswith("poison-") for key in keys):
+        raise RuntimeError(f"poison in {keys}")
     return {"ok": keys}
 """
 
@@ -381,6 +419,32 @@ def test_failed_batches_are_retried_then_skipped(flaky: FlakyProject, flaky_sand
     put(flaky_sandbox, "after-1", kind="flaky")  # the poller moved on
     wait_for(lambda: ["after-1"] in flaky.batches(), what="delivery after a skipped batch")
     assert flaky.batches().count(["once-1"]) == 2
+
+
+@pytest.mark.e2e
+def test_a_poison_record_is_bisected_out_and_described_to_the_failure_queue(
+    flaky: FlakyProject, flaky_sandbox: Sandbox
+) -> None:
+    """BisectBatchOnFunctionError isolates the record; OnFailure gets its shard and sequence range,
+    sent with the function's role (SAM gives it sqs:SendMessage on the destination)."""
+    table = flaky_sandbox.physical["Table"].ref
+    keys = ["good-a", "good-b", "poison-c", "good-d"]
+    flaky_sandbox.client("dynamodb").batch_write_item(
+        RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": k}, "kind": {"S": "bisect"}}}} for k in keys]}
+    )
+    source = stream_source(flaky_sandbox, "PoisonFunction.Poison")
+    wait_for(lambda: source.sent_on_failure == 1, timeout=30, what="the poison record sent to the failure queue")
+    delivered = {k for entry in flaky.entries() for k in entry.get("poison_batch", []) if not k.startswith("poison")}
+    batches = [entry["poison_batch"] for entry in flaky.entries() if "poison_batch" in entry]
+    assert ["poison-c"] in batches  # bisected down to the record alone
+    succeeded = {k for b in batches if not any(x.startswith("poison") for x in b) for k in b}
+    assert succeeded == {"good-a", "good-b", "good-d"} == delivered
+    sqs = flaky_sandbox.client("sqs")
+    (message,) = sqs.receive_message(QueueUrl=flaky_sandbox.physical["Failures"].ref, WaitTimeSeconds=1)["Messages"]
+    info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    assert info["batchSize"] == 1
+    assert info["shardId"]
+    assert info["streamArn"] == flaky_sandbox.physical["Table"].attrs["StreamArn"]
 
 
 @pytest.mark.e2e

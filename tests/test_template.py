@@ -13,8 +13,17 @@ import pytest
 
 from tests.conftest import REPO, TEMPLATE
 
-KEY_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-             "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"]
+KEY_SPECS = [
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "ECC_NIST_P256",
+    "ECC_NIST_P384",
+    "ECC_NIST_P521",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+]
 
 
 def _functions() -> dict[str, dict[str, Any]]:
@@ -48,7 +57,10 @@ def _grants(action: str, key_logical_id: str) -> set[str]:
 
 def test_cfn_lint_is_clean() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(REPO / "template.yaml")], capture_output=True, text=True, check=False
+        [str(Path(sys.executable).parent / "cfn-lint"), str(REPO / "template.yaml")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -104,8 +116,9 @@ def test_key_spec_parameters() -> None:
 
 
 def test_outputs_the_tools_rely_on() -> None:
-    assert {"PublicBucketName", "InternalBucketName", "IssueFunctionName", "IssueFunctionArn",
-            "CaBundleS3Uri"} <= set(TEMPLATE["Outputs"])
+    assert {"PublicBucketName", "InternalBucketName", "IssueFunctionName", "IssueFunctionArn", "CaBundleS3Uri"} <= set(
+        TEMPLATE["Outputs"]
+    )
 
 
 def test_the_inventory_table_has_the_sparse_revoked_index() -> None:
@@ -155,7 +168,9 @@ def test_every_schedule_omits_its_fixed_name() -> None:
         if event["Type"] == "ScheduleV2"
     ]
     assert {(name, event) for name, event, _ in schedules} == {
-        ("PublishCrlFunction", "Hourly"), ("RotateAcmFunction", "Daily"), ("SyncKvsFunction", "Reconcile"),
+        ("PublishCrlFunction", "Hourly"),
+        ("RotateAcmFunction", "Daily"),
+        ("SyncKvsFunction", "Reconcile"),
     }
     for name, event, properties in schedules:
         assert properties.get("OmitName") is True and "Name" not in properties, (name, event)
@@ -181,7 +196,9 @@ def test_the_notification_topic_has_a_key_cloudwatch_alarms_can_use() -> None:
     for statement in statements:
         assert "kms:*" not in _as_list(statement["Action"])
         if statement is not cloudwatch and statement is not admin:  # use by the account: only through SNS
-            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}
+            assert statement["Condition"]["StringEquals"]["kms:ViaService"] == {
+                "Fn::Sub": "sns.${AWS::Region}.amazonaws.com"
+            }
     alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": "NotificationTopic"}] for a in alarms)
     assert all("AlarmName" not in a["Properties"] for a in alarms)  # generated: "<stack name>-<logical id>-..."
@@ -192,7 +209,9 @@ def test_functions_that_publish_to_the_topic_may_use_its_key() -> None:
         statements = _statements(function)
         publishes = any("sns:Publish" in _as_list(s["Action"]) for s in statements)
         key_actions = {
-            action for s in statements for action in _as_list(s["Action"])
+            action
+            for s in statements
+            for action in _as_list(s["Action"])
             if {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]} in _as_list(s["Resource"])
         }
         assert key_actions == ({"kms:GenerateDataKey", "kms:Decrypt"} if publishes else set()), name
@@ -214,8 +233,11 @@ def _max_length(parameter: str) -> int:
 def test_account_global_names_hold_the_region_and_fit_at_the_longest_parameters(resource: str, region: str) -> None:
     template = TEMPLATE["Resources"][resource]["Properties"]["Name"]["Fn::Sub"]
     assert "${AWS::Region}" in template, "CloudFront names are account-global: a stack per region would collide"
-    values = {"ProjectName": "p" * _max_length("ProjectName"), "EnvironmentName": "e" * _max_length("EnvironmentName"),
-              "AWS::Region": region}
+    values = {
+        "ProjectName": "p" * _max_length("ProjectName"),
+        "EnvironmentName": "e" * _max_length("EnvironmentName"),
+        "AWS::Region": region,
+    }
     name = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template)
     assert re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", name), (name, len(name))
 
@@ -239,7 +261,9 @@ def _alarms() -> dict[str, dict[str, Any]]:
 def _lambda_metrics(alarm: dict[str, Any]) -> list[tuple[str, Any]]:
     """(metric name, FunctionName dimension) of the AWS/Lambda metrics an alarm watches."""
     props = alarm["Properties"]
-    stats = [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+    stats = (
+        [props] if "MetricName" in props else [m["MetricStat"]["Metric"] for m in props["Metrics"] if "MetricStat" in m]
+    )
     return [
         (s["MetricName"], next(d["Value"] for d in s["Dimensions"] if d["Name"] == "FunctionName"))
         for s in stats
@@ -258,10 +282,9 @@ def test_a_poison_record_is_isolated_retried_a_bounded_time_and_kept(function: s
     assert 60 <= properties["MaximumRecordAgeInSeconds"] <= 3600  # the hourly schedules repair what was dropped
     on_failure = properties["DestinationConfig"]["OnFailure"]
     assert on_failure["Type"] == "SQS"  # SAM then adds sqs:SendMessage on the destination to the function's role
-    queue = TEMPLATE["Resources"]["StreamFailuresQueue"]
-    name = queue["Properties"]["QueueName"]["Fn::Sub"]
-    assert on_failure["Destination"] == {"Fn::Sub": f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{name}"}
-    assert "StreamFailuresQueue" in _as_list(TEMPLATE["Resources"][function].get("DependsOn", []))
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["StreamFailuresQueue", "Arn"]}
+    # no fixed name: two stacks (dev, prod) in one account and region must not collide
+    assert "QueueName" not in TEMPLATE["Resources"]["StreamFailuresQueue"]["Properties"]
 
 
 def test_the_stream_failures_queue_is_encrypted_and_alarmed() -> None:
@@ -270,9 +293,11 @@ def test_the_stream_failures_queue_is_encrypted_and_alarmed() -> None:
     props = queue["Properties"]
     assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props
     (alarm,) = [
-        a["Properties"] for a in _alarms().values()
+        a["Properties"]
+        for a in _alarms().values()
         if a["Properties"].get("Namespace") == "AWS/SQS"
-        and a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailuresQueue", "QueueName"]}}]
+        and a["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamFailuresQueue", "QueueName"]}}]
     ]
     assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
@@ -291,7 +316,9 @@ def test_refused_requests_do_not_raise_the_errors_alarm(function: str) -> None:
     (alarm,) = [a for a in _alarms().values() if ("Errors", {"Ref": function}) in _lambda_metrics(a)]
     metrics = alarm["Properties"]["Metrics"]
     (expression,) = [m for m in metrics if m.get("ReturnData")]
-    refused = next(m for m in metrics if m.get("MetricStat", {}).get("Metric", {}).get("Namespace") == {"Ref": "ProjectName"})
+    refused = next(
+        m for m in metrics if m.get("MetricStat", {}).get("Metric", {}).get("Namespace") == {"Ref": "ProjectName"}
+    )
     assert refused["MetricStat"]["Metric"]["MetricName"] in ("CertificatesRejected", "RevocationsRejected")
     assert expression["Expression"] == f"FILL(errors, 0) - FILL({refused['Id']}, 0)"
 

@@ -6,7 +6,10 @@
   keeps the records that pass the event's ``FilterCriteria`` (Lambda event filtering), batches
   them (``BatchSize``, ``MaximumBatchingWindowInSeconds``) and invokes the function in-process
   with a Lambda-shaped ``{"Records": [...]}`` event. A failed batch is retried
-  (``MaximumRetryAttempts``, short exponential backoff), then logged and skipped.
+  (``MaximumRetryAttempts``, short exponential backoff), bisected when
+  ``BisectBatchOnFunctionError``, and finally described to the ``DestinationConfig.OnFailure``
+  queue with the function's credentials (so its role needs ``sqs:SendMessage``, as on AWS);
+  records older than ``MaximumRecordAgeInSeconds`` go there without an invocation.
 - :class:`ScheduleSource` (SAM ``Type: ScheduleV2`` and ``Schedule``) does nothing on its own
   unless the sandbox runs with ``run_schedules=True`` (then ``rate(...)`` expressions fire on a
   timer); :meth:`ScheduleSource.fire` (``Sandbox.trigger_schedule``) invokes the function with
@@ -267,6 +270,13 @@ class DynamoDbStreamSource:
         self.window = float(properties.get("MaximumBatchingWindowInSeconds") or 0)
         retries = int(properties.get("MaximumRetryAttempts", -1))
         self.max_retries = INFINITE_RETRIES_CAP if retries < 0 else retries
+        self.bisect = str(properties.get("BisectBatchOnFunctionError", False)).lower() == "true"
+        age = int(properties.get("MaximumRecordAgeInSeconds", -1))
+        self.max_record_age = None if age < 0 else age
+        on_failure = ((properties.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        self.on_failure: str | None = str(on_failure) if on_failure else None
+        #: Messages sent to the OnFailure destination (what Lambda sends: the batch's shard and range).
+        self.sent_on_failure = 0
         self.enabled = str(properties.get("Enabled", True)).lower() != "false"
         self.filters = parse_filters(properties)
         self.poll_interval = poll_interval
@@ -277,6 +287,8 @@ class DynamoDbStreamSource:
         self._thread: threading.Thread | None = None
         self._iterators: dict[str, str] = {}
         self._pending: list[dict[str, Any]] = []
+        #: Sequence number -> shard id of the records not delivered yet (for the OnFailure record).
+        self._shard_of: dict[str, str] = {}
         self._pending_since = 0.0
 
     @property
@@ -335,6 +347,7 @@ class DynamoDbStreamSource:
             for record in response.get("Records") or []:
                 event_record = lambda_stream_record(record, self.stream_arn, self.sandbox.region)
                 if matches_any(self.filters, event_record):
+                    self._shard_of[str(event_record["dynamodb"].get("SequenceNumber"))] = shard_id
                     if not self._pending:
                         self._pending_since = time.monotonic()
                     self._pending.append(event_record)
@@ -350,7 +363,27 @@ class DynamoDbStreamSource:
                 return
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Invoke with the batch, retried per MaximumRetryAttempts; on failure bisect (when
+        BisectBatchOnFunctionError) and retry each half, and finally send the batch's description
+        to the OnFailure destination, as Lambda's event source mapping does."""
+        fresh, expired = self._split_by_age(batch)
+        if expired:
+            self._give_up(expired, "RecordAgeExceeded")
+        if fresh:
+            self._deliver_with_retries(fresh)
+        for record in batch:
+            self._shard_of.pop(str(record["dynamodb"].get("SequenceNumber")), None)
+
+    def _split_by_age(self, batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self.max_record_age is None:
+            return batch, []
+        oldest = time.time() - self.max_record_age
+        fresh = [r for r in batch if r["dynamodb"].get("ApproximateCreationDateTime", time.time()) >= oldest]
+        return fresh, [r for r in batch if r not in fresh]
+
+    def _deliver_with_retries(self, batch: list[dict[str, Any]]) -> None:
         event = {"Records": batch}
+        error: dict[str, Any] = {}
         for attempt in range(self.max_retries + 1):
             result = self.sandbox.run_function(self.function.logical_id, event, wait=3600)
             if not result.function_error:
@@ -371,15 +404,58 @@ class DynamoDbStreamSource:
                 )
                 if self._stop.wait(delay):
                     return
+        if self.bisect and len(batch) > 1:
+            half = len(batch) // 2
+            logger.warning("%s: batch of %d record(s) failed; bisecting", self.name, len(batch))
+            self._deliver_with_retries(batch[:half])
+            self._deliver_with_retries(batch[half:])
+            return
+        self._give_up(batch, str(error.get("errorType") or "FunctionError"))
+
+    def _give_up(self, batch: list[dict[str, Any]], condition: str) -> None:
         self.failed += 1
         logger.error(
-            "%s: batch of %d record(s) (sequence numbers %s..%s) failed %d time(s); skipped",
+            "%s: batch of %d record(s) (sequence numbers %s..%s) given up (%s)%s",
             self.name,
             len(batch),
             batch[0]["dynamodb"].get("SequenceNumber"),
             batch[-1]["dynamodb"].get("SequenceNumber"),
-            self.max_retries + 1,
+            condition,
+            f"; sent to {self.on_failure}" if self.on_failure else "; skipped",
         )
+        if self.on_failure:
+            self._send_on_failure(batch, condition)
+
+    def _send_on_failure(self, batch: list[dict[str, Any]], condition: str) -> None:
+        """The OnFailure record Lambda sends for a stream batch: where to find the records, not them."""
+        document = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.function.arn,
+                "condition": condition,
+                "approximateInvokeCount": self.max_retries + 1,
+            },
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "version": "1.0",
+            "DDBStreamBatchInfo": {
+                "shardId": self._shard_of.get(str(batch[0]["dynamodb"].get("SequenceNumber")), ""),
+                "startSequenceNumber": batch[0]["dynamodb"].get("SequenceNumber"),
+                "endSequenceNumber": batch[-1]["dynamodb"].get("SequenceNumber"),
+                "batchSize": len(batch),
+                "streamArn": self.stream_arn,
+            },
+        }
+        destination = str(self.on_failure)
+        if ":sqs:" not in destination:
+            logger.error("%s: OnFailure destination %s is not emulated (SQS only)", self.name, destination)
+            return
+        sqs = self.sandbox.function_client(self.function.logical_id, "sqs")
+        _, _, _, _, account, name = destination.split(":", 5)
+        try:  # Lambda sends by ARN; the queue URL follows from it (no sqs:GetQueueUrl needed)
+            sqs.send_message(QueueUrl=f"{self.sandbox.endpoint_url}/{account}/{name}", MessageBody=json.dumps(document))
+            self.sent_on_failure += 1
+        except Exception:  # Lambda cannot deliver either: the record is lost, loudly
+            logger.exception("%s: could not send the failed batch to %s", self.name, destination)
 
 
 def _forget_iterator(sandbox: Sandbox, used: str, current: str) -> None:

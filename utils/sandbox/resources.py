@@ -201,6 +201,28 @@ def _create_topic(sandbox: StackContext, resource: Resource) -> Physical:
     return Physical(ref=arn, attrs={"TopicArn": arn, "TopicName": name})
 
 
+@creates("AWS::SQS::Queue")
+def _create_queue(sandbox: StackContext, resource: Resource) -> Physical:
+    props = sandbox.resolve(resource.properties)
+    fifo = str(props.get("FifoQueue", False)).lower() == "true"
+    name = str(props.get("QueueName") or f"{sandbox.stack_name}-{resource.logical_id}-{random_suffix()}")
+    if fifo and not name.endswith(".fifo"):
+        name += ".fifo"
+    attributes = {
+        key: str(props[key]).lower() if isinstance(props[key], bool) else str(props[key])
+        for key in ("SqsManagedSseEnabled", "MessageRetentionPeriod", "VisibilityTimeout", "KmsMasterKeyId")
+        if key in props
+    }
+    if fifo:
+        attributes["FifoQueue"] = "true"
+    sqs = sandbox.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes=attributes, tags={t["Key"]: t["Value"] for t in tags(props)})[
+        "QueueUrl"
+    ]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return Physical(ref=url, attrs={"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+
 @creates("AWS::SNS::Subscription")
 def _create_subscription(sandbox: StackContext, resource: Resource) -> Physical:
     props = sandbox.resolve(resource.properties)
