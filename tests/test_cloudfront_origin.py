@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.ca import load_issuing_ca
-from kmsca.errors import CaError
+from kmsca.errors import CaError, InternalError
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
@@ -237,7 +237,7 @@ def test_failed_recording_removes_the_import(origin: Any, monkeypatch: pytest.Mo
         raise ClientError({"Error": {"Code": "ValidationException", "Message": "boom"}}, "PutItem")
 
     monkeypatch.setattr(origin.module.store, "finish_import", broken)
-    with pytest.raises(ClientError):
+    with pytest.raises(InternalError, match="retry"):  # the documented code, not botocore's ClientError
         origin.issue(sans=DNS, subject={"common_name": "origin"})
     assert origin.acm.list_certificates()["CertificateSummaryList"] == []
     # the certificate was recorded before the import, so it stays known: revoked, never served

@@ -147,3 +147,93 @@ def test_handler_notifies_when_the_store_would_overflow(
         module.handler({"source": "schedule"}, lambda_context)
     (message,) = sqs.receive_message(QueueUrl=queue)["Messages"]
     assert json.loads(json.loads(message["Body"])["Message"])["event"] == "KvsCapacityExceeded"
+
+
+# Races and faults (issue: "Nothing lost, nothing stuck", items 3 and 5) -------------------------
+
+
+def _revoke_in_table_and_stream(kvs: Any, serial: str) -> None:
+    """A revocation as it happens: the item in the table, then the stream's put into the store."""
+    put_revoked(kvs["resources"], serial, datetime.now(UTC) + timedelta(days=30))
+    entry = revoked_entries_from_stream([_stream_record(serial, days=30)])
+    kvs["sync"].apply_revocations(entry, datetime.now(UTC))
+
+
+def test_a_serial_revoked_while_the_reconcile_reads_the_inventory_is_not_deleted(
+    kvs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _revoke_many(kvs["resources"], 3)
+    kvs["sync"].reconcile(datetime.now(UTC))
+    real = DynamoDbCertificateStore.list_revoked
+
+    def racing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        entries = list(real(self, *args, **kwargs))  # the inventory as read...
+        _revoke_in_table_and_stream(kvs, "0cafe0")  # ...then a revocation lands, and the stream puts it
+        return iter(entries)
+
+    monkeypatch.setattr(DynamoDbCertificateStore, "list_revoked", racing)
+    kvs["sync"].reconcile(datetime.now(UTC))
+    assert "0cafe0" in kvs["emulator"].items(kvs["arn"])
+
+
+def test_a_serial_the_lagging_index_does_not_show_yet_is_not_deleted(kvs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    _revoke_in_table_and_stream(kvs, "0cafe1")  # in the table and the store, not yet in the index
+    real = DynamoDbCertificateStore.list_revoked
+    monkeypatch.setattr(
+        DynamoDbCertificateStore, "list_revoked",
+        lambda self, *a, **k: (e for e in real(self, *a, **k) if e.serial_number != "0cafe1"),
+    )
+    report = kvs["sync"].reconcile(datetime.now(UTC))
+    assert report.deletes == 0 and report.kept == 1
+    assert "0cafe1" in kvs["emulator"].items(kvs["arn"])
+
+
+class FaultyClient:
+    """The KVS client, with one operation failing with an AWS error code (botocore's ClientError)."""
+
+    def __init__(self, client: Any, operation: str, code: str) -> None:
+        self._client, self._operation, self._code = client, operation, code
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self._operation:
+            return getattr(self._client, name)
+
+        def fail(**kwargs: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": self._code, "Message": "injected"}}, name)
+
+        return fail
+
+
+@pytest.mark.parametrize("operation", ["describe_key_value_store", "list_keys", "update_keys"])
+@pytest.mark.parametrize(
+    "code", ["ValidationException", "ThrottlingException", "ServiceQuotaExceededException", "AccessDeniedException"]
+)
+def test_every_kvs_failure_is_counted_for_the_alarm_and_the_next_run_repairs(
+    kvs: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext, capsys: pytest.CaptureFixture[str],
+    operation: str, code: str,
+) -> None:
+    from kmsca.kvs import KvsSyncFailed
+
+    _revoke_many(kvs["resources"], 3)
+    topic = boto3.client("sns").create_topic(Name="n")["TopicArn"]
+    module = load_handler("sync_kvs", {**kvs["resources"].env, "KVS_ARN": kvs["arn"],
+                                        "NOTIFICATION_TOPIC_ARN": topic}, monkeypatch)
+    real_client = module.sync._client
+    module.sync._client = FaultyClient(real_client, operation, code)
+    capsys.readouterr()
+    for event in ({"source": "schedule"}, {"Records": [_stream_record("0abc", 30)]}):
+        if operation == "list_keys" and "Records" in event:
+            continue  # the stream path does not list
+        with pytest.raises(KvsSyncFailed) as failed:
+            module.handler(event, lambda_context)
+        assert failed.value.code == code
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    values = [m.get("KvsSyncFailures", 0) for m in metrics]
+    failures = sum(sum(v) if isinstance(v, list) else v for v in values)
+    assert failures == (1 if operation == "list_keys" else 2)
+    assert kvs["emulator"].items(kvs["arn"]) == {}  # nothing half-written
+    module.sync._client = real_client
+    assert module.handler({"source": "schedule"}, lambda_context)["puts"] == 3
+    assert len(kvs["emulator"].items(kvs["arn"])) == 3

@@ -265,7 +265,7 @@ def test_the_stream_triggered_crl_lists_a_revocation_the_index_does_not_show_yet
     resources = handlers.resources
     item = resources.dynamodb.get_item(TableName=resources.table, Key={"pk": {"S": f"CERT#{serial}"}})["Item"]
     # the index lags: its Query does not return the revocation yet
-    monkeypatch.setattr(DynamoDbCertificateStore, "list_revoked", lambda self, ca, not_after_from: iter(()))
+    monkeypatch.setattr(DynamoDbCertificateStore, "list_revoked", lambda self, ca, not_after_from, problems=None: iter(()))
 
     handlers.publish({"Records": [_stream_record(item)]})
 

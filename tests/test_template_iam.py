@@ -132,6 +132,7 @@ NEEDS: dict[str, list[Call]] = {
     ],
     "SyncKvsFunction": [
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # reconcile (the stream path reads no index)
+        item("dynamodb:BatchGetItem", "CERT#0a1b"),  # store.still_revoked before deleting keys
         ("cloudfront-keyvaluestore:DescribeKeyValueStore", KVS, {}),
         ("cloudfront-keyvaluestore:ListKeys", KVS, {}),
         ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),

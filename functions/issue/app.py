@@ -17,7 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.ca import load_issuing_ca
-from kmsca.errors import CaError
+from kmsca.errors import CaError, wire_errors
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest, parse_request
 from kmsca.settings import IssueSettings
@@ -43,6 +43,7 @@ def get_issuer() -> Issuer:
     return _issuer
 
 
+@wire_errors(logger)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -4,6 +4,8 @@ Triggers (template.yaml): the table's stream filtered to revocations (issuing CR
 seconds), an hourly schedule (both CRLs, long before nextUpdate), and the ``InitialCrls`` custom
 resource on deploy (both). A failure raises, so the stream or schedule retries, and counts in
 the ``CrlPublicationFailures`` metric that an alarm watches; the previous CRL stays in place.
+A table record that cannot be read is skipped, logged by key and counted in
+``UnreadableRecords`` (``UnreadableRecordsAlarm``): it never stops the publication of the others.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
-from kmsca.records import iso
+from kmsca.records import UnreadableRecord, iso
 from kmsca.settings import CrlSettings
 from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
@@ -50,13 +52,17 @@ def publish(cas: tuple[str, ...], records: Sequence[Mapping[str, Any]] = ()) -> 
     ``records`` (the triggering stream records); returns ``{"<Ca>CrlNumber": "n"}``."""
     result = {}
     for ca in cas:
+        problems: list[UnreadableRecord] = []
         try:
-            carried = revoked_entries_from_stream(list(records), ca)
+            carried = revoked_entries_from_stream(list(records), ca, problems)
             publication = publisher.publish(signers()[ca], datetime.now(UTC), carried)
         except Exception:
             metrics.add_metric(name="CrlPublicationFailures", unit=MetricUnit.Count, value=1)
             logger.exception("CRL publication failed", extra={"ca": ca})
             raise
+        finally:
+            report_unreadable(ca, problems)
+        report_unreadable(ca, list(publication.unreadable))
         logger.info(
             "CRL published" if publication.published else "CRL archived; a newer one was already published",
             extra={
@@ -71,6 +77,15 @@ def publish(cas: tuple[str, ...], records: Sequence[Mapping[str, Any]] = ()) -> 
         metrics.add_metric(name="CrlEntries", unit=MetricUnit.Count, value=publication.entries)
         result[f"{ca.capitalize()}CrlNumber"] = str(publication.crl_number)
     return result
+
+
+def report_unreadable(ca: str, problems: list[UnreadableRecord]) -> None:
+    """Log each unreadable record with its key (never its content) and count them
+    (``UnreadableRecords``, which ``UnreadableRecordsAlarm`` watches)."""
+    for problem in problems:
+        logger.error("unreadable record", extra={"ca": ca, "record_key": problem.key, "problem": problem.problem})
+    if problems:
+        metrics.add_metric(name="UnreadableRecords", unit=MetricUnit.Count, value=len(problems))
 
 
 def cas_for(event: Mapping[str, Any]) -> tuple[str, ...]:

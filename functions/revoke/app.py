@@ -15,7 +15,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from kmsca.errors import CaError
+from kmsca.errors import CaError, wire_errors
 from kmsca.models import parse_request
 from kmsca.revocation import RevokeRequest, revoke
 from kmsca.settings import RevokeSettings
@@ -29,6 +29,7 @@ SETTINGS = RevokeSettings.from_env()
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
 
 
+@wire_errors(logger)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -2,8 +2,10 @@
 the CloudFront KeyValueStore that the connection function reads (see :mod:`kmsca.kvs`).
 
 A stream batch (revocations) is applied incrementally; anything else (the schedule) reconciles
-the whole store. Failures raise, so the stream or the schedule retries; a store that would
-overflow raises an alarm metric and an SNS notification instead of failing silently.
+the whole store. Failures raise, so the stream or the schedule retries, and every kind of failure
+counts in ``KvsSyncFailures`` (``KvsSyncFailedAlarm``); a store that would overflow raises an
+alarm metric and an SNS notification instead of failing silently. Records that cannot be read
+are skipped, logged by key and counted in ``UnreadableRecords``; they never stop the others.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.certificates import ISSUING
-from kmsca.kvs import KeyValueStoreSync, KvsCapacityExceeded, KvsConflict
+from kmsca.kvs import KeyValueStoreSync, KvsCapacityExceeded
 from kmsca.notify import Notifier
+from kmsca.records import UnreadableRecord
 from kmsca.settings import KvsSettings
 from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
@@ -37,11 +40,12 @@ notifier = Notifier(boto3.client("sns"), SETTINGS.topic_arn)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = datetime.now(UTC)
+    problems: list[UnreadableRecord] = []
     try:
         if "Records" in event:
-            report = sync.apply_revocations(revoked_entries_from_stream(event["Records"]), now)
+            report = sync.apply_revocations(revoked_entries_from_stream(event["Records"], problems=problems), now)
         else:
-            report = sync.reconcile(now)
+            report = sync.reconcile(now, problems)
     except KvsCapacityExceeded as exc:
         metrics.add_metric(name="KvsCapacityExceeded", unit=MetricUnit.Count, value=1)
         notifier.notify(
@@ -49,11 +53,24 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
         logger.error("KeyValueStore capacity exceeded", extra={"detail": str(exc)})
         raise
-    except KvsConflict:
+    except Exception as exc:  # conflicts, throttling, validation, quota, access denied, the table: all alarm
         metrics.add_metric(name="KvsSyncFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("KeyValueStore kept changing; will retry")
+        logger.exception("KeyValueStore sync failed; will retry", extra={"error_code": getattr(exc, "code", "")})
         raise
+    finally:
+        report_unreadable(problems)
     metrics.add_metric(name="KvsKeysPut", unit=MetricUnit.Count, value=report.puts)
     metrics.add_metric(name="KvsKeysDeleted", unit=MetricUnit.Count, value=report.deletes)
-    logger.info("KeyValueStore synced", extra=asdict(report))
-    return asdict(report)
+    result = asdict(report)
+    result["unreadable"] = len(report.unreadable)
+    logger.info("KeyValueStore synced", extra=result)
+    return result
+
+
+def report_unreadable(problems: list[UnreadableRecord]) -> None:
+    """Log each unreadable record with its key (never its content) and count them
+    (``UnreadableRecords``, which ``UnreadableRecordsAlarm`` watches)."""
+    for problem in problems:
+        logger.error("unreadable record", extra={"record_key": problem.key, "problem": problem.problem})
+    if problems:
+        metrics.add_metric(name="UnreadableRecords", unit=MetricUnit.Count, value=len(problems))

@@ -78,7 +78,7 @@ class InitError(Exception):
         self.document = document
 
 
-def _stack(exc: BaseException) -> list[str]:
+def stack_trace(exc: BaseException) -> list[str]:
     """Formatted frames from the handler down (this file's frames dropped), like awslambdaric."""
     frames = traceback.extract_tb(exc.__traceback__)
     return traceback.format_list([f for f in frames if os.path.abspath(f.filename) != HERE])
@@ -120,7 +120,7 @@ def load_handler(handler_spec: str, code_dir: Path) -> Callable[[Any, LambdaCont
         ) from exc
     except Exception as exc:
         sys.modules.pop(module_label, None)
-        raise InitError(error_document(type(exc).__name__, str(exc), _stack(exc))) from exc
+        raise InitError(error_document(type(exc).__name__, str(exc), stack_trace(exc))) from exc
     handler = getattr(module, attribute, None)
     if not callable(handler):
         raise InitError(
@@ -148,7 +148,7 @@ class Runtime:
         except InitError as exc:
             payload = exc.document
         except Exception as exc:
-            payload = error_document(type(exc).__name__, str(exc), _stack(exc), request_id)
+            payload = error_document(type(exc).__name__, str(exc), stack_trace(exc), request_id)
         except SystemExit as exc:
             payload = error_document("Runtime.ExitError", f"RequestId: {request_id} Error: exit {exc.code}")
         else:

@@ -35,8 +35,7 @@ from .ca import check_key_matches
 from .certificates import sign
 from .errors import CaNotReady
 from .publish import Artefact, publish
-from .records import CaRecord, RevokedEntry
-from .revocation import REASONS
+from .records import REASONS, CaRecord, RevokedEntry, UnreadableRecord
 from .settings import SigningSettings
 from .signer import SignatureScheme, load_kms_private_key, signature_scheme
 from .store import CertificateStore
@@ -135,6 +134,8 @@ class CrlPublication:
         der_size: bytes of the DER CRL.
         published: False when a newer CRL had been published meanwhile (this one was archived only).
         crl: the CRL.
+        unreadable: records of the index that could not be read whole (skipped, or listed without
+            their invalidity date); they did not stop this publication.
     """
 
     ca: str
@@ -145,6 +146,7 @@ class CrlPublication:
     der_size: int
     published: bool
     crl: x509.CertificateRevocationList
+    unreadable: tuple[UnreadableRecord, ...] = ()
 
 
 class CrlPublisher:
@@ -182,8 +184,9 @@ class CrlPublisher:
         ca = signer.record.name
         crl_number = self._store.next_crl_number(ca)
         this_update = now.replace(microsecond=0)
+        problems: list[UnreadableRecord] = []
         entries = merge_revocations(
-            self._store.list_revoked(ca, this_update - self._validity), carried, this_update - self._validity
+            self._store.list_revoked(ca, this_update - self._validity, problems), carried, this_update - self._validity
         )
         crl = build_crl(signer, entries, crl_number, this_update, this_update + self._validity)
         der = crl.public_bytes(serialization.Encoding.DER)
@@ -207,4 +210,5 @@ class CrlPublisher:
             der_size=len(der),
             published=published or published_pem,
             crl=crl,
+            unreadable=tuple(problems),
         )

@@ -1,13 +1,23 @@
-"""One error hierarchy for the CA.
+"""One error hierarchy for the CA, and its translation to the wire.
 
 Every refusal is a subclass of :class:`CaError`. The class name *is* the machine-readable
-error code: a Lambda handler lets the exception propagate, and the Lambda runtime puts the
-class name in the invoke response's ``errorType`` and ``str(exc)`` in ``errorMessage``.
-So the wire translation happens in exactly one place (the runtime), and the names below are
-part of the public contract: never rename them.
+error code: the Lambda runtime puts the class name of the exception a handler raises in the
+invoke response's ``errorType`` and ``str(exc)`` in ``errorMessage``, so the names below are part
+of the public contract: never rename them.
+
+The translation happens in one place, :func:`wire_errors`, the outermost decorator of every
+handler: a :class:`CaError` goes out as itself; anything else (an AWS failure such as a
+``ClientError`` or ``KMSInternalException``, a bug) goes out as :class:`InternalError`, whose
+message says to retry. Every message ends with the Lambda request id, and the exception raised is
+a fresh one, without the cause, context or frames of the original (those go to the log only).
 """
 
 from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 
 class CaError(Exception):
@@ -79,5 +89,55 @@ class InvalidRevocationReason(CaError):
     """``reason`` is not an RFC 5280 CRLReason this CA accepts for an end entity (section 5.3.1)."""
 
 
+class InternalError(CaError):
+    """An infrastructure failure (AWS throttling or outage, an unexpected fault). Retry with backoff
+    (with the same ``idempotency_key`` for an issue request)."""
+
+
 class ConfigurationError(Exception):
     """A required setting is missing or invalid; raised at cold start, names the setting."""
+
+
+def to_wire(exc: BaseException, request_id: str) -> CaError:
+    """The exception a caller receives for ``exc``: a new one, with no traceback, cause or context.
+
+    A :class:`CaError` keeps its class (the code) and message; anything else becomes
+    :class:`InternalError`. The message ends with ``(request id <id>)``.
+    """
+    suffix = f" (request id {request_id})"
+    if isinstance(exc, CaError):
+        wire: CaError = type(exc).__new__(type(exc))
+        CaError.__init__(wire, exc.message + suffix)
+    else:
+        wire = InternalError(f"an internal error occurred (an AWS service failed or was throttled); retry{suffix}")
+    wire.__suppress_context__ = True
+    return wire
+
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
+    """Decorate a Lambda handler (outermost) so that it raises only :func:`to_wire` exceptions.
+
+    Infrastructure failures are logged with their stack trace (``logger.exception``); callers see
+    ``InternalError`` and the request id, never a stack of the CA's code.
+    """
+    log = logger if logger is not None else logging.getLogger(__name__)
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            request_id = str(getattr(context, "aws_request_id", "") or "unknown")
+            try:
+                return handler(event, context)
+            except CaError as exc:
+                wire = to_wire(exc, request_id)
+            except Exception as exc:  # every infrastructure failure: retryable, logged, not shown
+                log.exception("internal error", extra={"error_type": type(exc).__name__})
+                wire = to_wire(exc, request_id)
+            raise wire  # outside the except block: no __context__, one frame (this line)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -7,13 +7,20 @@ A connection function looks the viewer certificate's serial number up at the edg
 - Incremental (table stream, after each revocation): the revocations come from the stream
   records themselves (never the eventually consistent index), one ``DescribeKeyValueStore`` for the ETag,
   then ``UpdateKeys`` with the new keys: 2 calls for one revocation.
-- Reconcile (schedule): ``DescribeKeyValueStore``, ``ListKeys`` pages, the difference with the
-  inventory, applied as ``UpdateKeys`` batches of at most 50 keys chained by ETag. Expired
-  certificates are deleted, so the store stays far below its 5 MB limit.
+- Reconcile (schedule): ``DescribeKeyValueStore`` and ``ListKeys`` pages first, *then* the
+  inventory, so a revocation that lands while it runs is either in what it read from the inventory
+  or absent from what it read from the store: it can never be taken for a stale key. Keys to delete
+  are checked once more against the table (consistent reads, :meth:`still_revoked`; the index
+  lags), and a key whose record cannot be read is never deleted. The difference is applied as
+  ``UpdateKeys`` batches of at most 50 keys chained by ETag from the ETag read first, so a write by
+  anyone else in between is a conflict, never silently overwritten. Expired certificates are
+  deleted, so the store stays far below its 5 MB limit.
 
 Every write carries ``IfMatch``; a ``ConflictException`` (someone else wrote) re-reads the ETag
 and retries, at most :data:`CONFLICT_RETRIES` times; then :class:`KvsConflict` is raised and
-nothing is lost: the next reconcile computes the difference again.
+nothing is lost: the next reconcile computes the difference again. Any other KeyValueStore error
+(validation, throttling, quota, access denied, ...) is raised as :class:`KvsSyncFailed` with its
+AWS error code; the handler counts every failure in ``KvsSyncFailures`` (``KvsSyncFailedAlarm``).
 
 Limits (CloudFront Developer Guide, KeyValueStore quotas): 50 keys or 3 MB per UpdateKeys,
 key 512 bytes, value 1 KB, store 5 MB.
@@ -22,13 +29,13 @@ key 512 bytes, value 1 KB, store 5 MB.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .records import RevokedEntry, iso
+from .records import RevokedEntry, UnreadableRecord, iso
 from .store import CertificateStore
 
 MAX_KEYS_PER_UPDATE = 50
@@ -37,7 +44,19 @@ CONFLICT_RETRIES = 5
 LIST_PAGE_SIZE = 50
 
 
-class KvsConflict(Exception):
+class KvsSyncFailed(Exception):
+    """A KeyValueStore call failed (any AWS error other than a conflict that a retry resolved).
+
+    Attributes:
+        code: the AWS error code (``ValidationException``, ``ThrottlingException``, ...).
+    """
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class KvsConflict(KvsSyncFailed):
     """The store kept changing under us; raised after :data:`CONFLICT_RETRIES` conflicts in a row."""
 
 
@@ -64,6 +83,8 @@ class SyncReport:
     conflicts: int = 0
     store_bytes: int = 0
     calls: dict[str, int] | None = None
+    kept: int = 0
+    unreadable: list[UnreadableRecord] = field(default_factory=list)
 
 
 def _batches(puts: list[dict[str, str]], deletes: list[str]) -> Iterator[tuple[list[dict[str, str]], list[str]]]:
@@ -96,8 +117,16 @@ class KeyValueStoreSync:
         self._calls: dict[str, int] = {}
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
+        """One KeyValueStore call; AWS errors other than ``ConflictException`` become
+        :class:`KvsSyncFailed` (the adapter's translation)."""
         self._calls[operation] = self._calls.get(operation, 0) + 1
-        return getattr(self._client, operation)(KvsARN=self._arn, **kwargs)
+        try:
+            return getattr(self._client, operation)(KvsARN=self._arn, **kwargs)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code == "ConflictException":
+                raise
+            raise KvsSyncFailed(f"KeyValueStore {operation} failed: {code or 'unknown error'}", code) from exc
 
     def _describe(self) -> dict[str, Any]:
         return self._call("describe_key_value_store")
@@ -156,26 +185,37 @@ class KeyValueStoreSync:
             if not token:
                 return found
 
-    def reconcile(self, now: datetime) -> SyncReport:
+    def reconcile(self, now: datetime, problems: list[UnreadableRecord] | None = None) -> SyncReport:
         """Make the store equal to the inventory's revoked, unexpired certificates.
+
+        Args:
+            problems: receives the inventory records that could not be read (they are skipped, and
+                their keys are never deleted from the store); also ``report.unreadable``.
 
         Raises:
             KvsCapacityExceeded: the desired content is larger than the store holds; nothing written.
             KvsConflict: see the module docstring.
         """
         self._calls = {}
-        report = SyncReport()
-        desired = {e.serial_number: kvs_value(e) for e in self._store.list_revoked(self._ca, now)}
+        report = SyncReport(unreadable=problems if problems is not None else [])
+        # The store first (its ETag, then its keys), the inventory second: see the module docstring.
+        etag = self._describe()["ETag"]
+        present = self.present_keys()
+        desired = {
+            e.serial_number: kvs_value(e) for e in self._store.list_revoked(self._ca, now, report.unreadable)
+        }
         report.store_bytes = sum(entry_size(k, v) for k, v in desired.items())
         if report.store_bytes > self._max_bytes:
             raise KvsCapacityExceeded(
                 f"{len(desired)} revoked serial numbers need {report.store_bytes} bytes; "
                 f"the KeyValueStore holds {self._max_bytes}"
             )
-        etag = self._describe()["ETag"]
-        present = self.present_keys()
         puts = [{"Key": k, "Value": v} for k, v in desired.items() if present.get(k) != v]
-        deletes = [k for k in present if k not in desired]
+        unreadable = {u.serial_number for u in report.unreadable if u.serial_number}
+        candidates = [k for k in present if k not in desired and k not in unreadable]
+        keep = self._store.still_revoked(candidates, now) if candidates else set()
+        deletes = [k for k in candidates if k not in keep]
+        report.kept = len(present) - len(desired.keys() & present.keys()) - len(deletes)
         self._write(puts, deletes, report, etag)
         report.calls = dict(self._calls)
         return report

@@ -6,18 +6,35 @@ value that does not conform is refused with :class:`InvalidSubject` or
 
 Sources: RFC 5280 section 4.1.2.6 (subject), 4.2.1.6 (subjectAltName) and appendix A
 (upper bounds); RFC 1034/1123 (host name syntax); the Public Suffix List for wildcards.
+
+Rules that hold for every name:
+
+- patterns match the whole value (``re.fullmatch``; never ``$``, which also matches before a final
+  newline);
+- one character policy (:func:`check_characters`): no C0 or C1 control characters, no line or
+  paragraph separators, no bidirectional embeddings, overrides, isolates or marks (U+061C,
+  U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), no surrogates, no unassigned code points;
+- one length rule: characters (not UTF-8 bytes), RFC 5280 appendix A upper bounds, the same for a
+  value from the CSR and a value from the request;
+- the CA encodes every subject attribute itself (RFC 5280 4.1.2.4, 4.1.2.6): countryName and
+  serialNumber as PrintableString when the value fits it (else UTF8String), emailAddress and
+  domainComponent as IA5String, everything else as UTF8String. Nothing of the CSR's string types
+  is copied.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .errors import InvalidSubject, InvalidSubjectAlternativeName
@@ -43,10 +60,31 @@ _RANK = {oid: i for i, (oid, _) in enumerate(_CSR_SUBJECT_ORDER)}
 
 MAX_SANS = 100
 SAN_TYPES = ("dns", "ip", "email", "uri")
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Matched with fullmatch only.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]+")  # PrintableString (X.680 41.4)
+# Bidirectional formatting characters (Unicode UAX #9): marks, embeddings, overrides, isolates.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Unicode general categories refused anywhere in a name: controls (C0, DEL, C1), surrogates,
+# unassigned code points, line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Cn", "Zl", "Zp"})
+
+
+def check_characters(value: str) -> str | None:
+    """The character policy for every name: None when ``value`` complies, else why not."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or char in _BIDI:
+            kind = "a bidirectional formatting character" if char in _BIDI else {
+                "Cc": "a control character",
+                "Cs": "a surrogate",
+                "Cn": "an unassigned code point",
+            }.get(category, "a line or paragraph separator")
+            return f"contains {kind} (U+{ord(char):04X})"
+    return None
 
 
 @lru_cache(maxsize=1)
@@ -72,12 +110,13 @@ def _oid_name(oid: ObjectIdentifier) -> str:
 def _check_attribute_value(oid: ObjectIdentifier, value: str) -> None:
     name = _oid_name(oid)
     bound = _ALLOWED_OIDS[oid]
+    problem = check_characters(value)
+    if problem:
+        raise InvalidSubject(f"subject {name} {problem}")
     if not value or value != value.strip():
         raise InvalidSubject(f"subject {name} must be non-empty and have no leading or trailing spaces")
     if len(value) > bound:
         raise InvalidSubject(f"subject {name} is longer than {bound} characters (RFC 5280 appendix A)")
-    if _CONTROL.search(value):
-        raise InvalidSubject(f"subject {name} contains control characters")
     if oid == NameOID.COUNTRY_NAME and not re.fullmatch(r"[A-Z]{2}", value):
         raise InvalidSubject(f"subject countryName {value!r} is not a two-letter ISO 3166 code such as 'DE'")
     if oid == NameOID.EMAIL_ADDRESS:
@@ -85,7 +124,7 @@ def _check_attribute_value(oid: ObjectIdentifier, value: str) -> None:
             validate_email(value)
         except InvalidSubjectAlternativeName as exc:
             raise InvalidSubject(f"subject emailAddress: {exc.message}") from None
-    if oid == NameOID.DOMAIN_COMPONENT and not _LABEL.match(value):
+    if oid == NameOID.DOMAIN_COMPONENT and not _LABEL.fullmatch(value):
         raise InvalidSubject(f"subject domainComponent {value!r} is not a DNS label")
 
 
@@ -117,23 +156,39 @@ def build_subject(csr_subject: x509.Name, overrides: Mapping[str, str]) -> x509.
             )
         if not isinstance(attribute.value, str):
             raise InvalidSubject(f"subject attribute {_oid_name(attribute.oid)} is not a string")
-        attributes.append(attribute)
+        attributes.append(make_attribute(attribute.oid, attribute.value))  # re-encoded, checked
     for field, value in overrides.items():
         oid, _ = SUBJECT_FIELDS[field]
         attributes = [a for a in attributes if a.oid != oid]
-        attributes.append(_make_attribute(oid, value))
-    for attribute in attributes:
-        _check_attribute_value(attribute.oid, str(attribute.value))
+        attributes.append(make_attribute(oid, value))
     attributes.sort(key=lambda a: _RANK[a.oid])
     return x509.Name(attributes)
 
 
-def _make_attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute:
+def string_type(oid: ObjectIdentifier, value: str) -> _ASN1Type:
+    """The ASN.1 string type the CA writes an attribute in (RFC 5280 4.1.2.4, 4.1.2.6, appendix A):
+    PrintableString for countryName and serialNumber when the value fits it, IA5String for
+    emailAddress and domainComponent, UTF8String for everything else."""
+    if oid in (NameOID.COUNTRY_NAME, NameOID.SERIAL_NUMBER) and _PRINTABLE.fullmatch(value):
+        return _ASN1Type.PrintableString
+    if oid in (NameOID.EMAIL_ADDRESS, NameOID.DOMAIN_COMPONENT):
+        return _ASN1Type.IA5String
+    return _ASN1Type.UTF8String
+
+
+def make_attribute(oid: ObjectIdentifier, value: str) -> x509.NameAttribute:
+    """One checked subject attribute in the CA's encoding (:func:`string_type`), whatever path the
+    value came by (the CSR or the request): one character policy, one length rule (characters).
+
+    Raises:
+        InvalidSubject: see :func:`build_subject`.
+    """
     _check_attribute_value(oid, value)
-    try:
-        return x509.NameAttribute(oid, value)
-    except ValueError as exc:
-        raise InvalidSubject(f"subject {_oid_name(oid)}: {exc}") from None
+    # Lengths were checked in characters above (X.680: the SIZE of a character string type counts
+    # characters); cryptography's own check counts UTF-8 bytes for commonName, so it is not repeated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return x509.NameAttribute(oid, value, string_type(oid, value), _validate=False)
 
 
 def validate_dns_name(value: str, *, allow_wildcard: bool = True) -> str:
@@ -169,7 +224,7 @@ def validate_dns_name(value: str, *, allow_wildcard: bool = True) -> str:
             raise InvalidSubjectAlternativeName(
                 f"DNS name {value!r}: a wildcard may only be the whole left-most label"
             )
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise InvalidSubjectAlternativeName(
                 f"DNS name {value!r}: label {label!r} is not 1-63 letters, digits or inner hyphens"
             )
@@ -191,7 +246,7 @@ def validate_email(value: str) -> str:
     if value.count("@") != 1:
         raise InvalidSubjectAlternativeName(f"email {value[:64]!r} must be local@domain")
     local, domain = value.split("@")
-    if not _EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+    if not _EMAIL_LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
         raise InvalidSubjectAlternativeName(f"email {value[:64]!r} has an invalid local part")
     try:
         validate_dns_name(domain, allow_wildcard=False)
@@ -210,7 +265,7 @@ def validate_uri(value: str) -> str:
     if not value or len(value) > 2048 or not value.isascii() or _CONTROL.search(value) or " " in value:
         raise InvalidSubjectAlternativeName(f"URI {value[:64]!r} must be 1-2048 ASCII characters, no spaces")
     scheme, sep, rest = value.partition(":")
-    if not sep or not _URI_SCHEME.match(scheme) or not rest:
+    if not sep or not _URI_SCHEME.fullmatch(scheme) or not rest:
         raise InvalidSubjectAlternativeName(f"URI {value[:64]!r} needs a scheme and a scheme-specific part")
     if rest.startswith("//"):
         try:
@@ -239,9 +294,14 @@ def san_to_general_name(entry: SanEntry) -> x509.GeneralName:
         return x509.DNSName(validate_dns_name(entry.value))
     if entry.type == "ip":
         try:
-            return x509.IPAddress(ipaddress.ip_address(entry.value))
+            address = ipaddress.ip_address(entry.value)
         except ValueError:
             raise InvalidSubjectAlternativeName(f"{entry.value[:64]!r} is not an IPv4 or IPv6 address") from None
+        if getattr(address, "scope_id", None) is not None:
+            raise InvalidSubjectAlternativeName(
+                f"{entry.value[:64]!r} has an IPv6 zone id; a certificate cannot carry one (RFC 5280 4.2.1.6)"
+            )
+        return x509.IPAddress(address)
     if entry.type == "email":
         return x509.RFC822Name(validate_email(entry.value))
     if entry.type == "uri":

@@ -195,7 +195,7 @@ def generate_key(profile: Profile, key_type: str | None) -> ec.EllipticCurvePriv
     Raises:
         KeyPolicyViolation: a key type the profile does not allow.
     """
-    chosen = key_type or profile.key_types[0]
+    chosen = profile.key_types[0] if key_type is None else key_type
     if chosen not in profile.key_types:
         raise KeyPolicyViolation(
             f"key_type {chosen[:32]!r} is not allowed for profile {profile.name!r}; use one of "

@@ -13,26 +13,78 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+from .errors import CaError
 from .names import san_strings
-from .serial import serial_to_hex
+from .serial import canonical_serial, serial_to_hex
 
 STATUS_ISSUED = "issued"
 STATUS_REVOKED = "revoked"
 
+# RFC 5280 CRLReason names the CA stores for end entities, and their cryptography flags.
+REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "certificateHold": x509.ReasonFlags.certificate_hold,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+
+
+# Every time the CA stores or signs lies in this range. 1950 is where X.509 time starts (UTCTime,
+# RFC 5280 4.1.2.5.1; cryptography refuses CRL revocation dates before it); 9999 is the last year
+# a four-digit GeneralizedTime holds. Anything outside is refused at the boundary, never stored.
+EARLIEST_TIME = datetime(1950, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def check_time_range(moment: datetime) -> datetime:
+    """``moment`` if it lies in [:data:`EARLIEST_TIME`, :data:`LATEST_TIME`].
+
+    Raises:
+        ValueError: outside the range (a message naming both bounds).
+    """
+    if not EARLIEST_TIME <= moment <= LATEST_TIME:
+        raise ValueError("times must lie between 1950-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+    return moment
+
 
 def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with a ``Z`` and whole seconds (``2026-11-21T08:00:00Z``). Sorts as text."""
+    """ISO 8601 UTC with a ``Z``, whole seconds and a four-digit year (``2026-11-21T08:00:00Z``).
+
+    The one stored form of a time: fixed width, so it sorts as text and :func:`parse_iso` reads it
+    back. (``strftime("%Y")`` does not pad years below 1000 on glibc, which is how ``0026`` once
+    became an unreadable ``26-...``.)
+
+    Raises:
+        ValueError: a naive time, or one outside :func:`check_time_range`.
+    """
     if moment.tzinfo is None:
         raise ValueError("times must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("times must lie between 1950-01-01T00:00:00Z and 9999-12-31T23:59:59Z") from None
+    check_time_range(utc)
+    return f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
 
 
 def parse_iso(text: str) -> datetime:
-    """Inverse of :func:`iso` (any ISO 8601 with an offset is accepted)."""
+    """Inverse of :func:`iso` (any ISO 8601 with an offset is accepted), in UTC.
+
+    Raises:
+        ValueError: not ISO 8601, no UTC offset, or outside :func:`check_time_range` (including a
+            time whose conversion to UTC leaves the calendar, such as ``0001-01-01T00:00:00+01:00``).
+    """
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
-    return moment.astimezone(UTC)
+        raise ValueError(f"time {text[:64]!r} has no UTC offset")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("times must lie between 1950-01-01T00:00:00Z and 9999-12-31T23:59:59Z") from None
+    return check_time_range(utc)
 
 
 def pem(certificate: x509.Certificate) -> str:
@@ -150,21 +202,88 @@ class RevokedEntry:
 def crl_entry_text(revoked_at: datetime, reason: str, invalidity_date: datetime | None) -> str:
     """The compact ``crl_entry`` attribute projected into the ``RevokedByCa`` index:
     ``"<revoked_at> <reason>[ <invalidity_date>]"`` (about 35-56 bytes). Keeping index entries small
-    keeps CRL publication at about 4,400 revoked certificates per 1 MB Query page."""
+    keeps CRL publication at about 4,400 revoked certificates per 1 MB Query page.
+
+    Raises:
+        ValueError: a time outside :func:`check_time_range` or an unknown reason (nothing is stored).
+    """
+    if reason not in REASONS:
+        raise ValueError(f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}")
     text = f"{iso(revoked_at)} {reason}"
     return f"{text} {iso(invalidity_date)}" if invalidity_date else text
 
 
-def parse_crl_entry(serial_number: str, text: str, not_after: datetime) -> RevokedEntry:
-    """Inverse of :func:`crl_entry_text`."""
-    parts = text.split(" ")
-    return RevokedEntry(
-        serial_number=serial_number,
-        revoked_at=parse_iso(parts[0]),
-        reason=parts[1],
-        invalidity_date=parse_iso(parts[2]) if len(parts) > 2 else None,
-        not_after=not_after,
-    )
+@dataclass(frozen=True)
+class UnreadableRecord:
+    """A stored record (or part of one) that cannot be read back.
+
+    It is skipped (or, for an unreadable invalidityDate only, listed without it) and counted in
+    the ``UnreadableRecords`` metric; it never stops the processing of the other records.
+
+    Attributes:
+        key: the item's table key (``CERT#<serial>``); never a secret.
+        problem: what is wrong, one sentence.
+        serial_number: canonical serial number, when the key holds one (so that nothing keyed by it,
+            such as a KeyValueStore entry, is removed because its record cannot be read).
+        skipped: True when the record was left out; False when it was used without the bad field.
+    """
+
+    key: str
+    problem: str
+    serial_number: str | None = None
+    skipped: bool = True
+
+
+def _serial_of_key(key: str) -> str | None:
+    if not key.startswith("CERT#"):
+        return None
+    try:
+        serial_number = canonical_serial(key[5:])
+    except CaError:
+        return None
+    return serial_number if serial_number == key[5:] else None
+
+
+def parse_crl_entry(
+    key: str, text: object, not_after: object, problems: list[UnreadableRecord] | None = None
+) -> RevokedEntry | None:
+    """Inverse of :func:`crl_entry_text`, tolerant of corrupted items.
+
+    Args:
+        key: the item's table key, ``CERT#<canonical serial>``.
+        text: the ``crl_entry`` attribute; ``not_after``: the ``not_after`` attribute (any type,
+            as read: a corrupted item may hold anything).
+        problems: receives an :class:`UnreadableRecord` for each record that cannot be read whole.
+
+    Returns:
+        The entry; None when the serial number, revocation date, reason or notAfter cannot be read
+        (then the record is reported as skipped). An unreadable invalidityDate alone (an optional,
+        non-critical CRL entry extension) is dropped and reported, so the revocation stays listed.
+    """
+    sink = problems if problems is not None else []
+    serial_number = _serial_of_key(key)
+    parts = text.split(" ") if isinstance(text, str) else []
+    try:
+        if serial_number is None:
+            raise ValueError("the key is not CERT#<canonical serial number>")
+        if len(parts) not in (2, 3):
+            raise ValueError("crl_entry is not '<revoked_at> <reason>[ <invalidity_date>]'")
+        revoked_at = parse_iso(parts[0])
+        if parts[1] not in REASONS:
+            raise ValueError(f"reason {parts[1][:64]!r} is not one of {', '.join(REASONS)}")
+        if not isinstance(not_after, str):
+            raise ValueError("not_after is missing or not a string")
+        expiry = parse_iso(not_after)
+    except ValueError as exc:
+        sink.append(UnreadableRecord(key[:80], f"skipped: {exc}", serial_number))
+        return None
+    invalidity_date = None
+    if len(parts) == 3:
+        try:
+            invalidity_date = parse_iso(parts[2])
+        except ValueError as exc:
+            sink.append(UnreadableRecord(key[:80], f"listed without its invalidity date: {exc}", serial_number, False))
+    return RevokedEntry(serial_number, revoked_at, parts[1], invalidity_date, expiry)
 
 
 @dataclass(frozen=True)

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from cryptography import x509
 from pydantic import Field, StrictStr
 
 from .errors import InvalidRequest, InvalidRevocationReason
 from .models import _Strict
-from .records import iso, parse_iso
+from .records import EARLIEST_TIME, REASONS, iso, parse_iso
 from .serial import canonical_serial
 from .store import CertificateStore
 
-# RFC 5280 CRLReason names accepted for end entities, and their cryptography flags.
-REASONS: dict[str, x509.ReasonFlags] = {
-    "unspecified": x509.ReasonFlags.unspecified,
-    "keyCompromise": x509.ReasonFlags.key_compromise,
-    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
-    "superseded": x509.ReasonFlags.superseded,
-    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
-    "certificateHold": x509.ReasonFlags.certificate_hold,
-    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
-}
 # Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
 CA_ONLY_REASONS = ("cACompromise", "aACompromise")
 
@@ -60,10 +49,11 @@ def check_reason(reason: str) -> str:
 
 
 def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
-    """Parse ``invalidity_date``.
+    """Parse ``invalidity_date``: ISO 8601 with a UTC offset, from 1950-01-01T00:00:00Z to ``now``.
 
     Raises:
-        InvalidRequest: not ISO 8601 with a UTC offset, or in the future.
+        InvalidRequest: not ISO 8601 with a UTC offset, before 1950 (a typo such as ``0026``, or a
+            time that cannot be represented), or in the future.
     """
     if text is None:
         return None
@@ -71,7 +61,8 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
         moment = parse_iso(text)
     except ValueError:
         raise InvalidRequest(
-            f"invalidity_date {text[:64]!r} is not an ISO 8601 time with a UTC offset, e.g. 2026-11-20T10:00:00Z"
+            f"invalidity_date {text[:64]!r} is not an ISO 8601 time with a UTC offset between "
+            f"{iso(EARLIEST_TIME)} and now, e.g. 2026-11-20T10:00:00Z"
         ) from None
     if moment > now:
         raise InvalidRequest(f"invalidity_date {iso(moment)} is in the future")

@@ -39,6 +39,7 @@ from .records import (
     CertificateRecord,
     IdempotencyRecord,
     RevokedEntry,
+    UnreadableRecord,
     crl_entry_text,
     iso,
     parse_crl_entry,
@@ -117,7 +118,11 @@ class CertificateStore(Protocol):
         self, serial_number: str, reason: str, revoked_at: datetime, invalidity_date: datetime | None
     ) -> tuple[CertificateRecord, bool]: ...
 
-    def list_revoked(self, ca: str, not_after_from: datetime) -> Iterator[RevokedEntry]: ...
+    def list_revoked(
+        self, ca: str, not_after_from: datetime, problems: list[UnreadableRecord] | None = None
+    ) -> Iterator[RevokedEntry]: ...
+
+    def still_revoked(self, serial_numbers: list[str], now: datetime) -> set[str]: ...
 
     def next_crl_number(self, ca: str) -> int: ...
 
@@ -148,6 +153,12 @@ def _item(values: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _deserializer.deserialize(v) for k, v in item.items()}
+
+
+def _string(item: dict[str, Any], name: str) -> str:
+    """A string attribute of a raw item, or "" when it is missing or of another type."""
+    value = item.get(name, {})
+    return value.get("S", "") if isinstance(value, dict) and isinstance(value.get("S"), str) else ""
 
 
 def _condition_failed(exc: ClientError) -> bool:
@@ -511,10 +522,14 @@ class DynamoDbCertificateStore:
             return self._certificate_record(old), True
         return self._certificate_record(response["Attributes"]), False
 
-    def list_revoked(self, ca: str, not_after_from: datetime) -> Iterator[RevokedEntry]:
+    def list_revoked(
+        self, ca: str, not_after_from: datetime, problems: list[UnreadableRecord] | None = None
+    ) -> Iterator[RevokedEntry]:
         """Revoked certificates of one CA whose notAfter is at or after ``not_after_from``.
 
-        A Query of the sparse ``RevokedByCa`` index (never a Scan), one call per 1 MB page.
+        A Query of the sparse ``RevokedByCa`` index (never a Scan), one call per 1 MB page. An item
+        that cannot be read is reported in ``problems`` and skipped (see
+        :func:`~kmsca.records.parse_crl_entry`); it never stops the listing of the others.
         """
         paginator = self._client.get_paginator("query")
         pages = paginator.paginate(
@@ -525,7 +540,44 @@ class DynamoDbCertificateStore:
         )
         for page in pages:
             for item in page["Items"]:
-                yield parse_crl_entry(item["pk"]["S"][5:], item["crl_entry"]["S"], parse_iso(item["not_after"]["S"]))
+                entry = parse_crl_entry(
+                    _string(item, "pk"), _string(item, "crl_entry"), _string(item, "not_after"), problems
+                )
+                if entry is not None:
+                    yield entry
+
+    def still_revoked(self, serial_numbers: list[str], now: datetime) -> set[str]:
+        """Those of ``serial_numbers`` whose certificate the table (consistent reads, not the lagging
+        index) shows revoked and unexpired at ``now``, or revoked with an unreadable notAfter.
+
+        One BatchGetItem per 100 serial numbers. The KeyValueStore reconcile asks this before it
+        deletes keys, so it never deletes the key of a certificate revoked while it ran.
+        """
+        found: set[str] = set()
+        for start in range(0, len(serial_numbers), 100):
+            keys: list[Any] = [{"pk": {"S": f"CERT#{s}"}} for s in serial_numbers[start : start + 100]]
+            while keys:
+                response = self._client.batch_get_item(
+                    RequestItems={
+                        self._table: {
+                            "Keys": keys,
+                            "ConsistentRead": True,
+                            "ProjectionExpression": "pk, #status, not_after",
+                            "ExpressionAttributeNames": {"#status": "status"},
+                        }
+                    }
+                )
+                for item in response["Responses"].get(self._table, []):
+                    if _string(item, "status") != STATUS_REVOKED:
+                        continue
+                    try:
+                        expired = parse_iso(_string(item, "not_after")) < now
+                    except ValueError:
+                        expired = False  # unreadable: keep the key rather than admit a revoked certificate
+                    if not expired:
+                        found.add(_string(item, "pk")[5:])
+                keys = list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+        return found
 
     def next_crl_number(self, ca: str) -> int:
         """Reserve the next CRL number of a CA (RFC 5280 5.2.3): an atomic ADD on ``CRLNUMBER#<ca>``.
@@ -788,11 +840,14 @@ class DynamoDbCertificateStore:
         )
 
 
-def revoked_entries_from_stream(records: list[dict[str, Any]], ca: str | None = None) -> list[RevokedEntry]:
+def revoked_entries_from_stream(
+    records: list[dict[str, Any]], ca: str | None = None, problems: list[UnreadableRecord] | None = None
+) -> list[RevokedEntry]:
     """Revocations in a DynamoDB stream batch (``NewImage`` of certificate items that are revoked).
 
     The stream record carries the item itself, so these are known even before the eventually
-    consistent ``RevokedByCa`` index shows them.
+    consistent ``RevokedByCa`` index shows them. A record that cannot be read is reported in
+    ``problems`` and skipped; it never stops the others.
 
     Args:
         records: the ``Records`` of a Lambda DynamoDB-stream event (NEW_AND_OLD_IMAGES).
@@ -800,12 +855,15 @@ def revoked_entries_from_stream(records: list[dict[str, Any]], ca: str | None = 
     """
     entries = []
     for record in records:
-        image = record.get("dynamodb", {}).get("NewImage")
-        if not image or image.get("status", {}).get("S") != STATUS_REVOKED or "crl_entry" not in image:
+        stream = record.get("dynamodb") if isinstance(record, dict) else None
+        image = stream.get("NewImage") if isinstance(stream, dict) else None
+        if not isinstance(image, dict) or _string(image, "status") != STATUS_REVOKED or "crl_entry" not in image:
             continue
-        if ca is not None and image.get("revoked_ca", image.get("ca", {})).get("S") != ca:
+        if ca is not None and (_string(image, "revoked_ca") or _string(image, "ca")) != ca:
             continue
-        entries.append(
-            parse_crl_entry(image["pk"]["S"][5:], image["crl_entry"]["S"], parse_iso(image["not_after"]["S"]))
+        entry = parse_crl_entry(
+            _string(image, "pk"), _string(image, "crl_entry"), _string(image, "not_after"), problems
         )
+        if entry is not None:
+            entries.append(entry)
     return entries
