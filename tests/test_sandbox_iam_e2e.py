@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from kmsca.serial import serial_to_hex
 
 from tests.conftest import csr_pem, make_csr
 from utils.sandbox.server import FunctionError, Sandbox
@@ -89,7 +90,7 @@ def error_code(call: Callable[[], Any]) -> str:
 
 def crl_serials(sandbox: Sandbox, key: str) -> set[str]:
     body = sandbox.client("s3").get_object(Bucket=sandbox.outputs["PublicBucketName"], Key=key)["Body"].read()
-    return {format(entry.serial_number, "x").rjust(2, "0") for entry in x509.load_der_x509_crl(body)}
+    return {serial_to_hex(entry.serial_number) for entry in x509.load_der_x509_crl(body)}
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_rotation_reimports_into_the_same_arn(sandbox: Sandbox, issued: dict[str
     sandbox.trigger_schedule("RotateAcmFunction").raise_for_error()
     acm = sandbox.client("acm", "us-east-1")
     served = x509.load_pem_x509_certificate(acm.get_certificate(CertificateArn=arn)["Certificate"].encode())
-    assert format(served.serial_number, "x") != issued["origin"]["serial_number"].lstrip("0")
+    assert serial_to_hex(served.serial_number) != issued["origin"]["serial_number"]
     assert served.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "origin.iam.example"
 
 

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +100,7 @@ def _check_pattern(pattern: Mapping[str, Any], path: str = "") -> None:
                     if len(matcher) != 1:
                         raise FilterError(f"FilterCriteria: {where}: one operator per matcher, got {matcher}")
                     (operator,) = matcher
-                    if operator not in _OPERATORS:
+                    if operator not in _OPERATORS and operator != "exists":
                         raise FilterError(f"FilterCriteria: {where}: operator {operator!r} is not supported")
 
 
@@ -137,8 +137,8 @@ def _anything_but(spec: Any, value: Any) -> bool:
     return value not in excluded
 
 
-_OPERATORS = {
-    "exists": None,  # handled where a key can be missing
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    # "exists" is handled where a key can be missing (_value_matches, matches_pattern)
     "prefix": lambda spec, v: isinstance(v, str) and v.startswith(str(spec)),
     "suffix": lambda spec, v: isinstance(v, str) and v.endswith(str(spec)),
     "equals-ignore-case": lambda spec, v: isinstance(v, str) and v.lower() == str(spec).lower(),

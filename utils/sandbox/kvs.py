@@ -476,7 +476,7 @@ class KvsEmulator:
                     result = self._count(operation, arn, lambda: self.get_key(arn, key))
                 elif method == "PUT":
                     operation = "PutKey"
-                    value = _json_body(body).get("Value")
+                    value = str(_json_body(body).get("Value", ""))
                     result = self._count(operation, arn, lambda: self.put_key(arn, key, value, if_match))
                 else:
                     operation = "DeleteKey"
