@@ -67,8 +67,5 @@ class StackContext(Protocol):
     ) -> InvocationResult:
         """Invoke a function and wait for its result."""
 
-    def layer_paths(self) -> tuple[str, ...]:
-        """Directories of the template's layers, for a function's ``sys.path``."""
-
     def runtime_env(self) -> Mapping[str, str]:
         """Variables every function gets besides its own (endpoint, region)."""

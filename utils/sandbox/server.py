@@ -431,10 +431,6 @@ class Sandbox:
         """Logical id -> physical function name."""
         return {lid: f.name for lid, f in self.functions.items()}
 
-    def layer_paths(self) -> tuple[str, ...]:
-        """Local directories of every layer created so far."""
-        return tuple(str(p.attrs["SandboxPath"]) for p in self.physical.values() if "SandboxPath" in p.attrs)
-
     # -- resources --------------------------------------------------------------------------------
 
     def _create_resources(self) -> None:
