@@ -117,6 +117,7 @@ def _session(credentials: Mapping[str, str], region: str) -> boto3.session.Sessi
     return boto3.session.Session(
         aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         region_name=region,
         botocore_session=core,
     )
@@ -375,14 +376,7 @@ class Sandbox:
         uses to read a stream for the function (the execution role needs the stream's permissions)."""
         key = (f"function:{logical_id}", service)
         if key not in self._clients:
-            credentials = self.functions[logical_id].credentials
-            session = boto3.session.Session(
-                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=credentials["AWS_SESSION_TOKEN"],
-                region_name=self.region,
-                botocore_session=botocore.session.Session(session_vars={"profile": (None, None, None, None)}),
-            )
+            session = _session(self.functions[logical_id].credentials, self.region)
             self._clients[key] = session.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
