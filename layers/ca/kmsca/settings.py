@@ -245,3 +245,38 @@ class KvsSettings:
             kvs_arn=_required(env, "KVS_ARN"),
             topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
         )
+
+
+@dataclass(frozen=True)
+class OcspSettings:
+    """Settings of the OCSP responder function.
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        public_bucket: bucket of the root-signed responses about the issuing CA (``PUBLIC_BUCKET_NAME``).
+        issuing_key_id: KMS key of the issuing CA, which certifies the delegated responder
+            (``ISSUING_CA_KEY_ID``); the responder never gets the root key.
+        validity_minutes: nextUpdate - thisUpdate of each response, minutes (``OCSP_VALIDITY_MINUTES``,
+            default 60, at most 360 so a response never outlives its responder certificate).
+        signing: RSA signature scheme of the issuing key.
+    """
+
+    table_name: str
+    public_bucket: str
+    issuing_key_id: str
+    validity_minutes: int
+    signing: SigningSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OcspSettings:
+        env = os.environ if env is None else env
+        validity = _positive_int(env, "OCSP_VALIDITY_MINUTES", 60)
+        if validity > 360:
+            raise ConfigurationError(f"OCSP_VALIDITY_MINUTES={validity} is above 360")
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            public_bucket=_required(env, "PUBLIC_BUCKET_NAME"),
+            issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
+            validity_minutes=validity,
+            signing=SigningSettings.from_env(env),
+        )
