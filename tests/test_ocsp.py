@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 from kmsca.certificates import (
     ISSUING,
     ROOT,
@@ -60,12 +59,20 @@ class Hierarchy:
             root_key, root_scheme, _name("Test Root"), 1001, NOW - timedelta(days=1), NOW + timedelta(days=3650)
         )
         self.issuing_cert = build_issuing_certificate(
-            root_key, root_scheme, self.root_cert, issuing_key.public_key(), _name("Test Issuing"), 2002,
-            NOW - timedelta(days=1), NOW + timedelta(days=1000), None,
+            root_key,
+            root_scheme,
+            self.root_cert,
+            issuing_key.public_key(),
+            _name("Test Issuing"),
+            2002,
+            NOW - timedelta(days=1),
+            NOW + timedelta(days=1000),
+            None,
         )
         self.root = CaSigner(CaRecord(ROOT, self.root_cert, "root-key", NOW), root_key, root_scheme)
         self.issuing = CaSigner(
-            CaRecord(ISSUING, self.issuing_cert, "issuing-key", NOW), issuing_key,
+            CaRecord(ISSUING, self.issuing_cert, "issuing-key", NOW),
+            issuing_key,
             signature_scheme(issuing_key, SigningSettings()),
         )
         self.good = self.leaf(0x1111)
@@ -74,8 +81,17 @@ class Hierarchy:
     def leaf(self, serial: int) -> x509.Certificate:
         key = ec.generate_private_key(ec.SECP256R1())
         return build_end_entity_certificate(
-            self.issuing.private_key, self.issuing.scheme, self.issuing_cert, key.public_key(), _name(f"leaf {serial}"),
-            [], [ExtendedKeyUsageOID.CLIENT_AUTH], serial, NOW - timedelta(days=1), NOW + timedelta(days=30), None,
+            self.issuing.private_key,
+            self.issuing.scheme,
+            self.issuing_cert,
+            key.public_key(),
+            _name(f"leaf {serial}"),
+            [],
+            [ExtendedKeyUsageOID.CLIENT_AUTH],
+            serial,
+            NOW - timedelta(days=1),
+            NOW + timedelta(days=30),
+            None,
         )
 
 
@@ -112,8 +128,12 @@ def store(ca: Hierarchy) -> MemoryStore:
     revoked = CertificateRecord.from_certificate(ca.revoked, ca=ISSUING, profile="client", issued_at=NOW)
     store.records[good.serial_number] = good
     store.records[revoked.serial_number] = CertificateRecord(
-        **{**revoked.__dict__, "status": STATUS_REVOKED, "revoked_at": NOW - timedelta(hours=1),
-           "revocation_reason": "keyCompromise"}
+        **{
+            **revoked.__dict__,
+            "status": STATUS_REVOKED,
+            "revoked_at": NOW - timedelta(hours=1),
+            "revocation_reason": "keyCompromise",
+        }
     )
     return store
 
@@ -128,7 +148,9 @@ def responder(ca: Hierarchy, store: MemoryStore, presigned: MemoryPresigned) -> 
     return OcspResponder(store, lambda: ca.issuing, lambda: ca.root_cert, presigned, VALIDITY)  # type: ignore[arg-type]
 
 
-def request_der(cert: x509.Certificate, issuer: x509.Certificate, algorithm: Any = None, nonce: bytes | None = None) -> bytes:
+def request_der(
+    cert: x509.Certificate, issuer: x509.Certificate, algorithm: Any = None, nonce: bytes | None = None
+) -> bytes:
     builder = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, algorithm or hashes.SHA1())
     if nonce is not None:
         builder = builder.add_extension(x509.OCSPNonce(nonce), critical=False)
@@ -158,7 +180,9 @@ def test_an_issued_certificate_is_good(responder: OcspResponder, ca: Hierarchy, 
 
 
 def test_a_revoked_certificate_is_revoked_with_time_and_reason(responder: OcspResponder, ca: Hierarchy) -> None:
-    response = ocsp.load_der_ocsp_response(responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body)
+    response = ocsp.load_der_ocsp_response(
+        responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body
+    )
     assert response.certificate_status == ocsp.OCSPCertStatus.REVOKED
     assert response.revocation_time_utc == NOW - timedelta(hours=1)
     assert response.revocation_reason == x509.ReasonFlags.key_compromise
@@ -167,13 +191,17 @@ def test_a_revoked_certificate_is_revoked_with_time_and_reason(responder: OcspRe
 def test_an_unspecified_reason_is_omitted(responder: OcspResponder, ca: Hierarchy, store: MemoryStore) -> None:
     serial = format(ca.revoked.serial_number, "x")
     store.records[serial] = CertificateRecord(**{**store.records[serial].__dict__, "revocation_reason": "unspecified"})
-    response = ocsp.load_der_ocsp_response(responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body)
+    response = ocsp.load_der_ocsp_response(
+        responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body
+    )
     assert response.revocation_reason is None
 
 
 def test_a_serial_never_issued_is_unknown(responder: OcspResponder, ca: Hierarchy) -> None:
     stranger = ca.leaf(0x3333)
-    response = ocsp.load_der_ocsp_response(responder.answer("GET", get_path(request_der(stranger, ca.issuing_cert)), b"", NOW).body)
+    response = ocsp.load_der_ocsp_response(
+        responder.answer("GET", get_path(request_der(stranger, ca.issuing_cert)), b"", NOW).body
+    )
     assert response.certificate_status == ocsp.OCSPCertStatus.UNKNOWN
 
 
@@ -191,7 +219,9 @@ def test_the_nonce_is_echoed(responder: OcspResponder, ca: Hierarchy) -> None:
 
 
 def test_no_nonce_is_needed(responder: OcspResponder, ca: Hierarchy) -> None:
-    response = ocsp.load_der_ocsp_response(responder.answer("POST", "", request_der(ca.good, ca.issuing_cert), NOW).body)
+    response = ocsp.load_der_ocsp_response(
+        responder.answer("POST", "", request_der(ca.good, ca.issuing_cert), NOW).body
+    )
     with pytest.raises(x509.ExtensionNotFound):
         response.extensions.get_extension_for_class(x509.OCSPNonce)
 
@@ -200,7 +230,9 @@ def test_no_nonce_is_needed(responder: OcspResponder, ca: Hierarchy) -> None:
 
 
 def test_the_responder_certificate_is_a_delegated_ocsp_signer(responder: OcspResponder, ca: Hierarchy) -> None:
-    response = ocsp.load_der_ocsp_response(responder.answer("POST", "", request_der(ca.good, ca.issuing_cert), NOW).body)
+    response = ocsp.load_der_ocsp_response(
+        responder.answer("POST", "", request_der(ca.good, ca.issuing_cert), NOW).body
+    )
     (certificate,) = response.certificates
     assert certificate.issuer == ca.issuing_cert.subject
     assert certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
@@ -240,14 +272,20 @@ def test_the_issuing_ca_status_is_served_from_the_root_signed_response(
         answer = responder.answer("POST", "", request_der(ca.issuing_cert, ca.root_cert, algorithm), NOW)
         response = ocsp.load_der_ocsp_response(answer.body)
         assert response.certificate_status == ocsp.OCSPCertStatus.GOOD
-        assert response.responder_key_hash == x509.SubjectKeyIdentifier.from_public_key(ca.root_cert.public_key()).digest
+        assert (
+            response.responder_key_hash == x509.SubjectKeyIdentifier.from_public_key(ca.root_cert.public_key()).digest
+        )
         ca.root_cert.public_key().verify(  # type: ignore[union-attr, call-arg]
-            response.signature, response.tbs_response_bytes, ec.ECDSA(response.signature_hash_algorithm)  # type: ignore[arg-type]
+            response.signature,
+            response.tbs_response_bytes,
+            ec.ECDSA(response.signature_hash_algorithm),  # type: ignore[arg-type]
         )
     assert responder.kms_signatures == 0
 
 
-def test_a_root_issued_serial_without_a_presigned_response_is_unauthorized(responder: OcspResponder, ca: Hierarchy) -> None:
+def test_a_root_issued_serial_without_a_presigned_response_is_unauthorized(
+    responder: OcspResponder, ca: Hierarchy
+) -> None:
     assert refusal(responder, "POST", "", request_der(ca.issuing_cert, ca.root_cert)) == UNAUTHORIZED
 
 
@@ -319,9 +357,26 @@ def test_openssl_verifies_the_response(
     (tmp_path / "issuing.pem").write_bytes(_pem(ca.issuing_cert))
     (tmp_path / "leaf.pem").write_bytes(_pem(cert))
     result = subprocess.run(
-        ["openssl", "ocsp", "-respin", "resp.der", "-CAfile", "bundle.pem", "-issuer", "issuing.pem",
-         "-cert", "leaf.pem", "-attime", str(int(NOW.timestamp()) + 60), "-validity_period", "100000000"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "ocsp",
+            "-respin",
+            "resp.der",
+            "-CAfile",
+            "bundle.pem",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "leaf.pem",
+            "-attime",
+            str(int(NOW.timestamp()) + 60),
+            "-validity_period",
+            "100000000",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert "Response verify OK" in result.stderr, result.stderr
     assert f"leaf.pem{expected}" in result.stdout, result.stdout
@@ -331,7 +386,9 @@ def test_pkilint_finds_nothing_in_a_response(responder: OcspResponder, ca: Hiera
     linter = shutil.which("lint_ocsp_response") or str(Path(__import__("sys").executable).parent / "lint_ocsp_response")
     if not Path(linter).exists():
         pytest.skip("pkilint not installed")
-    (tmp_path / "resp.der").write_bytes(responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body)
+    (tmp_path / "resp.der").write_bytes(
+        responder.answer("POST", "", request_der(ca.revoked, ca.issuing_cert), NOW).body
+    )
     result = subprocess.run(
         [linter, "lint", "-s", "WARNING", str(tmp_path / "resp.der")], capture_output=True, text=True, check=False
     )

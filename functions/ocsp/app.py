@@ -108,7 +108,9 @@ def respond(event: dict[str, Any], now: datetime) -> dict[str, Any]:
         metrics.add_metric(name="OcspBackendFailures", unit=MetricUnit.Count, value=1)
         logger.exception("OCSP backend failure; answering tryLater")
         answer = OcspAnswer(error_response(ocsp.OCSPResponseStatus.TRY_LATER), "TRY_LATER")
-    metrics.add_metric(name=f"OcspResponses{answer.cert_status or answer.status}".replace("_", ""), unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name=f"OcspResponses{answer.cert_status or answer.status}".replace("_", ""), unit=MetricUnit.Count, value=1
+    )
     return _http(answer, method, now)
 
 

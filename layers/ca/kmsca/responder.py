@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
-
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -101,9 +100,7 @@ def issue_responder_certificate(ca: CaSigner, now: datetime, lifetime: timedelta
         .not_valid_before(now - BACKDATE)
         .not_valid_after(now + lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
         .add_extension(x509.OCSPNoCheck(), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -112,7 +109,9 @@ def issue_responder_certificate(ca: CaSigner, now: datetime, lifetime: timedelta
     return Signer(sign(builder, ca.private_key, ca.scheme), key, hashes.SHA256())
 
 
-def presign_ca_status(root: CaSigner, issuing: x509.Certificate, this_update: datetime, next_update: datetime) -> dict[str, bytes]:
+def presign_ca_status(
+    root: CaSigner, issuing: x509.Certificate, this_update: datetime, next_update: datetime
+) -> dict[str, bytes]:
     """Root-signed ``good`` responses about the issuing CA certificate, one per CertID hash.
 
     Signed by the root CA itself (RFC 6960 4.2.2.2, the CA as responder; ResponderID byKey, no
@@ -150,7 +149,9 @@ class OcspResponder:
 
     def signer(self, now: datetime) -> Signer:
         """The delegated responder, renewed (one ``kms:Sign``) when it would not outlast a response."""
-        if self._signer is None or self._signer.certificate.not_valid_after_utc - now < max(RENEW_BEFORE, self.validity):
+        if self._signer is None or self._signer.certificate.not_valid_after_utc - now < max(
+            RENEW_BEFORE, self.validity
+        ):
             self._signer = issue_responder_certificate(self.load_issuing(), now)
             self.kms_signatures += 1
         return self._signer
@@ -188,11 +189,11 @@ class OcspResponder:
     def _answer_presigned(self, query: CertificateQuery) -> OcspAnswer:
         der = self.presigned.get(PRESIGNED_KEY.format(serial=query.serial_number, hash=query.hash_name))
         if der is None:
-            raise OcspRefusal(
-                ocsp.OCSPResponseStatus.UNAUTHORIZED, f"no root-signed response for {ROOT}-issued serial"
-            )
+            raise OcspRefusal(ocsp.OCSPResponseStatus.UNAUTHORIZED, f"no root-signed response for {ROOT}-issued serial")
         single = ocsp.load_der_ocsp_response(der)
-        return OcspAnswer(der, "successful", single.this_update_utc, single.next_update_utc, single.certificate_status.name.lower())
+        return OcspAnswer(
+            der, "successful", single.this_update_utc, single.next_update_utc, single.certificate_status.name.lower()
+        )
 
 
 def responder_certificate_pem(signer: Signer) -> bytes:
@@ -208,7 +209,9 @@ class S3PresignedSource:
         s3: boto3 S3 client; bucket: the public bucket; clock: returns now (UTC).
     """
 
-    def __init__(self, s3: Any, bucket: str, clock: Callable[[], datetime], ttl: timedelta = timedelta(seconds=60)) -> None:
+    def __init__(
+        self, s3: Any, bucket: str, clock: Callable[[], datetime], ttl: timedelta = timedelta(seconds=60)
+    ) -> None:
         self._s3, self._bucket, self._clock, self._ttl = s3, bucket, clock, ttl
         self._cache: dict[str, tuple[datetime, bytes | None]] = {}
 

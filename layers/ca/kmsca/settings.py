@@ -44,12 +44,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int | None = None)
     return int(raw)
 
 
-def _base_url(env: Mapping[str, str]) -> str | None:
-    value = env.get("PUBLIC_BASE_URL", "").strip()
+def _base_url(env: Mapping[str, str], name: str = "PUBLIC_BASE_URL") -> str | None:
+    value = env.get(name, "").strip()
     if not value:
         return None
     if not _URL.match(value):
-        raise ConfigurationError(f"PUBLIC_BASE_URL={value!r} is not an http(s) URL without a trailing slash")
+        raise ConfigurationError(f"{name}={value!r} is not an http(s) URL without a trailing slash")
     return value
 
 
@@ -85,6 +85,7 @@ class IssueSettings:
         default_lifetime_days: lifetime when the request names none, days (``DEFAULT_LIFETIME_DAYS``).
         public_base_url: base URL of the public bucket for CRL DP and AIA, or None (``PUBLIC_BASE_URL``).
         signing: RSA signature scheme of the CA key.
+        ocsp_url: the OCSP responder for AIA id-ad-ocsp, or None (``OCSP_URL``).
     """
 
     table_name: str
@@ -93,6 +94,7 @@ class IssueSettings:
     default_lifetime_days: int
     public_base_url: str | None
     signing: SigningSettings
+    ocsp_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IssueSettings:
@@ -104,6 +106,7 @@ class IssueSettings:
             default_lifetime_days=_positive_int(env, "DEFAULT_LIFETIME_DAYS", 90),
             public_base_url=_base_url(env),
             signing=SigningSettings.from_env(env),
+            ocsp_url=_base_url(env, "OCSP_URL"),
         )
         if settings.default_lifetime_days > settings.max_lifetime_days:
             raise ConfigurationError(
@@ -126,6 +129,7 @@ class BootstrapSettings:
         signing: RSA signature scheme of the CA keys.
         trust_store_id: CloudFront trust store to point at the bundle, or None (``TRUST_STORE_ID``).
         region: region of the public bucket (``AWS_REGION``, set by Lambda).
+        ocsp_url: the OCSP responder for the issuing CA certificate's AIA, or None (``OCSP_URL``).
     """
 
     table_name: str
@@ -136,6 +140,7 @@ class BootstrapSettings:
     signing: SigningSettings
     trust_store_id: str | None = None
     region: str = "us-east-1"
+    ocsp_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BootstrapSettings:
@@ -149,6 +154,7 @@ class BootstrapSettings:
             signing=SigningSettings.from_env(env),
             trust_store_id=env.get("TRUST_STORE_ID", "").strip() or None,
             region=_required(env, "AWS_REGION"),
+            ocsp_url=_base_url(env, "OCSP_URL"),
         )
 
 
