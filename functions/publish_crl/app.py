@@ -23,8 +23,8 @@ from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
 from kmsca.publish import Artefact
 from kmsca.publish import publish as publish_object
-from kmsca.responder import presign_ca_status
 from kmsca.records import UnreadableRecord, iso
+from kmsca.responder import presign_ca_status
 from kmsca.settings import CrlSettings
 from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
