@@ -1624,11 +1624,12 @@ def step_crl_by_url(demo: Demo) -> str:
     crl_file = demo.out_dir / "published" / "crls-by-url.pem"
     crl_file.write_bytes(b"".join(pems))
     for kind, expected in (("client", 0), ("revoked", 2)):
-        result = demo.run(["openssl", "verify", "-CAfile", str(f["root_pem"]), "-untrusted", str(f["issuing_pem"]),
-                           "-crl_check_all", "-CRLfile", str(crl_file), str(f[f"{kind}_certificate"])], check=False)  # fmt: skip
+        command = ["openssl", "verify", "-CAfile", str(f["root_pem"]), "-untrusted", str(f["issuing_pem"]),
+                   "-crl_check_all", "-CRLfile", str(crl_file), str(f[f"{kind}_certificate"])]  # fmt: skip
+        result = demo.run(command, check=False)
         detail("  " + (result.stdout + result.stderr).strip().splitlines()[-1])
         if result.returncode != expected:
-            raise StepFailed(f"openssl verify with the fetched CRLs of the {kind} certificate exited {result.returncode}")
+            raise StepFailed(f"openssl verify (fetched CRLs) of the {kind} certificate exited {result.returncode}")
     return f"CRLs fetched from {len(fetched)} distribution points in the certificates; openssl agrees"
 
 
