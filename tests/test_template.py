@@ -65,8 +65,14 @@ def test_cfn_lint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_only_issuance_rotation_and_crl_publication_sign_with_the_issuing_key() -> None:
-    assert _grants("kms:Sign", "IssuingCaKey") == {"IssueFunction", "RotateAcmFunction", "PublishCrlFunction"}
+def test_only_issuance_rotation_crl_publication_and_the_ocsp_responder_sign_with_the_issuing_key() -> None:
+    # the OCSP responder: its delegated responder certificate, about once a day
+    assert _grants("kms:Sign", "IssuingCaKey") == {
+        "IssueFunction",
+        "RotateAcmFunction",
+        "PublishCrlFunction",
+        "OcspFunction",
+    }
 
 
 def test_only_bootstrap_and_crl_publication_sign_with_the_root_key() -> None:

@@ -70,6 +70,7 @@ def objects(actions: tuple[str, ...], bucket: str, *keys: str) -> list[Call]:
 
 CA_ARTEFACTS = ("root.crt", "root.pem", "issuing.crt", "issuing.pem", "ca-bundle.pem")
 CRLS = ("root.crl", "root.crl.pem", "issuing.crl", "issuing.crl.pem")
+PRESIGNED = ("ocsp/root-signed/0a1b.sha1.der", "ocsp/root-signed/0a1b.sha256.der")
 NOTIFY = [("sns:Publish", TOPIC, {}), ("kms:GenerateDataKey", TOPIC_KEY, VIA_SNS), ("kms:Decrypt", TOPIC_KEY, VIA_SNS)]
 
 # What each function's code calls (grep boto3 calls in layers/ca/kmsca and functions/).
@@ -77,6 +78,7 @@ NEEDS: dict[str, list[Call]] = {
     "BootstrapFunction": [
         item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # store.get_cas
         item("dynamodb:PutItem", "CA#root"),  # store.put_ca (conditional)
+        item("dynamodb:PutItem", "CA#issuing"),  # store.replace_ca (re-issue, conditional on the serial)
         ("kms:GetPublicKey", ROOT_KEY, {}),
         ("kms:Sign", ROOT_KEY, {}),  # root self-signature, issuing CA certificate
         ("kms:GetPublicKey", ISSUING_KEY, {}),
@@ -110,7 +112,17 @@ NEEDS: dict[str, list[Call]] = {
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # list_revoked
         ("s3:PutObject", f"{INTERNAL}/crl/issuing/0000000001.crl", {}),  # archive
         *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *CRLS),  # publish: HeadObject + PutObject
+        *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *PRESIGNED),  # root-signed OCSP of the issuing CA
         ("s3:ListBucket", PUBLIC, {}),
+    ],
+    "OcspFunction": [
+        item("dynamodb:BatchGetItem", "CA#issuing"),  # load_ca_signers (issuing)
+        item("dynamodb:BatchGetItem", "CA#root"),  # root certificate (issuer match of the issuing CA)
+        item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate: the status, consistent read
+        ("kms:GetPublicKey", ISSUING_KEY, {}),
+        ("kms:Sign", ISSUING_KEY, {}),  # the delegated responder certificate, about once a day
+        *objects(("s3:GetObject",), PUBLIC, *PRESIGNED),  # S3PresignedSource
+        ("s3:ListBucket", PUBLIC, {}),  # a response not pre-signed yet: 404, not 403
     ],
     "RotateAcmFunction": [
         item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_issuing_ca
@@ -164,6 +176,14 @@ REFUSED: dict[str, list[Call]] = {
     ],
     "RevokeFunction": [item("dynamodb:UpdateItem", "CA#issuing"), item("dynamodb:UpdateItem", "CRLNUMBER#issuing")],
     "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],
+    # The internet-facing responder: never the root key, never a write, never another item.
+    "OcspFunction": [
+        ("kms:Sign", ROOT_KEY, {}),
+        ("s3:PutObject", f"{PUBLIC}/ocsp/root-signed/0a1b.sha1.der", {}),
+        ("s3:GetObject", f"{PUBLIC}/issuing.crl", {}),
+        item("dynamodb:PutItem", "CERT#0a1b"),
+        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),
+    ],
 }
 
 
@@ -271,11 +291,16 @@ def test_the_issue_function_cannot_sign_with_the_root_key() -> None:
     assert not allowed("IssueFunction", "kms:Sign", ROOT_KEY, {})
 
 
+def test_the_ocsp_responder_never_holds_root_signing_rights() -> None:
+    assert not allowed("OcspFunction", "kms:Sign", ROOT_KEY, {})
+    assert not allowed("OcspFunction", "kms:GetPublicKey", ROOT_KEY, {})
+
+
 def test_every_function_that_publishes_may_list_the_public_bucket_not_its_objects() -> None:
     publishers = {
         f for f, calls in NEEDS.items() if any(a == "s3:PutObject" and r.startswith(PUBLIC) for a, r, _ in calls)
     }
-    assert publishers == {"BootstrapFunction", "PublishCrlFunction"}
+    assert publishers == {"BootstrapFunction", "PublishCrlFunction"}  # OcspFunction only reads
     for function in publishers:
         grants = [s for s in statements(function) if "s3:ListBucket" in as_list(s["Action"])]
         assert grants and all(as_list(s["Resource"]) == [PUBLIC] for s in grants), grants

@@ -1557,6 +1557,82 @@ class Step:
     requires: tuple[str, ...] = ()
 
 
+def _aia(certificate_file: Path, method: str) -> str:
+    """The first AIA URL of ``method`` (``OCSP`` or ``CA_ISSUERS``) in a PEM certificate."""
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    certificate = x509.load_pem_x509_certificate(certificate_file.read_bytes())
+    try:
+        aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        raise StepFailed(f"{certificate_file.name} has no AIA extension") from None
+    wanted = getattr(AuthorityInformationAccessOID, method)
+    for description in aia:
+        if description.access_method == wanted:
+            return str(description.access_location.value)
+    raise StepFailed(f"{certificate_file.name} has no AIA {method} URL")
+
+
+def step_ocsp(demo: Demo) -> str:
+    """openssl ocsp with the responder URL from each certificate: good, revoked (with reason), and the
+    issuing CA itself (root-signed); every response verifies against the CA bundle."""
+    f = demo.files
+    cases = [
+        ("client", f["client_certificate"], f["issuing_pem"], "good"),
+        ("revoked", f["revoked_certificate"], f["issuing_pem"], "revoked"),
+        ("issuing CA", f["issuing_pem"], f["root_pem"], "good"),
+    ]
+    answers = []
+    for label, certificate, issuer, expected in cases:
+        url = _aia(certificate, "OCSP")
+        result = demo.run(["openssl", "ocsp", "-issuer", str(issuer), "-cert", str(certificate), "-url", url,
+                           "-CAfile", str(f["client_ca_bundle"]), "-nonce"], check=False)  # fmt: skip
+        lines = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        for line in lines[:6]:
+            detail("  " + line)
+        status = f"{certificate}: {expected}"
+        if result.returncode != 0 or "Response verify OK" not in result.stderr or status not in result.stdout:
+            raise StepFailed(f"{label}: expected {expected!r} verified: {result.stdout}{result.stderr}")
+        if expected == "revoked" and f"Reason: {REVOCATION_REASON}" not in result.stdout:
+            raise StepFailed(f"{label}: the reason is not {REVOCATION_REASON}: {result.stdout}")
+        answers.append(f"{label} {expected}")
+    return "OCSP from the certificates' AIA URL: " + ", ".join(answers) + " (responses verified)"
+
+
+def step_crl_by_url(demo: Demo) -> str:
+    """Fetch the CRLs from the CRL distribution points in the certificates (the hosted base URL), then
+    openssl verify -crl_check_all with exactly what was fetched: good passes, revoked fails."""
+    import urllib.request
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    f = demo.files
+    fetched, pems = [], []
+    for label, certificate in (("client", f["client_certificate"]), ("issuing CA", f["issuing_pem"])):
+        cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        url = str(points[0].full_name[0].value)  # type: ignore[index]
+        with urllib.request.urlopen(url, timeout=10) as response:
+            der, cache_control = response.read(), response.headers.get("Cache-Control")
+        crl = x509.load_der_x509_crl(der)
+        detail(f"{label}: GET {demo.shown(url)} -> {len(der)} bytes, Cache-Control {cache_control}, "
+               f"CRL number {crl_number(crl)}, {entries(crl)}")  # fmt: skip
+        fetched.append(url)
+        pems.append(crl.public_bytes(Encoding.PEM))
+    crl_file = demo.out_dir / "published" / "crls-by-url.pem"
+    crl_file.write_bytes(b"".join(pems))
+    for kind, expected in (("client", 0), ("revoked", 2)):
+        command = ["openssl", "verify", "-CAfile", str(f["root_pem"]), "-untrusted", str(f["issuing_pem"]),
+                   "-crl_check_all", "-CRLfile", str(crl_file), str(f[f"{kind}_certificate"])]  # fmt: skip
+        result = demo.run(command, check=False)
+        detail("  " + (result.stdout + result.stderr).strip().splitlines()[-1])
+        if result.returncode != expected:
+            raise StepFailed(f"openssl verify (fetched CRLs) of the {kind} certificate exited {result.returncode}")
+    return f"CRLs fetched from {len(fetched)} distribution points in the certificates; openssl agrees"
+
+
 STEPS: list[Step] = [
     Step("prerequisites", "Prerequisites", step_prerequisites),
     Step("sandbox", "Start the local sandbox (moto + real handlers)", step_sandbox, ("prerequisites",)),
@@ -1588,6 +1664,13 @@ STEPS: list[Step] = [
     Step("crls", "Download the published CRLs", step_crls, ("crl_published",)),
     Step("openssl_crl", "openssl verify -crl_check_all with the CRLs", step_openssl_crl, ("crls",)),
     Step("nginx", "nginx mutual TLS checking CRLs (ssl_crl)", step_nginx, ("crls", "client_cert", "server_cert")),
+    Step("ocsp", "OCSP with openssl from the URLs in the certificates", step_ocsp, ("crl_published", "published_ca")),
+    Step(
+        "crl_by_url",
+        "CRLs fetched from the URLs in the certificates",
+        step_crl_by_url,
+        ("crl_published", "published_ca"),
+    ),
     Step(
         "python_crl",
         "Python ssl mutual TLS with VERIFY_CRL_CHECK_CHAIN",

@@ -38,7 +38,9 @@ def get_issuer() -> Issuer:
     """The issuer for this container: CA records and KMS public key are read on first use only."""
     global _issuer
     if _issuer is None:
-        ca = load_issuing_ca(store, kms, SETTINGS.issuing_key_id, SETTINGS.signing, SETTINGS.public_base_url)
+        ca = load_issuing_ca(
+            store, kms, SETTINGS.issuing_key_id, SETTINGS.signing, SETTINGS.public_base_url, SETTINGS.ocsp_url
+        )
         _issuer = Issuer(ca, store, IssuancePolicy(SETTINGS.max_lifetime_days, SETTINGS.default_lifetime_days), acm)
     return _issuer
 

@@ -21,7 +21,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
+from kmsca.publish import Artefact
+from kmsca.publish import publish as publish_object
 from kmsca.records import UnreadableRecord, iso
+from kmsca.responder import presign_ca_status
 from kmsca.settings import CrlSettings
 from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
@@ -76,7 +79,18 @@ def publish(cas: tuple[str, ...], records: Sequence[Mapping[str, Any]] = ()) -> 
         metrics.add_metric(name="CrlPublished", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="CrlEntries", unit=MetricUnit.Count, value=publication.entries)
         result[f"{ca.capitalize()}CrlNumber"] = str(publication.crl_number)
+        if ca == ROOT:
+            presign_issuing_ca_status(publication.this_update, publication.next_update)
     return result
+
+
+def presign_issuing_ca_status(this_update: datetime, next_update: datetime) -> None:
+    """With each root CRL: root-signed OCSP responses about the current issuing CA certificate
+    (read afresh: bootstrap may have re-issued it), valid as long as that CRL, which the OCSP
+    responder serves without ever holding the root key. Two ``kms:Sign`` (SHA-1 and SHA-256 CertIDs)."""
+    issuing = store.get_cas([ISSUING])[ISSUING].certificate
+    for key, der in presign_ca_status(signers()[ROOT], issuing, this_update, next_update).items():
+        publish_object(s3, SETTINGS.public_bucket, Artefact(key, der, "application/ocsp-response"))
 
 
 def report_unreadable(ca: str, problems: list[UnreadableRecord]) -> None:

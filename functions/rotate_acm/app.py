@@ -32,7 +32,7 @@ notifier = Notifier(boto3.client("sns"), SETTINGS.topic_arn)
 
 def rotation() -> OriginCertificateRotation:
     issue = SETTINGS.issue
-    ca = load_issuing_ca(store, kms, issue.issuing_key_id, issue.signing, issue.public_base_url)
+    ca = load_issuing_ca(store, kms, issue.issuing_key_id, issue.signing, issue.public_base_url, issue.ocsp_url)
     issuer = Issuer(ca, store, IssuancePolicy(issue.max_lifetime_days, issue.default_lifetime_days), acm)
     return OriginCertificateRotation(issuer, store, acm, notifier, timedelta(days=SETTINGS.window_days))
 

@@ -32,6 +32,7 @@ from werkzeug.wsgi import get_input_stream
 
 from .context import SandboxError, StackContext
 from .custom_resources import CFN_RESPONSE_PATH, PendingResponse
+from .distribution import DISTRIBUTION_PATH
 from .kvs import is_kvs_request
 from .runtime import Busy, InvocationResult, LocalFunction
 
@@ -144,6 +145,8 @@ class Front:
         try:
             if path.startswith(CFN_RESPONSE_PATH) and method == "PUT":
                 return self._cfn_response(environ, start_response, path[len(CFN_RESPONSE_PATH) :])
+            if path.startswith(DISTRIBUTION_PATH):
+                return self._distribution(environ, start_response, path[len(DISTRIBUTION_PATH) :], method)
             if path.startswith(SCHEDULES_PATH) and method == "POST":
                 return self._schedule(start_response, path[len(SCHEDULES_PATH) :])
             if (path == KVS_PATH or path.startswith(KVS_PATH + "/")) and method == "GET":
@@ -311,6 +314,22 @@ class Front:
         return _respond(
             start_response, f"{status} {reason.get(status, 'Error')}", payload, list(response_headers.items())
         )
+
+    def _distribution(
+        self, environ: dict[str, Any], start_response: StartResponse, rest: str, method: str
+    ) -> list[bytes]:
+        """``/__cloudfront__/{id}/{path}``: a viewer request to a distribution of the template."""
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
+        raw_path = raw.split("?", 1)[0]
+        distribution_id, _, _ = rest.partition("/")
+        distribution = getattr(self.sandbox, "distributions", {}).get(distribution_id)
+        if distribution is None:
+            return _respond(start_response, "404 Not Found", b"no such distribution")
+        # The path as the viewer sent it (still url-encoded: an OCSP GET carries base64 with %2F).
+        path = raw_path[len(DISTRIBUTION_PATH) + len(distribution_id) :] or "/"
+        body = _read_body(environ)
+        answer = distribution.serve(method, path, environ.get("QUERY_STRING", ""), _headers(environ), body)
+        return _respond(start_response, answer.status, answer.body, answer.headers)
 
     def _cfn_response(self, environ: dict[str, Any], start_response: StartResponse, request_id: str) -> list[bytes]:
         pending = self.sandbox.pending_responses.get(request_id)

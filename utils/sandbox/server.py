@@ -60,6 +60,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from .acm_patch import patch_moto_acm
 from .context import SandboxError
 from .custom_resources import PendingResponse, create_custom_resource, send_custom_resource_request
+from .distribution import Distribution
 from .dynamodb_patch import patch_moto_dynamodb, set_gsi_lag
 from .events import DynamoDbStreamSource, FilterError, ScheduleSource
 from .front import Front, QuietRequestHandler
@@ -197,6 +198,10 @@ class Sandbox:
         self.run_schedules = run_schedules
         #: Logical id -> the template's CloudFront connection functions (recorded, not executed).
         self.connection_functions: dict[str, ConnectionFunction] = {}
+        #: Distribution id -> the template's CloudFront distributions, served under /__cloudfront__/<id>.
+        self.distributions: dict[str, Distribution] = {}
+        #: Function URL host -> function logical id (reachable only as a distribution's origin).
+        self.function_urls: dict[str, str] = {}
         #: The KeyValueStore data-plane emulator (installed in this process while running).
         self.kvs: KvsEmulator = installed_kvs_emulator() or KvsEmulator()
         self._clients: dict[tuple[str, str], Any] = {}
@@ -227,6 +232,7 @@ class Sandbox:
             return self
         self.physical, self.functions, self._names, self.outputs = {}, {}, {}, {}
         self.connection_functions, self.schedules = {}, {}
+        self.distributions, self.function_urls = {}, {}
         try:
             self.template = Template(
                 self.template_path,

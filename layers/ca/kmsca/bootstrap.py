@@ -24,6 +24,8 @@ from .certificates import (
     PublicationUrls,
     build_issuing_certificate,
     build_root_certificate,
+    issuer_pointer_extensions,
+    pointer_extensions_of,
 )
 from .errors import ConfigurationError
 from .publish import CA_BUNDLE_KEY, ca_artefacts, publish
@@ -108,6 +110,42 @@ class CaHierarchyConfig:
         return x509.Name(attributes)
 
 
+def _reissue_if_pointers_changed(
+    store: CertificateStore,
+    settings: BootstrapSettings,
+    root: CaRecord,
+    root_key: Any,
+    root_scheme: Any,
+    issuing: CaRecord,
+    now: datetime,
+    created: list[str],
+) -> CaRecord:
+    """Re-issue the issuing CA certificate when its CRL DP or AIA (e.g. the OCSP URL) differ from
+    the settings: the **same key and subject** (so every certificate it issued still chains), the
+    same notAfter, a new serial, one ``kms:Sign`` with the root key. The record is replaced with a
+    conditional write on the old serial (a concurrent run re-reads the winner). Never a new key.
+    """
+    urls = PublicationUrls(settings.public_base_url, settings.ocsp_url) if settings.public_base_url else None
+    if pointer_extensions_of(issuing.certificate) == issuer_pointer_extensions(ROOT, urls):
+        return issuing
+    old = issuing.certificate
+    certificate = build_issuing_certificate(
+        root_key,
+        root_scheme,
+        root.certificate,
+        old.public_key(),
+        old.subject,
+        x509.random_serial_number(),
+        now - BACKDATE,
+        old.not_valid_after_utc,
+        urls,
+    )
+    replaced = store.replace_ca(CaRecord(ISSUING, certificate, issuing.key_id, now), issuing.serial_number)
+    if replaced.serial_number != issuing.serial_number:
+        created.append(f"{ISSUING} (re-issued)")
+    return replaced
+
+
 @dataclass(frozen=True)
 class BootstrapResult:
     """What bootstrap did.
@@ -186,6 +224,7 @@ def bootstrap_ca(
         if issuing is candidate:
             created.append(ISSUING)
     check_key_matches(issuing, issuing_key)
+    issuing = _reissue_if_pointers_changed(store, settings, root, root_key, root_scheme, issuing, now, created)
 
     artefacts = ca_artefacts(root.certificate, issuing.certificate)
     published = [artefact.key for artefact in artefacts if publish(s3, settings.public_bucket, artefact)]

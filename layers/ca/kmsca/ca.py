@@ -70,6 +70,7 @@ def load_issuing_ca(
     key_id: str,
     signing: SigningSettings,
     public_base_url: str | None,
+    ocsp_url: str | None = None,
 ) -> IssuingCa:
     """Read the CA records and the issuing key's public key; check they belong together.
 
@@ -90,5 +91,5 @@ def load_issuing_ca(
         root=records[ROOT],
         private_key=private_key,
         scheme=signature_scheme(private_key, signing),
-        urls=PublicationUrls(public_base_url) if public_base_url else None,
+        urls=PublicationUrls(public_base_url, ocsp_url) if public_base_url else None,
     )

@@ -27,9 +27,11 @@ class PublicationUrls:
 
     Attributes:
         base_url: ``PUBLIC_BASE_URL`` (no trailing slash).
+        ocsp_url: the OCSP responder (``OCSP_URL``), or None when OCSP is off.
     """
 
     base_url: str
+    ocsp_url: str | None = None
 
     def certificate_url(self, ca_name: str) -> str:
         return f"{self.base_url}/{ca_name}.crt"
@@ -59,10 +61,12 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
-def _issuer_pointers(builder: Any, issuer_name: str, urls: PublicationUrls | None) -> Any:
-    """Add the CRL distribution point (RFC 5280 4.2.1.13) and AIA caIssuers (4.2.2.1) of the issuer."""
+def issuer_pointer_extensions(issuer_name: str, urls: PublicationUrls | None) -> list[x509.ExtensionType]:
+    """The CRL distribution point (RFC 5280 4.2.1.13) and AIA (4.2.2.1: the OCSP responder first,
+    RFC 6960 3.1, when configured, then caIssuers) of a certificate issued by ``issuer_name``;
+    empty without URLs. Bootstrap compares them with an existing issuing CA certificate's."""
     if urls is None:
-        return builder
+        return []
     crl_dp = x509.CRLDistributionPoints(
         [
             x509.DistributionPoint(
@@ -73,15 +77,35 @@ def _issuer_pointers(builder: Any, issuer_name: str, urls: PublicationUrls | Non
             )
         ]
     )
-    aia = x509.AuthorityInformationAccess(
-        [
-            x509.AccessDescription(
-                AuthorityInformationAccessOID.CA_ISSUERS,
-                x509.UniformResourceIdentifier(urls.certificate_url(issuer_name)),
-            )
-        ]
-    )
-    return builder.add_extension(crl_dp, critical=False).add_extension(aia, critical=False)
+    descriptions = [
+        x509.AccessDescription(
+            AuthorityInformationAccessOID.CA_ISSUERS,
+            x509.UniformResourceIdentifier(urls.certificate_url(issuer_name)),
+        )
+    ]
+    if urls.ocsp_url:
+        descriptions.insert(
+            0, x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(urls.ocsp_url))
+        )
+    return [crl_dp, x509.AuthorityInformationAccess(descriptions)]
+
+
+def pointer_extensions_of(certificate: x509.Certificate) -> list[x509.ExtensionType]:
+    """The CRL distribution point and AIA of ``certificate``, in :func:`issuer_pointer_extensions` order."""
+    found: list[x509.ExtensionType] = []
+    for kind in (x509.CRLDistributionPoints, x509.AuthorityInformationAccess):
+        try:
+            found.append(certificate.extensions.get_extension_for_class(kind).value)
+        except x509.ExtensionNotFound:
+            pass
+    return found
+
+
+def _issuer_pointers(builder: Any, issuer_name: str, urls: PublicationUrls | None) -> Any:
+    """Add :func:`issuer_pointer_extensions` (non-critical) to ``builder``."""
+    for extension in issuer_pointer_extensions(issuer_name, urls):
+        builder = builder.add_extension(extension, critical=False)
+    return builder
 
 
 def build_root_certificate(
@@ -136,9 +160,7 @@ def build_issuing_certificate(
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
     )
     builder = _issuer_pointers(builder, ROOT, urls)
     return sign(builder, root_key, root_scheme)
@@ -174,9 +196,7 @@ def build_end_entity_certificate(
         .add_extension(key_usage_for(public_key), critical=True)
         .add_extension(x509.ExtendedKeyUsage(list(extended_key_usages)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuing_ski), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuing_ski), critical=False)
     )
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(list(sans)), critical=not list(subject))

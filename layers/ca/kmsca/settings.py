@@ -44,12 +44,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int | None = None)
     return int(raw)
 
 
-def _base_url(env: Mapping[str, str]) -> str | None:
-    value = env.get("PUBLIC_BASE_URL", "").strip()
+def _base_url(env: Mapping[str, str], name: str = "PUBLIC_BASE_URL") -> str | None:
+    value = env.get(name, "").strip()
     if not value:
         return None
     if not _URL.match(value):
-        raise ConfigurationError(f"PUBLIC_BASE_URL={value!r} is not an http(s) URL without a trailing slash")
+        raise ConfigurationError(f"{name}={value!r} is not an http(s) URL without a trailing slash")
     return value
 
 
@@ -85,6 +85,7 @@ class IssueSettings:
         default_lifetime_days: lifetime when the request names none, days (``DEFAULT_LIFETIME_DAYS``).
         public_base_url: base URL of the public bucket for CRL DP and AIA, or None (``PUBLIC_BASE_URL``).
         signing: RSA signature scheme of the CA key.
+        ocsp_url: the OCSP responder for AIA id-ad-ocsp, or None (``OCSP_URL``).
     """
 
     table_name: str
@@ -93,6 +94,7 @@ class IssueSettings:
     default_lifetime_days: int
     public_base_url: str | None
     signing: SigningSettings
+    ocsp_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> IssueSettings:
@@ -104,6 +106,7 @@ class IssueSettings:
             default_lifetime_days=_positive_int(env, "DEFAULT_LIFETIME_DAYS", 90),
             public_base_url=_base_url(env),
             signing=SigningSettings.from_env(env),
+            ocsp_url=_base_url(env, "OCSP_URL"),
         )
         if settings.default_lifetime_days > settings.max_lifetime_days:
             raise ConfigurationError(
@@ -126,6 +129,7 @@ class BootstrapSettings:
         signing: RSA signature scheme of the CA keys.
         trust_store_id: CloudFront trust store to point at the bundle, or None (``TRUST_STORE_ID``).
         region: region of the public bucket (``AWS_REGION``, set by Lambda).
+        ocsp_url: the OCSP responder for the issuing CA certificate's AIA, or None (``OCSP_URL``).
     """
 
     table_name: str
@@ -136,6 +140,7 @@ class BootstrapSettings:
     signing: SigningSettings
     trust_store_id: str | None = None
     region: str = "us-east-1"
+    ocsp_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BootstrapSettings:
@@ -149,6 +154,7 @@ class BootstrapSettings:
             signing=SigningSettings.from_env(env),
             trust_store_id=env.get("TRUST_STORE_ID", "").strip() or None,
             region=_required(env, "AWS_REGION"),
+            ocsp_url=_base_url(env, "OCSP_URL"),
         )
 
 
@@ -244,4 +250,39 @@ class KvsSettings:
             table_name=_required(env, "CA_TABLE_NAME"),
             kvs_arn=_required(env, "KVS_ARN"),
             topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
+        )
+
+
+@dataclass(frozen=True)
+class OcspSettings:
+    """Settings of the OCSP responder function.
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        public_bucket: bucket of the root-signed responses about the issuing CA (``PUBLIC_BUCKET_NAME``).
+        issuing_key_id: KMS key of the issuing CA, which certifies the delegated responder
+            (``ISSUING_CA_KEY_ID``); the responder never gets the root key.
+        validity_minutes: nextUpdate - thisUpdate of each response, minutes (``OCSP_VALIDITY_MINUTES``,
+            default 60, at most 360 so a response never outlives its responder certificate).
+        signing: RSA signature scheme of the issuing key.
+    """
+
+    table_name: str
+    public_bucket: str
+    issuing_key_id: str
+    validity_minutes: int
+    signing: SigningSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OcspSettings:
+        env = os.environ if env is None else env
+        validity = _positive_int(env, "OCSP_VALIDITY_MINUTES", 60)
+        if validity > 360:
+            raise ConfigurationError(f"OCSP_VALIDITY_MINUTES={validity} is above 360")
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            public_bucket=_required(env, "PUBLIC_BUCKET_NAME"),
+            issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
+            validity_minutes=validity,
+            signing=SigningSettings.from_env(env),
         )

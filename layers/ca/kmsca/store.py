@@ -98,6 +98,8 @@ class CertificateStore(Protocol):
 
     def put_ca(self, record: CaRecord) -> CaRecord: ...
 
+    def replace_ca(self, record: CaRecord, previous_serial: str) -> CaRecord: ...
+
     def put_certificate(
         self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
     ) -> None: ...
@@ -208,6 +210,24 @@ class DynamoDbCertificateStore:
         Returns:
             The stored record: ``record``, or the one that was there first (never replaced).
         """
+        return self._put_ca(record, None)
+
+    def replace_ca(self, record: CaRecord, previous_serial: str) -> CaRecord:
+        """Replace a CA record's certificate (a re-issue, same key) if it still holds ``previous_serial``
+        (PutItem, condition on the serial number).
+
+        Returns:
+            The stored record: ``record``, or the one a concurrent re-issue wrote first.
+        """
+        return self._put_ca(record, previous_serial)
+
+    def _put_ca(self, record: CaRecord, previous_serial: str | None) -> CaRecord:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        if previous_serial is not None:
+            condition = {
+                "ConditionExpression": "serial_number = :previous",
+                "ExpressionAttributeValues": {":previous": {"S": previous_serial}},
+            }
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -224,7 +244,7 @@ class DynamoDbCertificateStore:
                         "created_at": iso(record.created_at),
                     }
                 ),
-                ConditionExpression="attribute_not_exists(pk)",
+                **condition,
             )
             return record
         except ClientError as exc:
