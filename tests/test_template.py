@@ -177,6 +177,7 @@ def test_every_schedule_omits_its_fixed_name() -> None:
         ("PublishCrlFunction", "Hourly"),
         ("RotateAcmFunction", "Daily"),
         ("SyncKvsFunction", "Reconcile"),
+        ("ExpiryFunction", "Daily"),
     }
     for name, event, properties in schedules:
         assert properties.get("OmitName") is True and "Name" not in properties, (name, event)
@@ -316,7 +317,7 @@ def test_every_function_has_an_errors_alarm(function: str) -> None:
     assert watching[0].get("Condition") == TEMPLATE["Resources"][function].get("Condition")
 
 
-@pytest.mark.parametrize("function", ["IssueFunction", "RevokeFunction"])
+@pytest.mark.parametrize("function", ["IssueFunction", "RevokeFunction", "InventoryFunction"])
 def test_refused_requests_do_not_raise_the_errors_alarm(function: str) -> None:
     """Refusals are raised (errorType = code), so Lambda counts them in Errors: the alarm subtracts them."""
     (alarm,) = [a for a in _alarms().values() if ("Errors", {"Ref": function}) in _lambda_metrics(a)]
@@ -325,7 +326,11 @@ def test_refused_requests_do_not_raise_the_errors_alarm(function: str) -> None:
     refused = next(
         m for m in metrics if m.get("MetricStat", {}).get("Metric", {}).get("Namespace") == {"Ref": "ProjectName"}
     )
-    assert refused["MetricStat"]["Metric"]["MetricName"] in ("CertificatesRejected", "RevocationsRejected")
+    assert refused["MetricStat"]["Metric"]["MetricName"] in (
+        "CertificatesRejected",
+        "RevocationsRejected",
+        "InventoryRequestsRejected",
+    )
     assert expression["Expression"] == f"FILL(errors, 0) - FILL({refused['Id']}, 0)"
 
 

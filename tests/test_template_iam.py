@@ -93,6 +93,9 @@ NEEDS: dict[str, list[Call]] = {
         item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),  # get_idempotency
         item("dynamodb:PutItem", "CERT#0a1b"),  # put_certificate / TransactWriteItems Put
         item("dynamodb:PutItem", "IDEMPOTENCY#ab12"),  # TransactWriteItems Put
+        item("dynamodb:GetItem", "CERT#0a1b"),  # renewal.plan_renewal: the predecessor
+        item("dynamodb:ConditionCheckItem", "CERT#0a1b"),  # renewal transaction: predecessor still issued
+        item("dynamodb:PutItem", "RENEWAL#0a1b"),  # renewal transaction: the link, once
         ("kms:GetPublicKey", ISSUING_KEY, {}),
         ("kms:Sign", ISSUING_KEY, {}),
         ("acm:ImportCertificate", ACM_NEW, CA_TAGS),  # import_new, tags on create
@@ -101,6 +104,25 @@ NEEDS: dict[str, list[Call]] = {
     ],
     "RevokeFunction": [
         item("dynamodb:UpdateItem", "CERT#0a1b"),  # store.revoke
+    ],
+    "InventoryFunction": [
+        ("dynamodb:Query", f"{TABLE}/index/ByCaExpiry", {}),  # inventory.list_page
+        item("dynamodb:GetItem", "CERT#0a1b"),  # inventory.show
+        item("dynamodb:GetItem", "RENEWAL#0a1b"),  # store.get_renewal
+    ],
+    "ExpiryFunction": [
+        ("dynamodb:Query", f"{TABLE}/index/ByCaExpiry", {}),  # expiring certificates, due supersessions
+        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # CA certificates
+        item("dynamodb:PutItem", "NOTICE#0a1b#30"),  # claim a notice
+        item("dynamodb:DeleteItem", "NOTICE#0a1b#30"),  # release it when its event failed
+        item("dynamodb:UpdateItem", "CERT#0a1b"),  # store.revoke (superseded)
+        item("dynamodb:UpdateItem", "RENEWAL#0a1b"),  # store.finish_supersession
+        (
+            "events:PutEvents",
+            f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
+            {"events:source": "kmsca.dev"},
+        ),
+        *NOTIFY,
     ],
     "PublishCrlFunction": [
         item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_ca_signers
@@ -173,6 +195,16 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:TagKeys": ["managed-by"]}),
         ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),
         ("acm:DescribeCertificate", ACM_FOREIGN, {}),
+    ],
+    "InventoryFunction": [
+        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),
+        item("dynamodb:UpdateItem", "CERT#0a1b"),
+        ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),
+    ],
+    "ExpiryFunction": [
+        item("dynamodb:PutItem", "CERT#0a1b"),
+        item("dynamodb:DeleteItem", "CERT#0a1b"),
+        ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default", {"events:source": "aws.acm"}),
     ],
     "RevokeFunction": [item("dynamodb:UpdateItem", "CA#issuing"), item("dynamodb:UpdateItem", "CRLNUMBER#issuing")],
     "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],
@@ -324,6 +356,10 @@ CLI_CALLS = {
         ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
         ("lambda:InvokeFunction", "arn:aws:RevokeFunction"),
     ],
+    "ReaderPolicy": [
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
+        ("lambda:InvokeFunction", "arn:aws:InventoryFunction"),
+    ],
 }
 
 
@@ -337,11 +373,13 @@ def test_operator_policies_allow_what_the_clis_call_and_nothing_else(policy: str
     for statement in document["Statement"]:
         assert any(statement_allows(statement, a, r, {}) for a, r in CLI_CALLS[policy]), statement
         assert "*" not in as_list(statement["Resource"])
-    other = "arn:aws:RevokeFunction" if policy == "RequesterPolicy" else "arn:aws:IssueFunction"
-    assert not managed_policy_allows(policy, "lambda:InvokeFunction", other)
+    for other in ("arn:aws:IssueFunction", "arn:aws:RevokeFunction", "arn:aws:InventoryFunction"):
+        if all(target != other for _, target in CLI_CALLS[policy]):
+            assert not managed_policy_allows(policy, "lambda:InvokeFunction", other), (policy, other)
 
 
 def test_operator_policies_are_outputs() -> None:
     outputs = TEMPLATE["Outputs"]
     assert outputs["RequesterPolicyArn"]["Value"] == {"Ref": "RequesterPolicy"}
     assert outputs["RevokerPolicyArn"]["Value"] == {"Ref": "RevokerPolicy"}
+    assert outputs["ReaderPolicyArn"]["Value"] == {"Ref": "ReaderPolicy"}

@@ -1632,6 +1632,51 @@ def step_crl_by_url(demo: Demo) -> str:
             raise StepFailed(f"openssl verify (fetched CRLs) of the {kind} certificate exited {result.returncode}")
     return f"CRLs fetched from {len(fetched)} distribution points in the certificates; openssl agrees"
 
+def step_lifecycle(demo: Demo) -> str:
+    """List (the index lags: poll with a deadline), show, renew the client certificate with
+    utils/certs.py, then run the daily expiry job (as its schedule does) and show its event."""
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(demo.files["client_certificate"].read_bytes())
+    serial = f"{cert.serial_number:x}".rjust(2 * ((cert.serial_number.bit_length() + 7) // 8), "0")
+    deadline = time.monotonic() + 30
+    while True:
+        listed = demo.cli("certs.py", "list", "--json")
+        if listed.returncode != 0:
+            raise StepFailed(f"certs.py list failed: {listed.stderr.strip()}")
+        entries = json.loads(listed.stdout)["certificates"]
+        if serial in [e["serial_number"] for e in entries]:
+            break
+        if time.monotonic() > deadline:
+            raise StepFailed("certs.py list did not show the client certificate within 30 s")
+        time.sleep(0.5)
+    detail(f"certs.py list: {len(entries)} certificate(s), earliest expiry first")
+    shown = demo.cli("certs.py", "show", serial, "--json")
+    if shown.returncode != 0:
+        raise StepFailed(f"certs.py show failed: {shown.stderr.strip()}")
+    info = json.loads(shown.stdout)
+    detail(
+        f"certs.py show {serial[:16]}...: {info['subject']}, {info['status']}, requested by {info.get('requested_by')}"
+    )
+    renewed = demo.cli("certs.py", "renew", "--cert", str(demo.files["client_certificate"]), "--json")
+    if renewed.returncode != 0:
+        raise StepFailed(f"certs.py renew failed: {renewed.stderr.strip()}")
+    new = json.loads(renewed.stdout)
+    detail(f"renewed: {new['serial_number'][:16]}... (new key) succeeds {new['renews'][:16]}...")
+    expiry = demo.client("lambda").invoke(FunctionName=demo.sandbox.state["outputs"]["ExpiryFunctionName"])
+    report = json.loads(expiry["Payload"].read())
+    if expiry.get("FunctionError"):
+        raise StepFailed(f"the expiry job failed: {report}")
+    notices = report.get("notices", [])
+    if not notices:
+        raise StepFailed(f"the expiry job sent no notice for the 30-day client certificate: {report}")
+    first = notices[0]
+    detail(
+        f"EventBridge 'Certificate Expiring': {first['serial_number'][:16]}... "
+        f"at the {first['threshold_days']}-day threshold"
+    )
+    return f"{len(entries)} listed, renewed {serial[:12]}..., {len(notices)} expiry event(s)"
+
 
 STEPS: list[Step] = [
     Step("prerequisites", "Prerequisites", step_prerequisites),
@@ -1652,6 +1697,9 @@ STEPS: list[Step] = [
     Step("openssl_verify", "openssl verify against the published CA", step_openssl_verify, ("published_ca",)),
     Step("mtls", "Mutual TLS handshake on 127.0.0.1", step_mtls, ("client_cert", "server_cert")),
     Step("refusals", "Bad requests are refused, nothing is written", step_refusals, ("sandbox",)),
+    Step(
+        "lifecycle", "List, show, renew with utils/certs.py; the expiry job's event", step_lifecycle, ("client_cert",)
+    ),
     Step("second_client", "Issue a second client certificate (to revoke)", step_second_client, ("sandbox",)),
     Step("revoke", "Revoke it (keyCompromise) with utils/revoke-cert.py", step_revoke, ("second_client",)),
     Step(

@@ -95,6 +95,11 @@ class AwsClients:
         return self._client("lambda")
 
     @property
+    def sts(self) -> Any:
+        """STS client (GetCallerIdentity: the default ``requested_by`` label)."""
+        return self._client("sts")
+
+    @property
     def cloudformation(self) -> CloudFormationClient:
         """CloudFormation client (DescribeStacks)."""
         return self._client("cloudformation")

@@ -89,6 +89,12 @@ class InvalidRevocationReason(CaError):
     """``reason`` is not an RFC 5280 CRLReason this CA accepts for an end entity (section 5.3.1)."""
 
 
+class RenewalRefused(CaError):
+    """A renewal cannot proceed: the certificate to renew is unknown, revoked, expired, already
+    renewed, of another profile than requested, or of a profile the CA renews itself
+    (``cloudfront-origin``: ACM rotation). Nothing was issued."""
+
+
 class InternalError(CaError):
     """An infrastructure failure (AWS throttling or outage, an unexpected fault). Retry with backoff
     (with the same ``idempotency_key`` for an issue request)."""

@@ -55,6 +55,7 @@ from .profiles import (
     select_profile,
 )
 from .records import CertificateRecord, IdempotencyRecord, iso, pem
+from .renewal import RenewalPlan, plan_renewal
 from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
 # Clock skew allowance: not_before is this much before the moment of issuance.
@@ -206,7 +207,8 @@ class Issuer:
         Raises:
             InvalidRequest, InvalidCsr, KeyPolicyViolation, UnknownProfile, InvalidSubject,
             InvalidSubjectAlternativeName, InvalidLifetime, LifetimeExceeded, IdempotencyKeyReused,
-            SerialNumberCollision: see :mod:`kmsca.errors`; nothing was signed or stored.
+            SerialNumberCollision, RenewalRefused: see :mod:`kmsca.errors`; nothing was signed or
+            stored.
         """
         idempotency: IdempotencyRecord | None = None
         idempotency_key = request.idempotency_key
@@ -216,9 +218,16 @@ class Issuer:
                 return IssueOutcome(previous, replayed=True)
             idempotency = IdempotencyRecord(key_hash(idempotency_key), request_hash(request), {}, now + IDEMPOTENCY_TTL)
 
-        signed = self.sign(request, now)
+        plan = plan_renewal(request, self._store, now)
+        signed = self.sign(request, now, plan)
         record = CertificateRecord.from_certificate(
-            signed.certificate, ca=ISSUING, profile=signed.profile.name, issued_at=now, key_type=signed.key_type
+            signed.certificate,
+            ca=ISSUING,
+            profile=signed.profile.name,
+            issued_at=now,
+            key_type=signed.key_type,
+            requested_by=request.requested_by,
+            predecessor=plan.renewal.predecessor if plan else None,
         )
         imports = signed.private_key is not None and self._acm is not None
         try:
@@ -229,7 +238,7 @@ class Issuer:
             if imports:
                 self._store.finish_import(record, done, now)
             else:
-                self._store.put_certificate(record, done, now)
+                self._store.put_certificate(record, done, now, plan.renewal if plan else None)
         except (IdempotencyKeyInUse, WriteConflict):
             # A concurrent request with the same key won the race: its certificate is the one.
             self._abandon_import(record, now)
@@ -244,11 +253,13 @@ class Issuer:
             raise
         return IssueOutcome(response, replayed=False)
 
-    def sign(self, request: IssueRequest, now: datetime) -> SignedCertificate:
-        """Every check, then the one ``kms:Sign``; returns the certificate (not yet stored)."""
+    def sign(self, request: IssueRequest, now: datetime, plan: RenewalPlan | None = None) -> SignedCertificate:
+        """Every check, then the one ``kms:Sign``; returns the certificate (not yet stored).
+
+        With a renewal ``plan`` the subject and SANs are the predecessor's (checked again)."""
         profile = select_profile(request.profile)
         overrides = request.subject.overrides() if request.subject else {}
-        requested_sans = request.san_entries()
+        requested_sans = plan.sans if plan else request.san_entries()
         if profile.generates_key:
             if request.csr is not None:
                 raise InvalidRequest(
@@ -268,7 +279,7 @@ class Issuer:
             raise InvalidRequest("key_type applies only to profiles whose key the CA generates (cloudfront-origin)")
         csr = load_csr(request.csr)
         public_key = check_key_policy(csr.public_key())
-        subject = build_subject(csr.subject, overrides)
+        subject = build_subject(plan.subject if plan else csr.subject, overrides)
         sans = validate_sans(requested_sans if requested_sans is not None else sans_from_csr(csr))
         return SignedCertificate(self._build(public_key, subject, sans, profile, request.lifetime_days, now), profile)
 

@@ -9,7 +9,7 @@ documented code (``InvalidCsr`` for a bad ``csr``, ``InvalidLifetime`` for a bad
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
@@ -68,6 +68,14 @@ class IssueRequest(_Strict):
         lifetime_days: validity in days; when absent, the configured default.
         idempotency_key: 1-128 printable ASCII characters; a retry with the same key and request
             returns the same certificate.
+        requested_by: 1-256 printable ASCII characters stored with the certificate (the CLIs send
+            the caller's STS ARN). A label, not a verified identity (direct Invoke does not tell
+            the function who called).
+        renews: serial number (hex, any case, colons allowed) of an ``issued`` certificate of the
+            same profile that this one renews: the new certificate takes its subject and SANs
+            (``subject`` and ``sans`` are refused) and is linked to it.
+        revoke_renewed_after_hours: with ``renews``, revoke the renewed certificate as
+            ``superseded`` this many hours (0-8760) after the renewal; absent: never.
     """
 
     csr: StrictStr | None = Field(default=None, max_length=MAX_CSR_BYTES)
@@ -79,6 +87,10 @@ class IssueRequest(_Strict):
     idempotency_key: StrictStr | None = Field(
         default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY, pattern=r"^[\x21-\x7e]+$"
     )
+
+    requested_by: StrictStr | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[\x20-\x7e]+$")
+    renews: StrictStr | None = Field(default=None, min_length=1, max_length=64)
+    revoke_renewed_after_hours: StrictInt | None = Field(default=None, ge=0, le=8760)
 
     def san_entries(self) -> list[SanEntry] | None:
         """The requested SANs as domain values, or None when the request has no ``sans``."""
@@ -125,3 +137,62 @@ def parse_request(model: type[_Strict], event: object) -> Any:
         if field == "csr" and first["type"] == "string_type":
             raise InvalidCsr("csr is required and must be the PEM text of a PKCS#10 request") from None
         raise error_class(_describe(first)) from None
+
+
+class ShowRequest(_Strict):
+    """``{"operation": "show", "serial_number": hex (any case, colons allowed)}``."""
+
+    operation: StrictStr
+    serial_number: StrictStr = Field(min_length=1, max_length=64)
+
+
+class ListRequest(_Strict):
+    """``{"operation": "list", ...}``: the filters of :class:`kmsca.inventory.ListQuery`; times
+    ISO 8601 with an offset; ``page_size`` 1-100 (default 50)."""
+
+    operation: StrictStr
+    ca: StrictStr = Field(default="issuing", max_length=32)
+    status: Literal["issued", "revoked"] | None = None
+    profile: StrictStr | None = Field(default=None, max_length=64)
+    name_contains: StrictStr | None = Field(default=None, min_length=1, max_length=256)
+    requested_by: StrictStr | None = Field(default=None, min_length=1, max_length=256)
+    expiring_before: StrictStr | None = Field(default=None, max_length=40)
+    expiring_after: StrictStr | None = Field(default=None, max_length=40)
+    acm_certificate_arn: StrictStr | None = Field(default=None, max_length=2048)
+    page_size: StrictInt = Field(default=50, ge=1, le=100)
+    next_token: StrictStr | None = Field(default=None, max_length=2048)
+
+    def query(self) -> Any:
+        """The :class:`kmsca.inventory.ListQuery` (times parsed).
+
+        Raises:
+            InvalidRequest: a time that is not ISO 8601 with an offset, or outside 1950-9999.
+        """
+        from .inventory import ListQuery
+        from .records import parse_iso
+
+        times: dict[str, Any] = {}
+        for name in ("expiring_before", "expiring_after"):
+            text = getattr(self, name)
+            try:
+                times[name] = parse_iso(text) if text is not None else None
+            except ValueError as exc:
+                raise InvalidRequest(f"{name}: {exc}") from None
+        values = self.model_dump(exclude={"operation", "expiring_before", "expiring_after"})
+        return ListQuery(**values, **times)
+
+
+def parse_inventory_request(event: object) -> ShowRequest | ListRequest:
+    """The inventory function's request: ``operation`` ``list`` or ``show``.
+
+    Raises:
+        InvalidRequest: not a JSON object, an unknown ``operation`` or field, a bad value.
+    """
+    operation = event.get("operation") if isinstance(event, dict) else None
+    models: dict[str, type[_Strict]] = {"show": ShowRequest, "list": ListRequest}
+    if operation not in models:
+        raise InvalidRequest('operation must be "list" or "show"')
+    try:
+        return models[str(operation)].model_validate(event)  # type: ignore[return-value]
+    except ValidationError as exc:
+        raise InvalidRequest(_describe(exc.errors()[0])) from None

@@ -120,6 +120,10 @@ class CertificateRecord:
         invalidity_date: when the key is known or suspected to have been compromised, or None.
         key_type: for certificates whose key the CA generated (``ec-p256``, ``rsa-2048``), else None.
         acm_certificate_arn: ACM (us-east-1) ARN the certificate was imported into, or None.
+        requested_by: the label the requester sent (``requested_by``; the CLIs send the caller's
+            STS ARN). A label, not a verified identity: direct Lambda Invoke does not tell the
+            function who called (AWS-FACTS.md), until the API is IAM-authenticated (issue 10).
+        predecessor: serial number of the certificate this one renews, or None.
     """
 
     serial_number: str
@@ -140,6 +144,8 @@ class CertificateRecord:
     invalidity_date: datetime | None = None
     key_type: str | None = None
     acm_certificate_arn: str | None = None
+    requested_by: str | None = None
+    predecessor: str | None = None
 
     @classmethod
     def from_certificate(
@@ -151,6 +157,8 @@ class CertificateRecord:
         issued_at: datetime,
         key_type: str | None = None,
         acm_certificate_arn: str | None = None,
+        requested_by: str | None = None,
+        predecessor: str | None = None,
     ) -> CertificateRecord:
         try:
             sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -173,6 +181,8 @@ class CertificateRecord:
             issued_at=issued_at,
             key_type=key_type,
             acm_certificate_arn=acm_certificate_arn,
+            requested_by=requested_by,
+            predecessor=predecessor,
         )
 
     @property

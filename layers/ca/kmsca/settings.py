@@ -286,3 +286,43 @@ class OcspSettings:
             validity_minutes=validity,
             signing=SigningSettings.from_env(env),
         )
+
+
+def _days_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = [p.strip() for p in raw.split(",")]
+    if not all(p.isdigit() and 1 <= int(p) <= 3650 for p in parts) or len(set(parts)) != len(parts):
+        raise ConfigurationError(f"{name}={raw!r} is not a comma-separated list of distinct days, 1-3650")
+    return tuple(sorted((int(p) for p in parts), reverse=True))
+
+
+@dataclass(frozen=True)
+class ExpirySettings:
+    """Settings of the expiry job.
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        topic_arn: SNS topic of the digest (``NOTIFICATION_TOPIC_ARN``).
+        event_source: ``source`` of its EventBridge events (``EVENT_SOURCE``).
+        thresholds: end-entity notice thresholds, days (``EXPIRY_THRESHOLDS_DAYS``, default 30,14,7,3,1).
+        ca_thresholds: CA certificate thresholds, days (``CA_EXPIRY_THRESHOLDS_DAYS``, default 365,180,90,30).
+    """
+
+    table_name: str
+    topic_arn: str
+    event_source: str
+    thresholds: tuple[int, ...]
+    ca_thresholds: tuple[int, ...]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ExpirySettings:
+        env = os.environ if env is None else env
+        return cls(
+            table_name=_required(env, "CA_TABLE_NAME"),
+            topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
+            event_source=_required(env, "EVENT_SOURCE"),
+            thresholds=_days_list(env, "EXPIRY_THRESHOLDS_DAYS", (30, 14, 7, 3, 1)),
+            ca_thresholds=_days_list(env, "CA_EXPIRY_THRESHOLDS_DAYS", (365, 180, 90, 30)),
+        )

@@ -31,7 +31,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
-from .errors import CertificateNotFound, SerialNumberCollision
+from .errors import CertificateNotFound, RenewalRefused, SerialNumberCollision
 from .records import (
     STATUS_ISSUED,
     STATUS_REVOKED,
@@ -50,6 +50,8 @@ from .records import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+#: The listing index (template.yaml): partition ``ca``, sort ``not_after``.
+LIST_INDEX = "ByCaExpiry"
 ACM_ACTIVE = "active"
 ACM_PENDING = "pending"
 PENDING_IMPORT = "pending_import"
@@ -60,6 +62,26 @@ IMPORT_FAILED_REASON = "cessationOfOperation"
 _AMBIGUOUS_CODES = {"InternalServerError", "ServiceUnavailable", "RequestTimeout", "ThrottlingException"}
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+
+
+#: Partition of the ``ByCaExpiry`` index that holds renewals whose predecessor is to be revoked
+#: (``superseded``) at a time: ``RENEWAL#<predecessor>`` items carry ``ca`` = this and
+#: ``not_after`` = the time the predecessor is due for revocation, until the sweep revokes it.
+SUPERSEDE_DUE = "#supersede"
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A certificate that renews another.
+
+    Attributes:
+        predecessor: canonical serial number of the certificate renewed; it must be ``issued``
+            and not renewed before.
+        revoke_at: when the predecessor is to be revoked as ``superseded``, UTC; None: never.
+    """
+
+    predecessor: str
+    revoke_at: datetime | None = None
 
 
 class IdempotencyKeyInUse(Exception):
@@ -101,7 +123,11 @@ class CertificateStore(Protocol):
     def replace_ca(self, record: CaRecord, previous_serial: str) -> CaRecord: ...
 
     def put_certificate(
-        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+        self,
+        record: CertificateRecord,
+        idempotency: IdempotencyRecord | None = None,
+        now: datetime | None = None,
+        renewal: Renewal | None = None,
     ) -> None: ...
 
     def put_pending_import(self, record: CertificateRecord, now: datetime, supersedes: str | None = None) -> None: ...
@@ -165,6 +191,19 @@ def _string(item: dict[str, Any], name: str) -> str:
 
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _refuse_renewal(exc: ClientError, count: int) -> None:
+    """Raise ``RenewalRefused`` when a renewal transaction failed on its last ``count`` items
+    (the predecessor's ConditionCheck, the ``RENEWAL#`` Put)."""
+    reasons = exc.response.get("CancellationReasons", [])
+    codes = [r.get("Code") for r in reasons][-count:]
+    cancelled = exc.response.get("Error", {}).get("Code") == "TransactionCanceledException"
+    if cancelled and "ConditionalCheckFailed" in codes:
+        raise RenewalRefused(
+            "the certificate to renew is revoked, unknown or already renewed (show it to see its successor); "
+            "nothing was issued"
+        ) from exc
 
 
 def _ambiguous(exc: Exception) -> bool:
@@ -277,13 +316,24 @@ class DynamoDbCertificateStore:
                 "acm_certificate_arn": record.acm_certificate_arn,
                 # the current certificate behind an ACM ARN: in the sparse AcmByExpiry index
                 "acm_managed": ACM_ACTIVE if record.acm_certificate_arn else None,
+                "requested_by": record.requested_by,
+                "predecessor": record.predecessor,
             }
         )
 
     def put_certificate(
-        self, record: CertificateRecord, idempotency: IdempotencyRecord | None = None, now: datetime | None = None
+        self,
+        record: CertificateRecord,
+        idempotency: IdempotencyRecord | None = None,
+        now: datetime | None = None,
+        renewal: Renewal | None = None,
     ) -> None:
         """Record a new certificate, and with it its idempotency record, atomically.
+
+        With ``renewal`` the same transaction checks that the predecessor is ``issued``
+        (ConditionCheck on ``CERT#<predecessor>``) and writes ``RENEWAL#<predecessor>`` (successor,
+        and the supersession due time, in the ``ByCaExpiry`` index under :data:`SUPERSEDE_DUE`),
+        only if the predecessor was never renewed: ``RenewalRefused`` otherwise, nothing written.
 
         One PutItem (no idempotency record) or one TransactWriteItems (with one). The certificate is
         written only if its serial number is new; the idempotency record only if its key is new or
@@ -297,8 +347,75 @@ class DynamoDbCertificateStore:
             IdempotencyKeyInUse: another request recorded a result for the key within its window.
             WriteConflict: a concurrent transaction was writing the same idempotency record; retry.
         """
+        extra = self._renewal_items(record, renewal) if renewal else []
         self._write_certificate(
-            record, self._certificate_item(record), "attribute_not_exists(pk)", {}, {}, idempotency, now, pending=False
+            record,
+            self._certificate_item(record),
+            "attribute_not_exists(pk)",
+            {},
+            {},
+            idempotency,
+            now,
+            pending=False,
+            extra=extra,
+        )
+
+    def _renewal_items(self, record: CertificateRecord, renewal: Renewal) -> list[dict[str, Any]]:
+        link = {
+            "pk": f"RENEWAL#{renewal.predecessor}",
+            "record_type": "renewal",
+            "predecessor": renewal.predecessor,
+            "successor": record.serial_number,
+            "renewed_at": iso(record.issued_at),
+        }
+        if renewal.revoke_at is not None:
+            link.update({"ca": SUPERSEDE_DUE, "not_after": iso(renewal.revoke_at), "revoke_at": iso(renewal.revoke_at)})
+        return [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": f"CERT#{renewal.predecessor}"}},
+                    "ConditionExpression": "#status = :issued",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":issued": {"S": STATUS_ISSUED}},
+                }
+            },
+            {"Put": {"TableName": self._table, "Item": _item(link), "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
+
+    def get_renewal(self, serial_number: str) -> dict[str, str] | None:
+        """The ``RENEWAL#`` link of a certificate that was renewed (``successor``, ``renewed_at``,
+        ``revoke_at`` and ``superseded_at`` when set), or None. One GetItem."""
+        response = self._client.get_item(
+            TableName=self._table, Key={"pk": {"S": f"RENEWAL#{serial_number}"}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            return None
+        values = _plain(response["Item"])
+        keys = ("successor", "renewed_at", "revoke_at", "superseded_at")
+        return {k: str(values[k]) for k in keys if k in values}
+
+    def list_supersessions_due(self, now: datetime) -> list[str]:
+        """Predecessors whose renewal asked for their revocation (``superseded``) at or before
+        ``now`` and that the sweep has not handled yet. One Query of ``ByCaExpiry`` per 1 MB page."""
+        paginator = self._client.get_paginator("query")
+        due: list[str] = []
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName=LIST_INDEX,
+            KeyConditionExpression="ca = :due AND not_after <= :now",
+            ExpressionAttributeValues={":due": {"S": SUPERSEDE_DUE}, ":now": {"S": iso(now)}},
+        ):
+            due.extend(_string(item, "pk")[len("RENEWAL#") :] for item in page["Items"])
+        return due
+
+    def finish_supersession(self, predecessor: str, now: datetime) -> None:
+        """Take a handled renewal out of the due list (REMOVE its index keys, SET ``superseded_at``)."""
+        self._client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"RENEWAL#{predecessor}"}},
+            UpdateExpression="REMOVE ca, not_after SET superseded_at = :now",
+            ExpressionAttributeValues={":now": {"S": iso(now)}},
         )
 
     def put_pending_import(self, record: CertificateRecord, now: datetime, supersedes: str | None = None) -> None:
@@ -358,6 +475,7 @@ class DynamoDbCertificateStore:
         now: datetime | None,
         *,
         pending: bool,
+        extra: list[dict[str, Any]] | None = None,
     ) -> None:
         expression: dict[str, Any] = {"ConditionExpression": condition}
         if names:
@@ -366,7 +484,7 @@ class DynamoDbCertificateStore:
             expression["ExpressionAttributeValues"] = _item(values)
         for attempt in (1, 2):
             try:
-                if idempotency is None:
+                if idempotency is None and not extra:
                     self._client.put_item(
                         TableName=self._table, Item=item, ReturnValuesOnConditionCheckFailure="ALL_OLD", **expression
                     )
@@ -381,13 +499,16 @@ class DynamoDbCertificateStore:
                                     **expression,
                                 }
                             },
-                            self._idempotency_put(idempotency, now),
+                            *([self._idempotency_put(idempotency, now)] if idempotency else []),
+                            *(extra or []),
                         ],
                         # a retry of the same write within 10 minutes succeeds without applying it again
                         ClientRequestToken=record.fingerprint_sha256[:36],
                     )
                 return
             except ClientError as exc:
+                if extra:
+                    _refuse_renewal(exc, len(extra))
                 if self._written_already(exc, record, pending, condition_new="attribute_not_exists" in condition):
                     return
                 if attempt == 1 and _ambiguous(exc):
@@ -486,6 +607,8 @@ class DynamoDbCertificateStore:
             invalidity_date=parse_iso(v["invalidity_date"]) if "invalidity_date" in v else None,
             key_type=v.get("key_type"),
             acm_certificate_arn=v.get("acm_certificate_arn"),
+            requested_by=v.get("requested_by"),
+            predecessor=v.get("predecessor"),
         )
 
     # Revocation ---------------------------------------------------------------------------
