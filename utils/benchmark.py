@@ -403,7 +403,57 @@ def kvs_section(count: int) -> str:
     ])
 
 
-SECTIONS = ("issuance", "crl", "kvs")
+def cold_section(runs: int) -> str:
+    """Fresh-process cold start of every handler: ``python -c "import app"`` with the function's
+    environment and only what its package ships importable (see utils/lambda_packages.py)."""
+    from utils.lambda_packages import function_layers, import_script
+    from utils.sandbox.template import load_template
+
+    layers = function_layers(load_template(REPO / "template.yaml"))
+    with Sandbox(REPO, parameter_overrides={"LogLevel": "WARNING"}) as sandbox:
+        functions = {name: function for name, function in sandbox.functions.items() if name in layers}
+    jobs = {}
+    for name, function in functions.items():
+        env = {**os.environ, **function.env}
+        env.pop("POWERTOOLS_TRACE_DISABLED", None)  # as in Lambda: Tracer on (Tracing: Active)
+        jobs[name] = (import_script(function.spec.code_uri, layers[name], function.spec.module), env)
+    imports: dict[str, list[float]] = {name: [] for name in jobs}
+    walls: dict[str, list[float]] = {name: [] for name in jobs}
+    for _ in range(runs):  # interleaved: one run of every handler, then the next round
+        for name, (code, env) in jobs.items():
+            started = time.perf_counter()
+            out = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True)
+            walls[name].append((time.perf_counter() - started) * 1000)
+            if out.returncode != 0:
+                raise RuntimeError(f"{name}: import failed\n{out.stderr}")
+            imports[name].append(float(out.stdout.strip().splitlines()[-1]))
+    rows = [
+        f"| {name} | **{spread(walls[name], 'ms', 0)}** | {spread(imports[name], 'ms', 0)} |" for name in jobs
+    ]
+    return "\n".join([
+        "## Cold start",
+        "",
+        f"Each handler imported in a fresh interpreter (`python -c \"import app\"`), {runs} rounds interleaved "
+        "across handlers; the function's environment from the template (Powertools Tracer on, as with "
+        "`Tracing: Active`); importable: the function's code, its layers' sources and, from this "
+        "virtualenv, only the distributions its layers' `requirements.txt` pull in plus the runtime's "
+        "boto3 stack (`utils/lambda_packages.py`); anything else (e.g. `awscrt` outside the layers that "
+        "ship it) raises ImportError as it would in Lambda. Process = wall time of the whole child "
+        "(interpreter start included); import = the `import app` statement alone.",
+        "",
+        "| function | process, median (min-max) | import app, median (min-max) |",
+        "|---|---|---|",
+        *rows,
+    ])
+
+
+def spread(values: list[float], unit: str, digits: int = 1) -> str:
+    """``median (min-max) unit`` of repeated measurements."""
+    med, low, high = statistics.median(values), min(values), max(values)
+    return f"{med:.{digits}f} {unit} ({low:.{digits}f}-{high:.{digits}f})"
+
+
+SECTIONS = ("cold", "issuance", "crl", "kvs")
 
 
 def main() -> int:
@@ -412,6 +462,7 @@ def main() -> int:
     parser.add_argument("--issuances", type=int, default=200, help="warm issuances to time (default 200)")
     parser.add_argument("--crl-sizes", default="1000,10000,100000", help="revoked certificates per CRL run")
     parser.add_argument("--kvs-keys", type=int, default=10000, help="revoked serials for the KVS sync run")
+    parser.add_argument("--cold-runs", type=int, default=7, help="fresh processes per handler (default 7)")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     args = parser.parse_args()
     if args.issuances < 2:
@@ -421,6 +472,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     parts = []
+    if "cold" in sections:
+        parts.append(cold_section(args.cold_runs))
     if "issuance" in sections:
         parts.append(issuance_section(args.issuances))
     if "crl" in sections:
