@@ -28,7 +28,7 @@ from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = KvsSettings.from_env()
 dynamodb = boto3.client("dynamodb")
