@@ -523,7 +523,7 @@ def kvs_section(count: int) -> str:
     ])
 
 
-def cold_section(runs: int) -> str:
+def cold_section(runs: int, baseline: Path | None = None) -> str:
     """Fresh-process cold start of every handler: ``python -c "import app"`` with the function's
     environment and only what its package ships importable (see utils/lambda_packages.py)."""
     from utils.lambda_packages import function_layers, import_script
@@ -537,6 +537,13 @@ def cold_section(runs: int) -> str:
         env = {**os.environ, **function.env}
         env.pop("POWERTOOLS_TRACE_DISABLED", None)  # as in Lambda: Tracer on (Tracing: Active)
         jobs[name] = (import_script(function.spec.code_uri, layers[name], function.spec.module), env)
+    if baseline is not None:  # the same handlers from another checkout, in the same rounds
+        old_layers = function_layers(load_template(baseline / "template.yaml"), repo=baseline)
+        for name, function in functions.items():
+            if name in old_layers:
+                code_dir = baseline / function.spec.code_uri.relative_to(REPO)
+                script = import_script(code_dir, old_layers[name], function.spec.module)
+                jobs[f"{name} (baseline)"] = (script, jobs[name][1])
     imports: dict[str, list[float]] = {name: [] for name in jobs}
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     cpus: dict[str, list[float]] = {name: [] for name in jobs}
@@ -571,6 +578,8 @@ def cold_section(runs: int) -> str:
         "| function | process wall, median (min-max) | process CPU | import app (wall) |",
         "|---|---|---|---|",
         *rows,
+        *([f"\nBaseline: `{baseline}` (another checkout, e.g. `git archive main`), measured in the same "
+           "rounds under the same load."] if baseline is not None else []),
     ])
 
 
@@ -656,6 +665,8 @@ def main() -> int:
     parser.add_argument("--crl-runs", type=int, default=3, help="timed publications per CRL size (default 3)")
     parser.add_argument("--kvs-keys", type=int, default=10000, help="revoked serials for the KVS sync run")
     parser.add_argument("--cold-runs", type=int, default=7, help="fresh processes per handler (default 7)")
+    parser.add_argument("--cold-baseline", type=Path,
+                        help="also time the handlers of this checkout (before/after in the same rounds)")
     parser.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build",
                         help="sam build output for the package section (default .aws-sam/build)")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
@@ -670,7 +681,7 @@ def main() -> int:
     if "package" in sections:
         parts.append(package_section(args.build_dir))
     if "cold" in sections:
-        parts.append(cold_section(args.cold_runs))
+        parts.append(cold_section(args.cold_runs, args.cold_baseline))
     if "issuance" in sections:
         parts.append(issuance_section(args.issuances, args.rounds, args.table_items))
     if "crl" in sections:
