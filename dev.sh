@@ -45,7 +45,7 @@ venv() {
         log "creating $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ layers/ca/requirements.txt -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ -n "$(find layers -name requirements.txt -newer "$stamp")" ]; then
         log "installing Python requirements into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip
         "$VENV/bin/python" -m pip install -q -r requirements-dev.txt

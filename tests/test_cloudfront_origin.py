@@ -356,3 +356,19 @@ def test_rotation_handler(origin: Any, monkeypatch: pytest.MonkeyPatch, lambda_c
     rotate = load_handler("rotate_acm", env, monkeypatch)
     result = rotate.handler({"source": "schedule"}, lambda_context)
     assert len(result["rotated"]) == 1 and result["failed"] == []
+
+
+def test_acm_client_factory_is_called_on_first_use_and_region_checked() -> None:
+    """The issue function passes a factory: no ACM client at cold start, the same region rule."""
+
+    made: list[str] = []
+
+    def factory() -> Any:
+        made.append("acm")
+        return boto3.client("acm", region_name="eu-west-1")
+
+    importer = AcmImporter(factory)
+    assert made == []
+    with pytest.raises(ValueError, match="us-east-1"):
+        importer.delete("arn:aws:acm:us-east-1:123456789012:certificate/x")
+    assert made == ["acm"]

@@ -167,6 +167,8 @@ NEEDS: dict[str, list[Call]] = {
     "SyncKvsFunction": [
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # reconcile (the stream path reads no index)
         item("dynamodb:BatchGetItem", "CERT#0a1b"),  # store.still_revoked before deleting keys
+        item("dynamodb:GetItem", "KVSSTATE#0123"),  # kvs_state: the CA's last write (ETag, digest)
+        item("dynamodb:PutItem", "KVSSTATE#0123"),
         ("cloudfront-keyvaluestore:DescribeKeyValueStore", KVS, {}),
         ("cloudfront-keyvaluestore:ListKeys", KVS, {}),
         ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
@@ -216,6 +218,7 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:PutItem", "CERT#0a1b"),
         item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),
     ],
+    "SyncKvsFunction": [item("dynamodb:PutItem", "CERT#0a1b"), item("dynamodb:GetItem", "CA#issuing")],
 }
 
 

@@ -25,11 +25,12 @@ from kmsca.store import DynamoDbCertificateStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = IssueSettings.from_env()
 kms = boto3.client("kms")
-acm = AcmImporter(boto3.client("acm", region_name=ACM_REGION))  # CloudFront reads ACM in us-east-1 only
+# CloudFront reads ACM in us-east-1 only; the client is made on the first cloudfront-origin request.
+acm = AcmImporter(lambda: boto3.client("acm", region_name=ACM_REGION))
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
 _issuer: Issuer | None = None
 

@@ -30,7 +30,7 @@ from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = CrlSettings.from_env()
 kms = boto3.client("kms")

@@ -23,7 +23,7 @@ from kmsca.store import DynamoDbCertificateStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = RevokeSettings.from_env()
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)

@@ -21,7 +21,7 @@ from kmsca.store import DynamoDbCertificateStore
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = RotationSettings.from_env()
 kms = boto3.client("kms")

@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.certificates import ISSUING
 from kmsca.kvs import KeyValueStoreSync, KvsCapacityExceeded
+from kmsca.kvs_state import DynamoDbKvsState
 from kmsca.notify import Notifier
 from kmsca.records import UnreadableRecord
 from kmsca.settings import KvsSettings
@@ -27,11 +28,13 @@ from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every library X-Ray knows
 
 SETTINGS = KvsSettings.from_env()
-store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
-sync = KeyValueStoreSync(boto3.client("cloudfront-keyvaluestore"), SETTINGS.kvs_arn, store, ISSUING)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDbCertificateStore(dynamodb, SETTINGS.table_name)
+state = DynamoDbKvsState(dynamodb, SETTINGS.table_name, SETTINGS.kvs_arn)  # the CA's last write: ETag, digest
+sync = KeyValueStoreSync(boto3.client("cloudfront-keyvaluestore"), SETTINGS.kvs_arn, store, ISSUING, state=state)
 notifier = Notifier(boto3.client("sns"), SETTINGS.topic_arn)
 
 

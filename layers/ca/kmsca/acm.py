@@ -9,7 +9,7 @@ only (``ImportCertificate`` refuses tags with ``CertificateArn``; ACM API refere
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -57,10 +57,27 @@ class AcmImporter:
     missing ARN.
     """
 
-    def __init__(self, acm: ACMClient) -> None:
+    def __init__(self, acm: ACMClient | Callable[[], ACMClient]) -> None:
+        # A factory defers the client to the first import: only cloudfront-origin requests need ACM,
+        # and a client costs its service model and endpoint rules at cold start.
+        self._client: ACMClient | None = None
+        if hasattr(acm, "meta"):
+            client = self._checked(acm)  # type: ignore[arg-type]
+            self._client, self._factory = client, lambda: client
+        else:
+            self._factory = acm  # type: ignore[assignment]
+
+    @staticmethod
+    def _checked(acm: ACMClient) -> ACMClient:
         if acm.meta.region_name != ACM_REGION:
             raise ValueError(f"CloudFront reads certificates from ACM in {ACM_REGION}, not {acm.meta.region_name}")
-        self._acm = acm
+        return acm
+
+    @property
+    def _acm(self) -> ACMClient:
+        if self._client is None:
+            self._client = self._checked(self._factory())
+        return self._client
 
     def import_new(self, bundle: OriginBundle, tags: Mapping[str, str]) -> str:
         """First import (one ``acm:ImportCertificate`` with tags). Returns the new ARN."""

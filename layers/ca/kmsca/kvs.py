@@ -16,6 +16,15 @@ A connection function looks the viewer certificate's serial number up at the edg
   anyone else in between is a conflict, never silently overwritten. Expired certificates are
   deleted, so the store stays far below its 5 MB limit.
 
+Remembered state (:mod:`kmsca.kvs_state`, optional): after each write the CA stores the ETag it
+got back and a digest of the content it left. A reconcile whose ``DescribeKeyValueStore`` returns
+that ETag knows nobody else wrote since; if the inventory's revoked certificates still unexpired at
+the state's time have that digest, the store holds exactly them: it deletes the ones expired since
+(known keys) and lists nothing. So a reconcile with nothing to do costs one KeyValueStore call (plus
+the state's GetItem and the inventory Query). Any doubt (another writer's ETag, a digest that differs,
+an unreadable record, no state, a conflict, or a last listing older than
+:data:`FULL_LISTING_INTERVAL`, the safety net) means the full listing above.
+
 Every write carries ``IfMatch``; a ``ConflictException`` (someone else wrote) re-reads the ETag
 and retries, at most :data:`CONFLICT_RETRIES` times; then :class:`KvsConflict` is raised and
 nothing is lost: the next reconcile computes the difference again. Any other KeyValueStore error
@@ -30,11 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .kvs_state import DynamoDbKvsState, KvsState, add_to_digest, content_digest
 from .records import RevokedEntry, UnreadableRecord, iso
 from .store import CertificateStore
 
@@ -42,6 +52,7 @@ MAX_KEYS_PER_UPDATE = 50
 MAX_STORE_BYTES = 5 * 1024 * 1024
 CONFLICT_RETRIES = 5
 LIST_PAGE_SIZE = 50
+FULL_LISTING_INTERVAL = timedelta(hours=24)  # the safety net: list the whole store at least this often
 
 
 class KvsSyncFailed(Exception):
@@ -85,6 +96,7 @@ class SyncReport:
     calls: dict[str, int] | None = None
     kept: int = 0
     unreadable: list[UnreadableRecord] = field(default_factory=list)
+    listed: bool = False  # the store was listed (False: the remembered state vouched for it)
 
 
 def _batches(puts: list[dict[str, str]], deletes: list[str]) -> Iterator[tuple[list[dict[str, str]], list[str]]]:
@@ -104,16 +116,24 @@ class KeyValueStoreSync:
         store: the inventory (its ``RevokedByCa`` index).
         ca: CA name whose revocations are mirrored (``issuing``).
         max_store_bytes: the store's capacity (5 MB, the KeyValueStore quota).
+        state: where the CA remembers its last write (None: every reconcile lists the store).
     """
 
     def __init__(
-        self, client: Any, kvs_arn: str, store: CertificateStore, ca: str, max_store_bytes: int = MAX_STORE_BYTES
+        self,
+        client: Any,
+        kvs_arn: str,
+        store: CertificateStore,
+        ca: str,
+        max_store_bytes: int = MAX_STORE_BYTES,
+        state: DynamoDbKvsState | None = None,
     ) -> None:
         self._client = client
         self._arn = kvs_arn
         self._store = store
         self._ca = ca
         self._max_bytes = max_store_bytes
+        self._state = state
         self._calls: dict[str, int] = {}
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
@@ -133,11 +153,12 @@ class KeyValueStoreSync:
 
     def _write(
         self, puts: list[dict[str, str]], deletes: list[str], report: SyncReport, etag: str | None = None
-    ) -> None:
+    ) -> str | None:
         """Apply puts and deletes in ETag-chained batches of at most 50 keys (``etag``: a fresh one
-        already read, else one DescribeKeyValueStore)."""
+        already read, else one DescribeKeyValueStore); returns the last ETag (``etag`` if nothing
+        was written)."""
         if not puts and not deletes:
-            return
+            return etag
         if etag is None:
             etag = self._describe()["ETag"]
         for batch_puts, batch_deletes in _batches(puts, deletes):
@@ -161,13 +182,28 @@ class KeyValueStoreSync:
                     etag = self._describe()["ETag"]
             report.puts += len(batch_puts)
             report.deletes += len(batch_deletes)
+        return etag
 
     def apply_revocations(self, entries: Iterable[RevokedEntry], now: datetime) -> SyncReport:
-        """Put the serials of newly revoked, unexpired certificates (after a revocation)."""
+        """Put the serials of newly revoked, unexpired certificates (after a revocation); when the
+        remembered state described the store this write started from, it is carried forward."""
         self._calls = {}
         report = SyncReport()
-        puts = [{"Key": e.serial_number, "Value": kvs_value(e)} for e in entries if e.not_after >= now]
-        self._write(puts, [], report)
+        values = {e.serial_number: kvs_value(e) for e in entries if e.not_after >= now}
+        puts = [{"Key": k, "Value": v} for k, v in values.items()]
+        if puts:
+            etag = self._describe()["ETag"]
+            state = self._state.get() if self._state is not None else None
+            final = self._write(puts, [], report, etag)
+            if self._state is not None and state is not None and state.etag == etag and not report.conflicts:
+                carried = KvsState(
+                    etag=str(final),
+                    digest=add_to_digest(state.digest, values.items()),
+                    count=state.count + len(values),
+                    as_of=state.as_of,
+                    listed_at=state.listed_at,
+                )
+                self._state.put(carried, replaces_etag=etag)
         report.calls = dict(self._calls)
         return report
 
@@ -200,7 +236,31 @@ class KeyValueStoreSync:
         report = SyncReport(unreadable=problems if problems is not None else [])
         # The store first (its ETag, then its keys), the inventory second: see the module docstring.
         etag = self._describe()["ETag"]
+        state = self._state.get() if self._state is not None else None
+        if state is not None and state.etag == etag and state.as_of <= now < state.listed_at + FULL_LISTING_INTERVAL:
+            if self._reconcile_from_state(state, etag, now, report):
+                report.calls = dict(self._calls)
+                return report
+        report.listed = True
         present = self.present_keys()
+        desired = self._desired(now, report)
+        puts = [{"Key": k, "Value": v} for k, v in desired.items() if present.get(k) != v]
+        unreadable = {u.serial_number for u in report.unreadable if u.serial_number}
+        candidates = [k for k in present if k not in desired and k not in unreadable]
+        keep = self._store.still_revoked(candidates, now) if candidates else set()
+        deletes = [k for k in candidates if k not in keep]
+        report.kept = len(present) - len(desired.keys() & present.keys()) - len(deletes)
+        final = self._write(puts, deletes, report, etag)
+        if self._state is not None and not report.conflicts:
+            deleted = set(deletes)
+            content = {k: v for k, v in present.items() if k not in deleted}
+            content.update({p["Key"]: p["Value"] for p in puts})
+            self._state.put(KvsState(str(final), content_digest(content), len(content), now, now))
+        report.calls = dict(self._calls)
+        return report
+
+    def _desired(self, now: datetime, report: SyncReport) -> dict[str, str]:
+        """The inventory's revoked, unexpired serials and their values (size checked)."""
         desired = {
             e.serial_number: kvs_value(e) for e in self._store.list_revoked(self._ca, now, report.unreadable)
         }
@@ -210,12 +270,24 @@ class KeyValueStoreSync:
                 f"{len(desired)} revoked serial numbers need {report.store_bytes} bytes; "
                 f"the KeyValueStore holds {self._max_bytes}"
             )
-        puts = [{"Key": k, "Value": v} for k, v in desired.items() if present.get(k) != v]
-        unreadable = {u.serial_number for u in report.unreadable if u.serial_number}
-        candidates = [k for k in present if k not in desired and k not in unreadable]
-        keep = self._store.still_revoked(candidates, now) if candidates else set()
-        deletes = [k for k in candidates if k not in keep]
-        report.kept = len(present) - len(desired.keys() & present.keys()) - len(deletes)
-        self._write(puts, deletes, report, etag)
-        report.calls = dict(self._calls)
-        return report
+        return desired
+
+    def _reconcile_from_state(self, state: KvsState, etag: str, now: datetime, report: SyncReport) -> bool:
+        """Nobody wrote since the CA's last write (same ETag): if the inventory's revoked
+        certificates unexpired at ``state.as_of`` have the remembered digest, the store holds
+        exactly them; delete those expired since and return True. False: the caller lists."""
+        problems: list[UnreadableRecord] = []
+        entries = list(self._store.list_revoked(self._ca, state.as_of, problems))
+        known = {e.serial_number: kvs_value(e) for e in entries}
+        if problems or len(known) != state.count or content_digest(known) != state.digest:
+            return False
+        expired = {e.serial_number for e in entries if e.not_after < now}
+        desired = {k: v for k, v in known.items() if k not in expired}
+        report.store_bytes = sum(entry_size(k, v) for k, v in desired.items())
+        if not expired:
+            return True
+        final = self._write([], sorted(expired), report, etag)
+        if self._state is not None and not report.conflicts:
+            carried = KvsState(str(final), content_digest(desired), len(desired), now, state.listed_at)
+            self._state.put(carried, replaces_etag=state.etag)
+        return True
