@@ -90,6 +90,7 @@ case "$job" in
         "$VENV/bin/python" utils/embed-connection-function.py --check
         ;;
     sam)
+        command -v make >/dev/null 2>&1 || apt_install make  # the CA layer builds with BuildMethod: makefile
         sam_venv
         "$SAM_VENV/bin/sam" validate --lint
         "$SAM_VENV/bin/sam" build --build-dir "${SAM_BUILD_DIR:-.aws-sam/build}" "$@"
