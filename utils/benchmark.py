@@ -6,7 +6,7 @@ template.yaml, the CA bootstrapped by the real custom resource), so every AWS ca
 as it would from Lambda. AWS calls are counted by operation with botocore ``before-call``
 events. Prints Markdown; ``--write docs/benchmark.md`` also stores it with the command.
 
-    python utils/benchmark.py [--sections issuance,crl,kvs] [--issuances 200]
+    python utils/benchmark.py [--sections issuance,crl,kvs,ocsp] [--issuances 200]
                               [--crl-sizes 1000,10000,100000] [--write docs/benchmark.md]
 
 issuance: AWS calls per issuance (cold, warm, with an idempotency key, a replay); median and p95
@@ -15,6 +15,8 @@ crl: the issuing CA's CRL with N revoked certificates: seconds to query, build, 
     publish; the part spent waiting on moto; peak traced memory; AWS calls by operation; DER size.
 kvs: KeyValueStore sync from empty to 10,000 serials, a reconcile with nothing to do, one
     incremental revocation (calls by operation), and revoke -> key in the store in the sandbox.
+ocsp: warm ms per OCSP response (median, p95), AWS calls and ``kms:Sign`` per 1,000 responses,
+    cost per million requests at list prices with CloudFront's cache in front (utils/bench_ocsp.py).
 """
 
 from __future__ import annotations
@@ -403,7 +405,7 @@ def kvs_section(count: int) -> str:
     ])
 
 
-SECTIONS = ("issuance", "crl", "kvs")
+SECTIONS = ("issuance", "crl", "kvs", "ocsp")
 
 
 def main() -> int:
@@ -412,6 +414,7 @@ def main() -> int:
     parser.add_argument("--issuances", type=int, default=200, help="warm issuances to time (default 200)")
     parser.add_argument("--crl-sizes", default="1000,10000,100000", help="revoked certificates per CRL run")
     parser.add_argument("--kvs-keys", type=int, default=10000, help="revoked serials for the KVS sync run")
+    parser.add_argument("--ocsp-responses", type=int, default=1000, help="warm OCSP responses to time")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     args = parser.parse_args()
     if args.issuances < 2:
@@ -427,6 +430,10 @@ def main() -> int:
         parts.append(crl_section([int(n) for n in args.crl_sizes.split(",")]))
     if "kvs" in sections:
         parts.append(kvs_section(args.kvs_keys))
+    if "ocsp" in sections:
+        from utils.bench_ocsp import ocsp_section
+
+        parts.append(ocsp_section(args.ocsp_responses))
     report = "\n\n".join(parts)
     print(report)
     if args.write:
