@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from cryptography.x509.verification import PolicyBuilder, Store
 from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
 from kmsca.errors import CaNotReady, ConfigurationError
@@ -205,3 +206,47 @@ def test_custom_resource_delete_keeps_the_ca(
     assert catcher.bodies[-1]["Status"] == "SUCCESS"
     assert ca_resources.item_count() == items
     assert _object(ca_resources, "ca-bundle.pem")["ContentLength"] > 0
+
+
+def test_adding_the_ocsp_url_reissues_the_issuing_ca_with_the_same_key(
+    ca_resources: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext, ec_key: Any
+) -> None:
+    from tests.conftest import csr_pem, make_csr
+
+    def run(env: dict[str, str]) -> Any:
+        return bootstrap_ca(DynamoDbCertificateStore(ca_resources.dynamodb, ca_resources.table), ca_resources.kms,
+                            ca_resources.s3, BootstrapSettings.from_env(env),
+                            CaHierarchyConfig.from_properties(HIERARCHY_PROPERTIES), datetime.now(UTC))  # fmt: skip
+
+    def ocsp_urls(certificate: x509.Certificate) -> list[str]:
+        aia = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        return [str(d.access_location.value) for d in aia if d.access_method == AuthorityInformationAccessOID.OCSP]
+
+    keys_before = len(ca_resources.kms.list_keys()["Keys"])
+    before = run(ca_resources.env)
+    old = before.issuing.certificate
+    assert ocsp_urls(old) == []
+    issue = load_handler("issue", ca_resources.env, monkeypatch)
+    leaf = x509.load_pem_x509_certificate(
+        issue.handler({"csr": csr_pem(make_csr(ec_key)), "sans": [{"type": "email", "value": "a@example.com"}]},
+                      lambda_context)["certificate"].encode())  # pyca path validation needs a SAN
+
+    with_ocsp = {**ca_resources.env, "OCSP_URL": "https://pki.example.com/ocsp"}
+    after = run(with_ocsp)
+    new = after.issuing.certificate
+    assert "issuing (re-issued)" in after.created
+    assert ocsp_urls(new) == ["https://pki.example.com/ocsp"]
+    assert new.serial_number != old.serial_number
+    assert new.subject == old.subject and new.issuer == old.issuer
+    assert new.public_key() == old.public_key()  # the same KMS key: never a new one
+    assert after.issuing.key_id == before.issuing.key_id == ca_resources.issuing_key
+    assert len(ca_resources.kms.list_keys()["Keys"]) == keys_before
+    assert new.not_valid_after_utc == old.not_valid_after_utc
+    assert after.root.certificate.serial_number == before.root.certificate.serial_number
+    assert x509.load_pem_x509_certificate(_object(ca_resources, "issuing.pem")["Body"].read()) == new
+    # A certificate issued under the old issuing certificate still chains through the new one.
+    root = after.root.certificate
+    PolicyBuilder().store(Store([root])).build_client_verifier().verify(leaf, [new])
+    # Nothing changes on the next run with the same settings.
+    again = run(with_ocsp)
+    assert again.issuing.certificate.serial_number == new.serial_number and again.created == ()

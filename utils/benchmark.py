@@ -6,7 +6,7 @@ AWS is the local sandbox (moto server on 127.0.0.1, resources from template.yaml
 bootstrapped by the real custom resource), so every AWS call crosses HTTP as it would from Lambda.
 Prints Markdown; ``--write docs/benchmark.md`` also stores it with the command.
 
-    python utils/benchmark.py [--sections cold,package,issuance,crl,kvs] [--issuances 200] [--rounds 5]
+    python utils/benchmark.py [--sections cold,package,issuance,crl,kvs,ocsp] [--issuances 200] [--rounds 5]
                               [--crl-sizes 1000,10000,100000] [--write docs/benchmark.md]
 
 cold: each handler imported in fresh interpreters, with only its own package importable, median of 7.
@@ -17,6 +17,8 @@ crl: the issuing CA's CRL with N revoked certificates: time (repeated), time wai
     emulators, peak RSS of a child process, AWS calls by operation, DER size.
 kvs: KeyValueStore sync from empty to 10,000 serials, a reconcile with nothing to do, one after a
     foreign write, one incremental revocation, and revoke -> key in the store in the sandbox.
+ocsp: warm ms per OCSP response (median, p95), AWS calls and ``kms:Sign`` per 1,000 responses,
+    cost per million requests at list prices with CloudFront's cache in front (utils/bench_ocsp.py).
 """
 
 from __future__ import annotations
@@ -651,7 +653,7 @@ def environment_note() -> str:
             "emulator, so absolute times are this machine's, not Lambda's.")
 
 
-SECTIONS = ("cold", "package", "issuance", "crl", "kvs")
+SECTIONS = ("cold", "package", "issuance", "crl", "kvs", "ocsp")
 
 
 def main() -> int:
@@ -669,6 +671,7 @@ def main() -> int:
                         help="also time the handlers of this checkout (before/after in the same rounds)")
     parser.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build",
                         help="sam build output for the package section (default .aws-sam/build)")
+    parser.add_argument("--ocsp-responses", type=int, default=1000, help="warm OCSP responses to time")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     args = parser.parse_args()
     if args.issuances < 2:
@@ -688,6 +691,10 @@ def main() -> int:
         parts.append(crl_section([int(n) for n in args.crl_sizes.split(",")], args.crl_runs))
     if "kvs" in sections:
         parts.append(kvs_section(args.kvs_keys))
+    if "ocsp" in sections:
+        from utils.bench_ocsp import ocsp_section
+
+        parts.append(ocsp_section(args.ocsp_responses))
     report = "\n\n".join(parts)
     print(report)
     if args.write:

@@ -31,6 +31,9 @@ Steps (each prints what it does and its result; a summary table closes the run):
     ``ssl_verify_client on``, ``ssl_client_certificate ca-bundle.pem`` and ``ssl_crl crls.pem``:
     HTTP 200 for the good client, 400 "The SSL certificate error" for the revoked one (Python
     and ``openssl s_client`` clients). FAIL with a hint when nginx is not installed.
+    After the OCSP step, the same nginx with ``ssl_ocsp on`` and no CRL file asks the responder
+    named in each certificate's AIA (leaf and issuing CA): 200 for the good client, 400 for the
+    revoked one.
 16. the Python ``ssl`` server of step 7 with ``VERIFY_CRL_CHECK_CHAIN`` and both CRLs: the good
     client is accepted, the revoked one refused during the handshake.
 17. CloudFront origin mTLS: ``utils/cloudfront-origin-cert.py`` (profile ``cloudfront-origin``: the
@@ -1040,9 +1043,20 @@ class Nginx:
     Every location answers ``hello <subject DN> serial <serial> verify <result>``.
     """
 
-    def __init__(self, binary: str, prefix: Path, *, fullchain: Path, key: Path, ca_bundle: Path, crls: Path) -> None:
+    def __init__(
+        self,
+        binary: str,
+        prefix: Path,
+        *,
+        fullchain: Path,
+        key: Path,
+        ca_bundle: Path,
+        crls: Path | None = None,
+        ocsp: str | None = None,
+    ) -> None:
         self.binary, self.prefix = binary, prefix
         self.fullchain, self.key, self.ca_bundle, self.crls = fullchain, key, ca_bundle, crls
+        self.ocsp = ocsp  # "on" (leaf and intermediates) or "leaf": ssl_ocsp from the AIA URL
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.error_log = prefix / "error.log"
@@ -1066,14 +1080,24 @@ http {{
         ssl_verify_client on;
         ssl_verify_depth 2;
         ssl_client_certificate {self.ca_bundle};
-        ssl_crl {self.crls};
-        default_type text/plain;
+{self._revocation()}        default_type text/plain;
         location / {{
             return 200 "hello $ssl_client_s_dn serial $ssl_client_serial verify $ssl_client_verify\\n";
         }}
     }}
 }}
 """
+
+    def _revocation(self) -> str:
+        """``ssl_crl`` and/or ``ssl_ocsp`` lines (8 spaces indent, newline-terminated)."""
+        lines = []
+        if self.crls is not None:
+            lines.append(f"ssl_crl {self.crls};")
+        if self.ocsp is not None:
+            # The responder URL comes from each certificate's AIA (no ssl_ocsp_responder). It is an
+            # IP address in the sandbox, so no resolver is needed; a hostname would need `resolver`.
+            lines += [f"ssl_ocsp {self.ocsp};", "ssl_ocsp_cache shared:ocsp:1m;"]
+        return "".join(f"        {line}\n" for line in lines)
 
     def _temp_modules(self) -> list[str]:
         """Modules with a temp path in this build (``--without-http_<m>_module`` drops one)."""
@@ -1174,54 +1198,80 @@ def openssl_https_get(
     return None, f"no HTTP response (exit {result.returncode}): {result.stderr.strip()[-200:]}"
 
 
-def step_nginx(demo: Demo) -> str:
-    """nginx with ssl_verify_client on and ssl_crl (both CRLs): good client 200, revoked client 400."""
+def _nginx_binary() -> tuple[str, str]:
+    """nginx's path and ``nginx -v`` text, or StepFailed with the install hint."""
     binary = find_nginx()
     if binary is None:
         raise StepFailed(
             "nginx is not installed, so the nginx check did not run: apt-get install nginx-light "
             "(./dev.sh demo installs it)"
         )
+    return binary, subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stderr.strip()
+
+
+def _nginx_clients(demo: Demo, nginx: Nginx, version: str, revoked_reason: str) -> None:
+    """Good, revoked and no client certificate against ``nginx``, each with Python and openssl
+    s_client: 200 for the good one, 400 for the others; StepFailed naming every unexpected outcome."""
     f = demo.files
     bundle = f["client_ca_bundle"]
-    version = subprocess.run([binary, "-v"], capture_output=True, text=True, check=False).stderr.strip()
     cases = [
-        (
-            "good client certificate",
-            f["client_fullchain"],
-            f["client_key"],
-            200,
-            demo.issued["client"]["serial_number"],
-        ),
-        ("revoked client certificate", f["revoked_fullchain"], f["revoked_key"], 400, "The SSL certificate error"),
+        ("good client certificate", f["client_fullchain"], f["client_key"], 200,
+         demo.issued["client"]["serial_number"]),
+        ("revoked client certificate", f["revoked_fullchain"], f["revoked_key"], 400, revoked_reason),
         ("no client certificate", None, None, 400, "No required SSL certificate was sent"),
-    ]
+    ]  # fmt: skip
     failures = []
-    with Nginx(binary, demo.work / "nginx", fullchain=f["server_fullchain"], key=f["server_key"], ca_bundle=bundle,
-               crls=f["crls_pem"]) as nginx:  # fmt: skip
-        detail(f"{version} on https://{TLS_HOST}:{nginx.port}/ (prefix <tmp>/nginx, not a daemon):")
-        for line in nginx.config().splitlines():
-            if line.strip().startswith(("ssl_verify", "ssl_client_certificate", "ssl_crl", "listen")):
-                detail("  " + line.strip().replace(str(demo.out_dir), "<out>"))
-        for label, cert, key, want, must_show in cases:
-            for tool in ("python", "openssl"):
-                if tool == "python":
-                    status, body = python_https_get(nginx.port, bundle, cert, key)
-                else:
-                    status, body = openssl_https_get(demo, nginx.port, bundle, cert, key)
-                seen = http_summary(status, body)
-                ok = status == want and must_show.lower() in body.lower()
-                detail(f"[{'ok  ' if ok else 'FAIL'}] {label} ({tool}): want {want}, got {seen}")
-                if not ok:
-                    failures.append(f"{label} ({tool})")
-        time.sleep(0.1)  # let the worker flush its log line
-        for line in nginx.log_lines("verify error")[:2]:
-            detail(f"nginx error.log: {line}")
+    detail(f"{version} on https://{TLS_HOST}:{nginx.port}/ (prefix <tmp>/{nginx.prefix.name}, not a daemon):")
+    for line in nginx.config().splitlines():
+        if line.strip().startswith(("ssl_verify", "ssl_client_certificate", "ssl_crl", "ssl_ocsp", "listen")):
+            detail("  " + line.strip().replace(str(demo.out_dir), "<out>"))
+    for label, cert, key, want, must_show in cases:
+        for tool in ("python", "openssl"):
+            if tool == "python":
+                status, body = python_https_get(nginx.port, bundle, cert, key)
+            else:
+                status, body = openssl_https_get(demo, nginx.port, bundle, cert, key)
+            seen = http_summary(status, body)
+            ok = status == want and must_show.lower() in body.lower()
+            detail(f"[{'ok  ' if ok else 'FAIL'}] {label} ({tool}): want {want}, got {seen}")
+            if not ok:
+                failures.append(f"{label} ({tool})")
+    time.sleep(0.1)  # let the worker flush its log line
+    for line in (nginx.log_lines("verify error") + nginx.log_lines("OCSP"))[:3]:
+        detail(f"nginx error.log: {line}")
     if failures:
-        raise StepFailed("unexpected outcome for: " + "; ".join(failures))
+        raise StepFailed("unexpected outcome for: " + "; ".join(failures) + "\n" + nginx.log_tail())
+
+
+def step_nginx(demo: Demo) -> str:
+    """nginx with ssl_verify_client on and ssl_crl (both CRLs): good client 200, revoked client 400."""
+    binary, version = _nginx_binary()
+    f = demo.files
+    with Nginx(binary, demo.work / "nginx", fullchain=f["server_fullchain"], key=f["server_key"],
+               ca_bundle=f["client_ca_bundle"], crls=f["crls_pem"]) as nginx:  # fmt: skip
+        _nginx_clients(demo, nginx, version, "The SSL certificate error")
     return (
         f"{version.split(': ')[-1]}: 200 for the good certificate, 400 'The SSL certificate error' for the revoked one"
     )
+
+
+def step_nginx_ocsp(demo: Demo) -> str:
+    """nginx with ssl_verify_client on and ``ssl_ocsp on`` (no CRL file): nginx asks the responder
+    named in each certificate's AIA (the sandbox's 127.0.0.1 URL) about the leaf and the issuing CA
+    (whose status is root-signed); good client 200, revoked client 400."""
+    binary, version = _nginx_binary()
+    f = demo.files
+    url = _aia(f["client_certificate"], "OCSP")
+    detail(f"OCSP URL in the client certificate: {demo.shown(url)}")
+    with Nginx(binary, demo.work / "nginx-ocsp", fullchain=f["server_fullchain"], key=f["server_key"],
+               ca_bundle=f["client_ca_bundle"], ocsp="on") as nginx:  # fmt: skip
+        _nginx_clients(demo, nginx, version, "The SSL certificate error")
+        # No CRL is configured, so "certificate revoked" can only come from an OCSP answer. With
+        # `ssl_ocsp on` nginx also asks about the issuing CA (root-signed answer) and refuses the chain
+        # when any lookup fails: the good client's 200 shows both answers were obtained and verified.
+        if not nginx.log_lines("verify error: certificate revoked"):
+            raise StepFailed("nginx refused the revoked client, but not as 'certificate revoked':\n" + nginx.log_tail())
+    return f"{version.split(': ')[-1]} with ssl_ocsp on: 200 for the good certificate, 400 for the revoked one (OCSP)"
 
 
 def step_python_crl(demo: Demo) -> str:
@@ -1632,6 +1682,7 @@ def step_crl_by_url(demo: Demo) -> str:
             raise StepFailed(f"openssl verify (fetched CRLs) of the {kind} certificate exited {result.returncode}")
     return f"CRLs fetched from {len(fetched)} distribution points in the certificates; openssl agrees"
 
+
 def step_lifecycle(demo: Demo) -> str:
     """List (the index lags: poll with a deadline), show, renew the client certificate with
     utils/certs.py, then run the daily expiry job (as its schedule does) and show its event."""
@@ -1713,6 +1764,12 @@ STEPS: list[Step] = [
     Step("openssl_crl", "openssl verify -crl_check_all with the CRLs", step_openssl_crl, ("crls",)),
     Step("nginx", "nginx mutual TLS checking CRLs (ssl_crl)", step_nginx, ("crls", "client_cert", "server_cert")),
     Step("ocsp", "OCSP with openssl from the URLs in the certificates", step_ocsp, ("crl_published", "published_ca")),
+    Step(
+        "nginx_ocsp",
+        "nginx mutual TLS checking OCSP (ssl_ocsp on, no CRL file)",
+        step_nginx_ocsp,
+        ("ocsp", "client_cert", "server_cert"),
+    ),
     Step(
         "crl_by_url",
         "CRLs fetched from the URLs in the certificates",

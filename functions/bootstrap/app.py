@@ -20,7 +20,7 @@ from kmsca.custom_resource import run_custom_resource
 from kmsca.publish import CA_BUNDLE_KEY
 from kmsca.settings import BootstrapSettings
 from kmsca.store import DynamoDbCertificateStore
-from kmsca.truststore import update_trust_store
+from kmsca.truststore import require_ocsp_urls, update_trust_store
 
 logger = Logger()
 metrics = Metrics()
@@ -53,8 +53,14 @@ def create_or_update(event: Mapping[str, Any]) -> dict[str, str]:
             extra={"problems": list(result.trust_store_problems)},
         )
     elif SETTINGS.trust_store_id and cloudfront is not None:
-        update_trust_store(cloudfront, SETTINGS.trust_store_id, SETTINGS.public_bucket, CA_BUNDLE_KEY, SETTINGS.region)
-        logger.info("CloudFront trust store updated", extra={"trust_store_id": SETTINGS.trust_store_id})
+        if SETTINGS.trust_store_ocsp:
+            require_ocsp_urls([result.issuing.certificate, result.root.certificate])  # FAILED names the parameter
+        update_trust_store(cloudfront, SETTINGS.trust_store_id, SETTINGS.public_bucket, CA_BUNDLE_KEY, SETTINGS.region,
+                           use_ocsp=SETTINGS.trust_store_ocsp)  # fmt: skip
+        logger.info(
+            "CloudFront trust store updated",
+            extra={"trust_store_id": SETTINGS.trust_store_id, "ocsp": SETTINGS.trust_store_ocsp},
+        )
     return {
         "RootCaSerialNumber": result.root.serial_number,
         "IssuingCaSerialNumber": result.issuing.serial_number,

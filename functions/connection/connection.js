@@ -22,6 +22,13 @@
  *   no client certificate        -> allow (verify mode refuses these before this function;
  *                                   in optional mode the operator chose to admit them)
  *   serial cannot be normalised  -> deny
+ *   notAfter in the past         -> deny (expired), before any lookup: with the
+ *                                   distribution's IgnoreCertificateExpiry, expired
+ *                                   certificates reach this function, and the store
+ *                                   drops expired serials, so a revoked expired
+ *                                   certificate must be refused here
+ *   notAfter present, unreadable -> deny; absent -> not checked (CloudFront checks
+ *                                   expiry itself unless IgnoreCertificateExpiry)
  *   key present in the store     -> deny (revoked)
  *   KeyValueStore lookup fails   -> deny (fail closed)
  *   otherwise                    -> allow
@@ -63,6 +70,23 @@ function leafCertificate(connection) {
     return null;
 }
 
+// The leaf's notAfter in ms since the epoch; null when absent, NaN when unreadable.
+// Read from leaf.validity.notAfter or leaf.notAfter: a date string, or a number of
+// seconds (below 1e11) or milliseconds since the epoch.
+function notAfterMillis(leaf) {
+    let raw = leaf.notAfter;
+    if (leaf.validity && leaf.validity.notAfter !== undefined) {
+        raw = leaf.validity.notAfter;
+    }
+    if (raw === undefined || raw === null) {
+        return null;
+    }
+    if (typeof raw === 'number') {
+        return raw < 1e11 ? raw * 1000 : raw;
+    }
+    return typeof raw === 'string' ? Date.parse(raw) : NaN;
+}
+
 function logLine(connection, fields) {
     try {
         let line = JSON.stringify(fields);
@@ -90,6 +114,14 @@ async function evaluate(connection) {
         return {
             allow: false,
             log: { reason: 'invalid serial number', serial: describe(leaf.serialNumber, 64) },
+        };
+    }
+    const notAfter = notAfterMillis(leaf);
+    if (notAfter !== null && !(notAfter > Date.now())) {
+        const shown = leaf.validity && leaf.validity.notAfter !== undefined ? leaf.validity.notAfter : leaf.notAfter;
+        return {
+            allow: false,
+            log: { reason: isNaN(notAfter) ? 'unreadable notAfter' : 'expired', serial: key, notAfter: describe(shown, 40) },
         };
     }
     let revoked;

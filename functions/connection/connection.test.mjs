@@ -277,6 +277,62 @@ describe('canonicalSerial (same rule as kmsca.serial.serial_to_hex)', () => {
     });
 });
 
+describe('expiry (IgnoreCertificateExpiry lets expired certificates reach the function)', () => {
+    const DAY = 86400000;
+    function withValidity(leafFields) {
+        return fakeConnection({
+            clientCertificate: { certificates: { leaf: { serialNumber: '12:34', subject: 'CN=d', ...leafFields } } },
+        });
+    }
+    const expired = new Date(Date.now() - DAY).toISOString();
+    const valid = new Date(Date.now() + DAY).toISOString();
+
+    test('an expired certificate that is revoked (its serial already dropped from the store): deny, no lookup', async () => {
+        // The reconcile removes expired serials, so the store no longer knows this one.
+        const { decision, logs } = await run(withValidity({ serialNumber: '4a:3f:07', validity: { notAfter: expired } }));
+        assert.equal(decision, 'deny');
+        assert.equal(kvsState.calls.length, 0);
+        assert.equal(JSON.parse(logs[0]).reason, 'expired');
+    });
+
+    test('an expired certificate whose serial is still in the store: deny', async () => {
+        const { decision } = await run(withValidity({ serialNumber: '4a:3f:05', validity: { notAfter: expired } }));
+        assert.equal(decision, 'deny');
+    });
+
+    for (const [name, fields] of [
+        ['validity.notAfter ISO string', { validity: { notAfter: expired } }],
+        ['notAfter ISO string', { notAfter: expired }],
+        ['validity.notAfter openssl-style string', { validity: { notAfter: 'Mar 21 13:35:00 2023 GMT' } }],
+        ['notAfter epoch seconds', { notAfter: Math.floor((Date.now() - DAY) / 1000) }],
+        ['notAfter epoch milliseconds', { notAfter: Date.now() - DAY }],
+    ]) {
+        test(`expired (${name}): deny`, async () => {
+            const { decision } = await run(withValidity(fields));
+            assert.equal(decision, 'deny');
+        });
+    }
+
+    test('an unexpired, unrevoked certificate: allow after the lookup', async () => {
+        const { decision } = await run(withValidity({ validity: { notAfter: valid } }));
+        assert.equal(decision, 'allow');
+        assert.equal(kvsState.calls.length, 1);
+    });
+
+    test('no validity passed: not checked here (CloudFront checks expiry itself)', async () => {
+        const { decision } = await run(withValidity({}));
+        assert.equal(decision, 'allow');
+    });
+
+    for (const bad of ['not a date', true, {}]) {
+        test(`an unreadable notAfter (${JSON.stringify(bad)}): deny (fail closed)`, async () => {
+            const { decision, logs } = await run(withValidity({ validity: { notAfter: bad } }));
+            assert.equal(decision, 'deny');
+            assert.equal(JSON.parse(logs[0]).reason, 'unreadable notAfter');
+        });
+    }
+});
+
 describe('connection.js source', () => {
     const source = readFileSync(SOURCE, 'utf8');
 

@@ -130,6 +130,9 @@ class BootstrapSettings:
         trust_store_id: CloudFront trust store to point at the bundle, or None (``TRUST_STORE_ID``).
         region: region of the public bucket (``AWS_REGION``, set by Lambda).
         ocsp_url: the OCSP responder for the issuing CA certificate's AIA, or None (``OCSP_URL``).
+        trust_store_ocsp: set the trust store's ``UseClientCertificateOCSPEndpoint`` to this
+            (``TRUST_STORE_OCSP``, ``true`` or ``false``; the template derives it from
+            ``TrustStoreOcsp`` and ``EnableOcsp``).
     """
 
     table_name: str
@@ -141,6 +144,7 @@ class BootstrapSettings:
     trust_store_id: str | None = None
     region: str = "us-east-1"
     ocsp_url: str | None = None
+    trust_store_ocsp: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BootstrapSettings:
@@ -155,6 +159,7 @@ class BootstrapSettings:
             trust_store_id=env.get("TRUST_STORE_ID", "").strip() or None,
             region=_required(env, "AWS_REGION"),
             ocsp_url=_base_url(env, "OCSP_URL"),
+            trust_store_ocsp=_choice(env, "TRUST_STORE_OCSP", ("true", "false"), "false") == "true",
         )
 
 

@@ -8,11 +8,13 @@ bundle of at most 64 KB and 25 certificates; keys RSA 2048/3072/4096 or ECDSA P-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 MAX_BUNDLE_BYTES = 64 * 1024
 MAX_CERTIFICATES = 25
@@ -55,17 +57,68 @@ def trust_store_problems(bundle: bytes) -> list[str]:
     return problems
 
 
-def update_trust_store(cloudfront: Any, trust_store_id: str, bucket: str, key: str, region: str) -> str:
+class TrustStoreOcspUnavailable(Exception):
+    """OCSP checking was asked for the trust store, but a CA certificate of the chain has no AIA
+    OCSP URL (CloudFront would refuse every client chain through it)."""
+
+
+def ocsp_url_problems(chain: Sequence[x509.Certificate]) -> list[str]:
+    """Why CloudFront's OCSP checking (``UseClientCertificateOCSPEndpoint``) would refuse chains
+    through these CA certificates (empty list: every non-root one has an AIA OCSP URL).
+
+    CloudFront queries the OCSP URL of every certificate of the client chain except the root, and
+    refuses a chain with a certificate that has none.
+
+    Args:
+        chain: the CA certificates clients chain to (issuing CAs and the root; the root is skipped).
+    """
+    problems = []
+    for certificate in chain:
+        if certificate.subject == certificate.issuer:
+            continue  # the root: CloudFront does not ask about it
+        try:
+            aia = list(certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value)
+        except x509.ExtensionNotFound:
+            aia = []
+        if not any(d.access_method == AuthorityInformationAccessOID.OCSP for d in aia):
+            problems.append(f"{certificate.subject.rfc4514_string()} has no AIA OCSP URL")
+    return problems
+
+
+def require_ocsp_urls(chain: Sequence[x509.Certificate]) -> None:
+    """Refuse OCSP checking for a trust store when the chain lacks the OCSP URLs.
+
+    Raises:
+        TrustStoreOcspUnavailable: naming the certificates and the parameters to change.
+    """
+    problems = ocsp_url_problems(chain)
+    if problems:
+        raise TrustStoreOcspUnavailable(
+            "TrustStoreOcsp asks CloudFront to check client certificates by OCSP, but "
+            + "; ".join(problems)
+            + ": set EnableOcsp=true (the issuing CA certificate is re-issued with the URL) or TrustStoreOcsp=false"
+        )
+
+
+def update_trust_store(
+    cloudfront: Any, trust_store_id: str, bucket: str, key: str, region: str, *, use_ocsp: bool | None = None
+) -> str:
     """Point a trust store at the CA bundle again (``GetTrustStore`` for the ETag, then
     ``UpdateTrustStore``), so CloudFront re-reads it. Returns the new ETag.
+
+    Args:
+        use_ocsp: ``UseClientCertificateOCSPEndpoint`` (a top-level boolean of UpdateTrustStore);
+            None leaves the trust store's setting as it is.
 
     Raises:
         botocore.exceptions.ClientError: CloudFront refused (unknown id, invalid bundle, no permission).
     """
     etag = cloudfront.get_trust_store(Identifier=trust_store_id)["ETag"]
+    extra = {} if use_ocsp is None else {"UseClientCertificateOCSPEndpoint": use_ocsp}
     response = cloudfront.update_trust_store(
         Id=trust_store_id,
         IfMatch=etag,
         CaCertificatesBundleSource={"CaCertificatesBundleS3Location": {"Bucket": bucket, "Key": key, "Region": region}},
+        **extra,
     )
     return str(response.get("ETag", ""))
