@@ -27,7 +27,7 @@ from .aws import (
     resolve_target,
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
-from .contract import CLIENT, SERVER, Issued, IssueRequest, _iso, check_issued
+from .contract import CLIENT, SERVER, UTC, Issued, IssueRequest, _iso, check_issued, parse_iso
 from .errors import Refused
 from .files import (
     OutputFile,
@@ -304,8 +304,8 @@ def summary(
 
 def print_summary(info: Mapping[str, Any], opts: Options, written: Sequence[OutputFile], out: IO[str]) -> None:
     """Human-readable summary: what was written, the serial and the expiry."""
-    not_after = dt.datetime.fromisoformat(info["not_after"])
-    days = (not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    not_after = parse_iso(info["not_after"])
+    days = (not_after - dt.datetime.now(UTC)).total_seconds() / 86400
     print(f"Issued {info['profile']} certificate {info['subject']}", file=out)
     print(f"  serial number  {info['serial_number']}", file=out)
     print(f"  valid          {info['not_before']} .. {info['not_after']} ({days:.0f} days)", file=out)

@@ -32,7 +32,7 @@ from .aws import (
     function_and_stack,
     invoke_function,
 )
-from .contract import CLIENT, Issued, _check_issued_certificate, _iso, _load_issued
+from .contract import CLIENT, UTC, Issued, _check_issued_certificate, _iso, _load_issued, parse_iso
 from .errors import CliError, Refused
 from .files import _SAFE_NAME, OutputFile, OutputPlan, _exists_error, conflicts, default_name, write_outputs
 from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
@@ -357,8 +357,8 @@ def origin_summary(
 
 def print_origin_summary(info: Mapping[str, Any], out: IO[str]) -> None:
     """Human-readable result: the certificate, the ACM ARN and the snippet to paste."""
-    not_after = dt.datetime.fromisoformat(info["not_after"])
-    days = (not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    not_after = parse_iso(info["not_after"])
+    days = (not_after - dt.datetime.now(UTC)).total_seconds() / 86400
     print(f"Issued {info['profile']} certificate {info['subject']} and imported it into ACM", file=out)
     print(f"  serial number  {info['serial_number']}", file=out)
     print(f"  valid          {info['not_before']} .. {info['not_after']} ({days:.0f} days)", file=out)
