@@ -285,6 +285,47 @@ def test_parse_san_refuses(text: str, reason: str) -> None:
     assert caught.value.exit_code == certcli.EXIT_REFUSED
 
 
+@pytest.mark.parametrize(
+    ("text", "a_label"),
+    [
+        ("dns:straße.example.com", "xn--strae-oqa.example.com"),  # IDNA 2008, not IDNA 2003's strasse
+        ("*.bücher.example", "*.xn--bcher-kva.example"),
+    ],
+)
+def test_an_internationalised_name_becomes_its_idna_2008_a_label_and_keeps_the_given_form(
+    text: str, a_label: str
+) -> None:
+    san = certcli.parse_san(text)
+    assert san.value == a_label
+    assert certcli.idn_notes([san]) == [f"--san dns:{text.removeprefix('dns:')} -> {a_label}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Straße.example.com", "UTS 46 would map it to 'straße.example.com' (xn--strae-oqa.example.com)"),
+        ("\uff33\uff34\uff32\uff21\uff33\uff33\uff25.example.com", "UTS 46 would map it to 'strasse.example.com'"),
+        ("e\u0301.example", "Unicode normalisation"),
+        ("xn--zz.example.com", "label 'xn--zz' is not a valid IDNA A-label"),
+        ("bücher..example", "not a valid internationalised domain name"),
+    ],
+)
+def test_a_name_uts46_would_rewrite_or_a_bad_a_label_is_refused_with_what_it_would_become(
+    text: str, reason: str
+) -> None:
+    with pytest.raises(certcli.Refused) as caught:
+        certcli.parse_san(text)
+    assert caught.value.code == "InvalidSubjectAlternativeName"
+    assert reason in caught.value.message
+
+
+def test_the_cli_shows_the_a_label_it_requests_on_stderr(run: Callable[..., Run], ca: FakeCa) -> None:
+    result = run("shop", "--san", "dns:straße.example.com", "--function-name", FUNCTION, profile=certcli.SERVER)
+    assert result.code == 0, result.err
+    assert "note: --san dns:straße.example.com -> xn--strae-oqa.example.com" in result.err
+    assert ca.requests[0]["sans"] == [{"type": "dns", "value": "xn--strae-oqa.example.com"}]
+
+
 _CSR_KEY = ec.generate_private_key(ec.SECP256R1())
 
 

@@ -98,7 +98,7 @@ from .issue import (
     summary,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, KeyType, PrivateKey, build_csr, generate_private_key
-from .names import San, SubjectFields, add_subject_arguments, parse_san, subject_from_args
+from .names import San, SubjectFields, add_subject_arguments, idn_notes, parse_san, subject_from_args
 from .origin import (
     ACM_REGION,
     CLOUDFRONT_ORIGIN,
@@ -193,6 +193,7 @@ __all__ = [
     "find_function",
     "function_and_stack",
     "generate_private_key",
+    "idn_notes",
     "invoke_function",
     "invoke_issue",
     "issue",

@@ -41,7 +41,15 @@ from .files import (
     write_outputs,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, build_csr, generate_private_key
-from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
+from .names import (
+    San,
+    SubjectFields,
+    add_name_arguments,
+    add_subject_arguments,
+    idn_notes,
+    parse_san,
+    subject_from_args,
+)
 from .report import Outcome, run_cli
 
 if TYPE_CHECKING:
@@ -344,6 +352,8 @@ def main(
 
     def action(args: argparse.Namespace) -> Outcome:
         opts = parse_options(args, profile, environ, stdin)
+        for note in idn_notes(opts.sans):
+            print(f"note: {note}", file=stderr)
         issued, target, source, written = issue(opts, clients or clients_for(args), warn)
         info = summary(opts, issued, target, source, written)
         return Outcome(info, lambda: print_summary(info, opts, written, stdout))

@@ -35,7 +35,15 @@ from .aws import (
 from .contract import CLIENT, UTC, Issued, _check_issued_certificate, _iso, _load_issued, parse_iso
 from .errors import CliError, Refused
 from .files import _SAFE_NAME, OutputFile, OutputPlan, _exists_error, conflicts, default_name, write_outputs
-from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
+from .names import (
+    San,
+    SubjectFields,
+    add_name_arguments,
+    add_subject_arguments,
+    idn_notes,
+    parse_san,
+    subject_from_args,
+)
 from .report import Outcome, run_cli
 
 CLOUDFRONT_ORIGIN = "cloudfront-origin"
@@ -407,6 +415,8 @@ def origin_main(
 
     def action(args: argparse.Namespace) -> Outcome:
         opts = parse_origin_options(args, environ)
+        for note in idn_notes(opts.sans):
+            print(f"note: {note}", file=stderr)
         result, function_name, written = issue_origin(opts, clients or clients_for(args))
         info = origin_summary(opts, result, function_name, written)
         return Outcome(info, lambda: print_origin_summary(info, stdout))
