@@ -764,6 +764,56 @@ def test_certificate_not_signed_by_the_chain_is_rejected(run: Callable[..., Run]
     assert "is not signed by" in result.err
 
 
+def test_a_write_failure_after_issuance_prints_the_serial_the_pem_and_the_next_steps(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable(*_: Any) -> Path:
+        raise PermissionError(13, "Permission denied", "out/.device-42.key.tmp")
+
+    monkeypatch.setattr(certcli.files, "_stage", unwritable)  # the directory became unwritable
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out")
+    assert result.code == 1
+    assert len(ca.requests) == 1
+    first, *rest = result.err.splitlines()
+    serial = first.split("certificate ", 1)[1].split(" ", 1)[0]
+    assert first == (
+        f"error: WriteFailed: certificate {serial} was issued but not saved: Permission denied "
+        f"(out/.device-42.key.tmp); the certificate is printed below; fetch it again with "
+        f"'python utils/certs.py show {serial} --json'; its private key was not saved: revoke it "
+        f"('python utils/revoke-cert.py {serial}') and issue again"
+    )
+    leaf = x509.load_pem_x509_certificate("\n".join(rest).encode())
+    assert certcli.serial_to_hex(leaf.serial_number) == serial
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: (d / "out").write_text("x"), "--out-dir out: out is not a directory"),
+        (lambda d: (d / "out" / "device-42.crt").mkdir(parents=True), "is a directory; choose another --name"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_ca_is_called(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, setup: Callable[[Path], Any], message: str
+) -> None:
+    setup(tmp_path)
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out", "--force")
+    assert result.code == 2
+    assert message in result.err
+    assert ca.requests == []
+
+
+def test_a_read_only_out_dir_is_refused_before_the_ca_is_called(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(certcli.files.os, "access", lambda path, mode: False)  # root may write anywhere
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out")
+    assert result.code == 2
+    assert result.err == "error: InvalidArgument: --out-dir out: out is not writable; choose another --out-dir\n"
+    assert ca.requests == []
+
+
 def test_server_profile_gets_server_auth(run: Callable[..., Run], ca: FakeCa, tmp_path: Path) -> None:
     result = run("svc.example", "--san", "svc.example", "--function-name", FUNCTION, profile=certcli.SERVER)
     assert result.code == 0, result.err

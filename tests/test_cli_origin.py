@@ -290,6 +290,37 @@ def test_existing_files_are_refused_before_issuing(run: Callable[..., Run], lam:
     assert (tmp_path / "o.crt").read_text() == "mine"
 
 
+def test_an_out_dir_that_is_a_file_is_refused_before_issuing(
+    run: Callable[..., Run], lam: StubbedLambda, tmp_path: Path
+) -> None:
+    (tmp_path / "certs").write_text("not a directory")
+    result = run("o", "--function-name", FUNCTION, "--out-dir", "certs")
+    assert result.code == 2
+    assert result.err == "error: InvalidArgument: --out-dir certs: certs is not a directory\n"
+    assert lam.sent == []
+
+
+def test_a_write_failure_after_issuance_prints_serial_arn_pem_and_how_to_fetch_it(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer_with(lam, ca, {"subject": {"common_name": "origin.example.com"}})
+
+    def unwritable(*_: Any) -> Path:
+        raise PermissionError(13, "Permission denied", "certs/.origin.example.com.crt.tmp")
+
+    monkeypatch.setattr(certcli.files, "_stage", unwritable)
+    result = run("origin.example.com", "--function-name", FUNCTION, "--out-dir", "certs")
+    assert result.code == 1
+    first, *rest = result.err.splitlines()
+    serial = first.split("certificate ", 1)[1].split(" ", 1)[0]
+    assert first.startswith(f"error: WriteFailed: certificate {serial} was issued but not saved: Permission denied")
+    assert "it is in ACM as arn:aws:acm:us-east-1:" in first
+    assert f"'python utils/certs.py show {serial} --json'" in first
+    assert "private key" not in first  # the key lives in ACM
+    leaf = x509.load_pem_x509_certificate("\n".join(rest).encode())
+    assert certcli.serial_to_hex(leaf.serial_number) == serial
+
+
 def test_function_found_from_the_stack_outputs(run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa) -> None:
     cfn = _client("cloudformation")
     stubber = Stubber(cfn)

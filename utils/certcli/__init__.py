@@ -74,10 +74,11 @@ from .aws import (
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
 from .contract import CLIENT, SERVER, Issued, IssueRequest, check_issued, serial_to_hex
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, CliError, Refused
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, CliError, NotSaved, Refused
 from .files import (
     OutputFile,
     OutputPlan,
+    check_writable,
     conflicts,
     default_name,
     make_pkcs12,
@@ -160,6 +161,7 @@ __all__ = [
     "IssueRequest",
     "Issued",
     "KeyType",
+    "NotSaved",
     "Options",
     "OriginIssued",
     "OriginOptions",
@@ -185,6 +187,7 @@ __all__ = [
     "check_origin_issued",
     "check_origin_key_type",
     "check_revoked",
+    "check_writable",
     "clients_for",
     "conflicts",
     "default_name",

@@ -33,8 +33,10 @@ from .files import (
     OutputFile,
     OutputPlan,
     _exists_error,
+    check_writable,
     conflicts,
     default_name,
+    not_saved,
     plan_outputs,
     read_pkcs12_password,
     render_files,
@@ -200,6 +202,7 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
     plan = plan_outputs(args.out_dir, args.name or default_name(common_name), pkcs12_file=args.pkcs12)
     if not args.force and (found := conflicts(plan, include_shared=False)):
         raise _exists_error(found)
+    check_writable(plan)
     if (args.pkcs12_password_file or args.pkcs12_legacy) and not args.pkcs12:
         raise Refused("InvalidArgument", "--pkcs12-password-file and --pkcs12-legacy need --pkcs12")
     password = (
@@ -280,11 +283,19 @@ def issue(
     try:
         render_files(opts.plan, key, issued, bundle, opts.pkcs12_password, legacy_pkcs12=opts.pkcs12_legacy)
         written = write_outputs(opts.plan, force=opts.force)
-    except Refused as exc:
-        raise Refused(
-            exc.code, f"{exc.message} (certificate {issued.serial_number} was issued but not saved)"
-        ) from None
+    except (Refused, OSError) as exc:
+        key_file = opts.plan.path("key")
+        key_saved = "key" in opts.plan.content and _holds(key_file, opts.plan.content["key"])
+        pem = issued.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        raise not_saved(issued.serial_number, pem, exc, key_lost=not key_saved) from None
     return issued, target, source, written
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def summary(

@@ -34,7 +34,17 @@ from .aws import (
 )
 from .contract import CLIENT, UTC, Issued, _check_issued_certificate, _iso, _load_issued, parse_iso
 from .errors import CliError, Refused
-from .files import _SAFE_NAME, OutputFile, OutputPlan, _exists_error, conflicts, default_name, write_outputs
+from .files import (
+    _SAFE_NAME,
+    OutputFile,
+    OutputPlan,
+    _exists_error,
+    check_writable,
+    conflicts,
+    default_name,
+    not_saved,
+    write_outputs,
+)
 from .names import (
     San,
     SubjectFields,
@@ -234,6 +244,7 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         plan = plan_origin_outputs(args.out_dir, args.name or default_name(common_name))
         if not args.force and (found := conflicts(plan)):
             raise _exists_error(found)
+        check_writable(plan)
     function_name, stack_name = function_and_stack(args, environ, ENV_FUNCTION_NAME)
     return OriginOptions(
         subject=subject,
@@ -327,11 +338,10 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
         )
         try:
             written = write_outputs(opts.plan, force=opts.force)
-        except Refused as exc:
-            raise Refused(
-                exc.code,
-                f"{exc.message} (certificate {result.issued.serial_number} was issued and imported into "
-                f"{result.acm_certificate_arn})",
+        except (Refused, OSError) as exc:
+            cert_pem = opts.plan.content["certificate"].decode("ascii")
+            raise not_saved(
+                result.issued.serial_number, cert_pem, exc, key_lost=False, acm_arn=result.acm_certificate_arn
             ) from None
     return result, function_name, written
 

@@ -16,8 +16,9 @@ def run_reporting(action: Callable[[], int], stderr: IO[str], *, interrupted: st
     """Run a CLI's ``action`` and turn its errors into one stderr line and an exit status.
 
     Every error is printed as ``error: <Code>: <message>``: a :class:`CliError` with its own code
-    and exit status (2 for :class:`Refused`), an AWS ``ClientError`` with the service's code,
-    other botocore errors and ``OSError`` with their class name (exit 1). Ctrl-C prints
+    and exit status (2 for :class:`Refused`; its ``detail``, e.g. a PEM, on the lines after), an
+    AWS ``ClientError`` with the service's code, other botocore errors and ``OSError`` with their class
+    name (exit 1). Ctrl-C prints
     ``error: Interrupted: <interrupted>`` and exits 130.
 
     Returns:
@@ -29,6 +30,8 @@ def run_reporting(action: Callable[[], int], stderr: IO[str], *, interrupted: st
         return action()
     except CliError as exc:
         print(f"error: {exc.code}: {exc.message}", file=stderr)
+        if exc.detail:
+            print(exc.detail.rstrip("\n"), file=stderr)
         return exc.exit_code
     except ClientError as exc:
         err = exc.response.get("Error", {})
