@@ -650,9 +650,59 @@ def test_stack_name_from_samconfig(tmp_path: Path) -> None:
     )
     assert certcli.default_stack_name(config, "default") == "kmsca-dev"
     assert certcli.default_stack_name(config, "prod") == "kmsca-prod"
-    assert certcli.default_stack_name(config, "staging") is None
+    with pytest.raises(certcli.Refused) as caught:
+        certcli.default_stack_name(config, "staging")
+    assert caught.value.message == (
+        "samconfig.toml has no [staging.*] section (environments: default, prod): pass --config-env, "
+        "--stack-name or --function-name"
+    )
     assert certcli.samconfig_region(config, "prod") == "us-east-1"
     assert certcli.samconfig_region(config, "default") is None
+
+
+def test_a_stack_that_does_not_exist_names_the_region_and_how_to_set_it() -> None:
+    cfn = _client("cloudformation")
+    stubber = Stubber(cfn)
+    stubber.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id kmsca-dev does not exist", 400, {"StackName": "kmsca-dev"}
+    )
+    stubber.activate()
+    with pytest.raises(certcli.CliError) as caught:
+        certcli.resolve_target(lambda: cfn, function_name=None, stack_name="kmsca-dev", ca_bundle_uri=None)
+    assert caught.value.code == "StackNotFound"
+    assert caught.value.message == (
+        f"stack 'kmsca-dev' does not exist in {REGION}: pass --region (or set AWS_REGION, or region in "
+        "samconfig.toml), or --stack-name / KMSCA_STACK_NAME for another stack"
+    )
+
+
+def test_missing_credentials_say_how_to_configure_them_or_use_the_sandbox() -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    code, message = certcli.explain_aws_error(NoCredentialsError())
+    assert code == "NoCredentialsError"
+    assert "configure them (aws configure, aws sso login, AWS_PROFILE or --profile)" in message
+    assert "export the line './dev.sh sandbox' prints" in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "hint"),
+    [
+        (
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"},
+            "AWS_ENDPOINT_URL is http://127.0.0.1:4566: start the sandbox there (./dev.sh sandbox) or unset it",
+        ),
+        ({}, "for the local sandbox start ./dev.sh sandbox and export its AWS_ENDPOINT_URL"),
+    ],
+)
+def test_an_unreachable_endpoint_is_named_with_the_next_step(environ: dict[str, str], hint: str) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    error = EndpointConnectionError(endpoint_url="http://127.0.0.1:4566/2015-03-31/functions/f/invocations")
+    code, message = certcli.explain_aws_error(error, environ)
+    assert code == "EndpointConnectionError"
+    assert message.startswith("cannot connect to http://127.0.0.1:4566/2015-03-31/functions/f/invocations; ")
+    assert hint in message
 
 
 def test_stack_without_the_output_is_refused() -> None:

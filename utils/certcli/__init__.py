@@ -117,7 +117,7 @@ from .origin import (
     plan_origin_outputs,
     print_origin_summary,
 )
-from .report import Outcome, run_cli, run_reporting
+from .report import Outcome, explain_aws_error, run_cli, run_reporting
 from .revoke import (
     CA_ONLY_REASONS,
     REVOCATION_REASONS,
@@ -193,6 +193,7 @@ __all__ = [
     "default_name",
     "default_stack_name",
     "download_ca_bundle",
+    "explain_aws_error",
     "find_function",
     "function_and_stack",
     "generate_private_key",

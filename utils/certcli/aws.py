@@ -196,9 +196,18 @@ def default_stack_name(samconfig: Path | None, config_env: str) -> str | None:
     tool's directory (the project root). Returns None when none is found.
 
     Raises:
-        Refused: code ``InvalidArgument`` when the file exists but is not valid TOML.
+        Refused: code ``InvalidArgument`` when the file exists but is not valid TOML, or has no
+            ``config_env`` environment.
     """
     config = _read_samconfig(samconfig)
+    environments = sorted(k for k, v in config.items() if isinstance(v, dict))
+    if environments and config_env not in environments:
+        found = ", ".join(environments)
+        raise Refused(
+            "InvalidArgument",
+            f"samconfig.toml has no [{config_env}.*] section (environments: {found}): pass --config-env, "
+            f"--stack-name or --function-name",
+        )
     env = config.get(config_env, {})
     for command in ("global", "deploy"):
         name = env.get(command, {}).get("parameters", {}).get("stack_name")
@@ -294,9 +303,23 @@ def stack_outputs(cloudformation: CloudFormationClient, stack_name: str) -> dict
     """Outputs of ``stack_name`` as ``{OutputKey: OutputValue}`` (CloudFormation ``DescribeStacks``).
 
     Raises:
-        botocore.exceptions.ClientError: the stack does not exist or is not readable.
+        CliError: code ``StackNotFound`` naming the region and how to choose another.
+        botocore.exceptions.ClientError: the stack is not readable.
     """
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if "does not exist" not in message:
+            raise
+        region = cloudformation.meta.region_name
+        raise CliError(
+            "StackNotFound",
+            f"stack {stack_name!r} does not exist in {region}: pass --region (or set AWS_REGION, or region in "
+            f"samconfig.toml), or --stack-name / {ENV_STACK_NAME} for another stack",
+        ) from None
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
 
 
