@@ -864,6 +864,45 @@ def test_a_read_only_out_dir_is_refused_before_the_ca_is_called(
     assert ca.requests == []
 
 
+def _git_repo(path: Path, gitignore: str | None) -> Path:
+    import shutil
+    import subprocess
+
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    if gitignore is not None:
+        (path / ".gitignore").write_text(gitignore)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("gitignore", "state"),
+    [
+        ("*.key\n*.p12\n", "its .gitignore covers them; keep it that way and never commit them"),
+        (None, "its .gitignore does NOT cover them: add them (e.g. *.key, *.p12) or choose another --out-dir"),
+    ],
+)
+def test_a_key_written_into_a_git_work_tree_is_warned_about_naming_gitignore(
+    run: Callable[..., Run], tmp_path: Path, gitignore: str | None, state: str
+) -> None:
+    repo = _git_repo(tmp_path / "repo", gitignore)
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "repo/out")
+    assert result.code == 0, result.err
+    assert (
+        f"warning: private key files (repo/out/device-42.key) go into the git work tree {repo.resolve()}: {state} "
+        "(--no-git-warning silences this)"
+    ) in result.err.splitlines()
+
+
+def test_no_git_warning_outside_a_work_tree_or_with_the_flag(run: Callable[..., Run], tmp_path: Path) -> None:
+    assert "git work tree" not in run("a", "--function-name", FUNCTION, "--out-dir", "plain").err
+    _git_repo(tmp_path / "repo", None)
+    result = run("b", "--function-name", FUNCTION, "--out-dir", "repo", "--no-git-warning")
+    assert result.code == 0, result.err
+    assert "git work tree" not in result.err
+
+
 def test_server_profile_gets_server_auth(run: Callable[..., Run], ca: FakeCa, tmp_path: Path) -> None:
     result = run("svc.example", "--san", "svc.example", "--function-name", FUNCTION, profile=certcli.SERVER)
     assert result.code == 0, result.err

@@ -6,6 +6,8 @@ import contextlib
 import getpass
 import os
 import re
+import shutil
+import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,6 +147,63 @@ def not_saved(
             f"its private key was not saved: revoke it ('python utils/revoke-cert.py {serial}') and issue again"
         )
     return NotSaved("; ".join(parts), certificate_pem)
+
+
+def git_work_tree(path: Path) -> Path | None:
+    """The git work tree holding ``path`` (a ``.git`` directory or file in it or a parent), or None."""
+    here = path.resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def key_in_git_warning(plan: OutputPlan) -> str | None:
+    """A warning when ``plan`` writes secret files (key, PKCS#12) inside a git work tree, else None.
+
+    It says whether ``.gitignore`` covers them (``git check-ignore``, when git is installed), so a
+    private key is never committed by accident.
+    """
+    secrets = [f.path for f in plan.files if f.secret]
+    if not secrets:
+        return None
+    root = git_work_tree(secrets[0].parent)
+    if root is None:
+        return None
+    listed = ", ".join(str(p) for p in secrets)
+    ignored = _all_ignored(root, secrets)
+    if ignored:
+        state = "its .gitignore covers them; keep it that way and never commit them"
+    elif ignored is None:
+        state = "make sure its .gitignore covers them (e.g. *.key, *.p12)"
+    else:
+        state = "its .gitignore does NOT cover them: add them (e.g. *.key, *.p12) or choose another --out-dir"
+    return (
+        f"private key files ({listed}) go into the git work tree {root}: {state} "
+        "(--no-git-warning silences this)"
+    )
+
+
+def _all_ignored(root: Path, paths: Sequence[Path]) -> bool | None:
+    """Whether git ignores every one of ``paths`` (``git check-ignore``); None when git cannot tell."""
+    git = shutil.which("git")
+    if not git:
+        return None
+    for path in paths:
+        try:
+            code = subprocess.run(
+                [git, "-C", str(root), "check-ignore", "-q", "--no-index", str(path.resolve())],
+                capture_output=True,
+                check=False,
+                timeout=10,
+            ).returncode
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if code == 1:
+            return False
+        if code != 0:
+            return None
+    return True
 
 
 def _same_content(path: Path, data: bytes) -> bool:

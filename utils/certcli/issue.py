@@ -36,6 +36,7 @@ from .files import (
     check_writable,
     conflicts,
     default_name,
+    key_in_git_warning,
     not_saved,
     plan_outputs,
     read_pkcs12_password,
@@ -111,6 +112,11 @@ def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentPars
     )
     out.add_argument("--name", metavar="STEM", help="file name stem (default: derived from the common name)")
     out.add_argument("--force", action="store_true", help="overwrite existing files (default: refuse, write nothing)")
+    out.add_argument(
+        "--no-git-warning",
+        action="store_true",
+        help="do not warn when the private key goes into a git work tree (default: warn, naming .gitignore)",
+    )
     out.add_argument(
         "--pkcs12",
         action="store_true",
@@ -365,6 +371,8 @@ def main(
         opts = parse_options(args, profile, environ, stdin)
         for note in idn_notes(opts.sans):
             print(f"note: {note}", file=stderr)
+        if not args.no_git_warning and (in_git := key_in_git_warning(opts.plan)):
+            warn(in_git)
         issued, target, source, written = issue(opts, clients or clients_for(args), warn)
         info = summary(opts, issued, target, source, written)
         return Outcome(info, lambda: print_summary(info, opts, written, stdout))
