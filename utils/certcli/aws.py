@@ -38,6 +38,7 @@ ENV_REVOKE_FUNCTION_NAME = "KMSCA_REVOKE_FUNCTION_NAME"
 OUTPUT_FUNCTION_NAME = "IssueFunctionName"
 OUTPUT_CA_BUNDLE_URI = "CaBundleS3Uri"
 OUTPUT_REVOKE_FUNCTION_NAME = "RevokeFunctionName"
+OUTPUT_ROTATE_FUNCTION_NAME = "RotateAcmFunctionName"
 
 #: Default seconds to wait for the issue function's answer (its own timeout is 30 s).
 DEFAULT_TIMEOUT_SECONDS = 90
