@@ -17,7 +17,7 @@ from .errors import Refused
 try:  # IDNA 2008 (RFC 5891) and UTS 46; optional: without it non-ASCII DNS names are refused
     import idna
 except ModuleNotFoundError:  # pragma: no cover - the tests run with idna installed
-    idna = None
+    idna = None  # type: ignore[assignment]
 
 _SAN_TYPES = ("dns", "ip", "email", "uri")
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")

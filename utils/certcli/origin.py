@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +45,7 @@ from .files import (
     not_saved,
     write_outputs,
 )
+from .inventory import ENV_INVENTORY_FUNCTION_NAME
 from .names import (
     San,
     SubjectFields,
@@ -54,6 +55,7 @@ from .names import (
     parse_san,
     subject_from_args,
 )
+from .origin_existing import check_no_origin_certificate, inventory_function
 from .report import Outcome, run_cli
 
 CLOUDFRONT_ORIGIN = "cloudfront-origin"
@@ -107,6 +109,8 @@ class OriginOptions:
     json: bool
     function_name: str | None
     stack_name: str | None
+    allow_second: bool = False
+    inventory_function_name: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The issue function's request: profile ``cloudfront-origin``, no ``csr`` (the function
@@ -192,6 +196,11 @@ def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
     out.add_argument("--name", metavar="STEM", help="file name stem (default: derived from the common name)")
     out.add_argument("--force", action="store_true", help="overwrite existing files (default: refuse before issuing)")
     out.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    cert.add_argument(
+        "--allow-second",
+        action="store_true",
+        help="import a second certificate for a name that already has one in ACM (default: refuse, naming its ARN)",
+    )
     add_aws_arguments(parser, what="issue function", output=OUTPUT_FUNCTION_NAME, env_var=ENV_FUNCTION_NAME)
     return parser
 
@@ -257,6 +266,8 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         json=args.json,
         function_name=function_name,
         stack_name=stack_name,
+        allow_second=args.allow_second,
+        inventory_function_name=environ.get(ENV_INVENTORY_FUNCTION_NAME) or None,
     )
 
 
@@ -310,8 +321,11 @@ def check_origin_issued(response: Mapping[str, Any], key_type: str | None) -> Or
     return OriginIssued(issued, arn, found)
 
 
-def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued, str, list[OutputFile]]:
-    """Find the issue function, request the certificate, check it and write the optional files.
+def issue_origin(
+    opts: OriginOptions, clients: AwsClients, warn: Callable[[str], None] | None = None
+) -> tuple[OriginIssued, str, list[OutputFile]]:
+    """Find the issue function, refuse a second certificate for a name already in ACM (unless
+    ``allow_second``), request the certificate, check it and write the optional files.
 
     Returns:
         ``(checked result, function name, files written)``.
@@ -319,7 +333,7 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
     Raises:
         Refused, CliError, botocore errors, OSError: see :func:`origin_main`.
     """
-    function_name, _ = find_function(
+    function_name, outputs = find_function(
         lambda: clients.cloudformation,
         function_name=opts.function_name,
         stack_name=opts.stack_name,
@@ -327,6 +341,9 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
         what="issue function",
         env_var=ENV_FUNCTION_NAME,
     )
+    if not opts.allow_second:
+        inventory = opts.inventory_function_name or inventory_function({}, outputs)
+        check_no_origin_certificate(clients.lambda_, inventory, opts.sans, outputs, warn or (lambda _: None))
     response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "issue function")
     result = check_origin_issued(response, opts.key_type)
     written: list[OutputFile] = []
@@ -427,7 +444,9 @@ def origin_main(
         opts = parse_origin_options(args, environ)
         for note in idn_notes(opts.sans):
             print(f"note: {note}", file=stderr)
-        result, function_name, written = issue_origin(opts, clients or clients_for(args))
+        result, function_name, written = issue_origin(
+            opts, clients or clients_for(args), lambda message: print(f"warning: {message}", file=stderr)
+        )
         info = origin_summary(opts, result, function_name, written)
         return Outcome(info, lambda: print_origin_summary(info, stdout))
 
