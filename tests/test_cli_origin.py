@@ -416,6 +416,18 @@ def test_without_an_existing_certificate_the_request_goes_on(
     assert result.err == ""
 
 
+def test_an_explicit_idempotency_key_is_a_retry_and_skips_the_check(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa
+) -> None:
+    lam.answer(ca.response({"subject": {"common_name": "o"}}), function="issue-fn")
+    result = run(
+        "o", "--stack-name", "kmsca-dev", "--idempotency-key", "deploy-9", check_existing=True,
+        cloudformation_client=_stack_with(OUTPUTS),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert [sent.get("operation", "issue") for sent in lam.sent] == ["issue"]
+
+
 def test_without_an_inventory_function_it_warns_and_goes_on(
     run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa
 ) -> None:

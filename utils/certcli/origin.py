@@ -266,7 +266,8 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         json=args.json,
         function_name=function_name,
         stack_name=stack_name,
-        allow_second=args.allow_second,
+        # an explicit idempotency key is a retry by design: the first attempt may have imported already
+        allow_second=args.allow_second or args.idempotency_key is not None,
         inventory_function_name=environ.get(ENV_INVENTORY_FUNCTION_NAME) or None,
     )
 
