@@ -255,6 +255,19 @@ def test_a_second_cloudfront_origin_certificate_for_a_name_needs_allow_second(
     assert json.loads(third.stdout)["acm_certificate_arn"] != arn
 
 
+def test_a_renewal_whose_new_key_goes_into_a_git_work_tree_warns(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    issued = cli("client-cert.py", "renew-me", "--out-dir", "repo", "--no-git-warning", env=sandbox_env, cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stderr == ""
+    renewed = cli("certs.py", "renew", "--cert", "repo/renew-me.crt", env=sandbox_env, cwd=tmp_path)
+    assert renewed.returncode == 0, renewed.stderr
+    assert renewed.stderr.startswith(
+        "warning: private key files (repo/renew-me.renewed.key) go into the git work tree "
+        f"{(tmp_path / 'repo').resolve()}: its .gitignore does NOT cover them"
+    )
+
+
 def test_cloudfront_origin_idempotency_key_returns_the_same_arn(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     runs = [
         cli("cloudfront-origin-cert.py", "o.example", "--idempotency-key", "deploy-9", "--json",
