@@ -3,6 +3,7 @@ samconfig.toml is read without ``tomllib`` (3.11+) by a small reader of the keys
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -83,3 +84,44 @@ def test_without_tomllib_a_line_the_reader_does_not_know_is_refused_with_the_fil
     config.write_text("[default.global.parameters]\nstack_name\n", encoding="utf-8")
     with pytest.raises(aws.Refused, match=r"samconfig.toml is not valid TOML: line 2"):
         aws.default_stack_name(config, "default")
+
+
+def _python39() -> str:
+    """A Python 3.9 with boto3 and cryptography: ``KMSCA_PYTHON39``, else ``python3.9`` on PATH."""
+    found = os.environ.get("KMSCA_PYTHON39") or shutil.which("python3.9")
+    if not found:
+        pytest.skip("no Python 3.9 (set KMSCA_PYTHON39 to one with boto3 and cryptography)")
+    probe = subprocess.run([found, "-c", "import boto3, cryptography"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"{found} lacks boto3 or cryptography")
+    return found
+
+
+SCRIPTS = ["client-cert.py", "server-cert.py", "cloudfront-origin-cert.py", "revoke-cert.py", "certs.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_each_cli_starts_on_python_3_9(script: str, tmp_path: Path) -> None:
+    """What vermin cannot see: run-time expressions such as ``A | B`` between classes."""
+    result = subprocess.run(
+        [_python39(), str(REPO / "utils" / script), "--help"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_refusal_on_python_3_9_reads_samconfig_and_names_the_endpoint(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+    result = subprocess.run(
+        [_python39(), str(REPO / "utils" / "client-cert.py"), "alice", "--samconfig", str(REPO / "samconfig.toml"),
+         "--timeout", "3"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: EndpointConnectionError: cannot connect to http://127.0.0.1:9/")
+    assert list(tmp_path.iterdir()) == []
