@@ -397,8 +397,8 @@ def test_a_second_origin_certificate_for_a_name_is_refused_naming_the_first_and_
         f"error: CertificateExists: origin.example.com already has a CloudFront origin certificate in ACM: "
         f"{EXISTING_ARN} (serial 7f01, valid until 2027-02-01T00:00:00Z). The ACM rotation function re-issues it "
         "into the same ARN before it expires; to rotate it now: aws lambda invoke --function-name "
-        "kmsca-dev-RotateAcmFunction-x1 rotation.json. Pass --allow-second to import a second certificate under "
-        "a new ARN\n"
+        "kmsca-dev-RotateAcmFunction-x1 rotation.json (as an identity allowed to invoke it, e.g. an administrator). "
+        "Pass --allow-second to import a second certificate under a new ARN\n"
     )
     (asked,) = lam.sent  # the inventory only: nothing was issued
     assert asked["operation"] == "list" and asked["profile"] == "cloudfront-origin" and asked["status"] == "issued"

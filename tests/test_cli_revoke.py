@@ -383,7 +383,8 @@ def test_an_origin_certificate_says_acm_serves_it_until_rotated_and_how_to_rotat
         f"note: this certificate is imported into ACM as {ACM_ARN}; CloudFront keeps presenting it to your "
         "origin until the ACM rotation runs (RotateAcmFunction, on the AcmRotationSchedule, default daily), which "
         "re-issues it and re-imports the new one into the same ARN. To rotate now: "
-        "aws lambda invoke --function-name kmsca-test-RotateAcmFunction-x1 rotation.json\n"
+        "aws lambda invoke --function-name kmsca-test-RotateAcmFunction-x1 rotation.json (as an identity allowed to "
+        "invoke it, e.g. an administrator: the requester and reader policies are not)\n"
     )
 
 

@@ -101,5 +101,6 @@ def check_no_origin_certificate(
         f"{first['acm_certificate_arn']} (serial {first['serial_number']}, valid until {first.get('not_after')}"
         f"{f'; {len(existing) - 1} more' if len(existing) > 1 else ''}). The ACM rotation function re-issues it "
         f"into the same ARN before it expires; to rotate it now: aws lambda invoke --function-name {rotate} "
-        "rotation.json. Pass --allow-second to import a second certificate under a new ARN",
+        "rotation.json (as an identity allowed to invoke it, e.g. an administrator). "
+        "Pass --allow-second to import a second certificate under a new ARN",
     )

@@ -320,7 +320,8 @@ def acm_rotation_note(arn: str, rotate_function_name: str | None) -> str:
         f"note: this certificate is imported into ACM as {arn}; CloudFront keeps presenting it to your origin "
         "until the ACM rotation runs (RotateAcmFunction, on the AcmRotationSchedule, default daily), which "
         "re-issues it and re-imports the new one into the same ARN. To rotate now: "
-        f"aws lambda invoke --function-name {name} rotation.json"
+        f"aws lambda invoke --function-name {name} rotation.json (as an identity allowed to invoke it, e.g. an "
+        "administrator: the requester and reader policies are not)"
     )
 
 
