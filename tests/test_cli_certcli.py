@@ -285,6 +285,47 @@ def test_parse_san_refuses(text: str, reason: str) -> None:
     assert caught.value.exit_code == certcli.EXIT_REFUSED
 
 
+@pytest.mark.parametrize(
+    ("text", "a_label"),
+    [
+        ("dns:straße.example.com", "xn--strae-oqa.example.com"),  # IDNA 2008, not IDNA 2003's strasse
+        ("*.bücher.example", "*.xn--bcher-kva.example"),
+    ],
+)
+def test_an_internationalised_name_becomes_its_idna_2008_a_label_and_keeps_the_given_form(
+    text: str, a_label: str
+) -> None:
+    san = certcli.parse_san(text)
+    assert san.value == a_label
+    assert certcli.idn_notes([san]) == [f"--san dns:{text.removeprefix('dns:')} -> {a_label}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("Straße.example.com", "UTS 46 would map it to 'straße.example.com' (xn--strae-oqa.example.com)"),
+        ("\uff33\uff34\uff32\uff21\uff33\uff33\uff25.example.com", "UTS 46 would map it to 'strasse.example.com'"),
+        ("e\u0301.example", "Unicode normalisation"),
+        ("xn--zz.example.com", "label 'xn--zz' is not a valid IDNA A-label"),
+        ("bücher..example", "not a valid internationalised domain name"),
+    ],
+)
+def test_a_name_uts46_would_rewrite_or_a_bad_a_label_is_refused_with_what_it_would_become(
+    text: str, reason: str
+) -> None:
+    with pytest.raises(certcli.Refused) as caught:
+        certcli.parse_san(text)
+    assert caught.value.code == "InvalidSubjectAlternativeName"
+    assert reason in caught.value.message
+
+
+def test_the_cli_shows_the_a_label_it_requests_on_stderr(run: Callable[..., Run], ca: FakeCa) -> None:
+    result = run("shop", "--san", "dns:straße.example.com", "--function-name", FUNCTION, profile=certcli.SERVER)
+    assert result.code == 0, result.err
+    assert "note: --san dns:straße.example.com -> xn--strae-oqa.example.com" in result.err
+    assert ca.requests[0]["sans"] == [{"type": "dns", "value": "xn--strae-oqa.example.com"}]
+
+
 _CSR_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
@@ -609,9 +650,59 @@ def test_stack_name_from_samconfig(tmp_path: Path) -> None:
     )
     assert certcli.default_stack_name(config, "default") == "kmsca-dev"
     assert certcli.default_stack_name(config, "prod") == "kmsca-prod"
-    assert certcli.default_stack_name(config, "staging") is None
+    with pytest.raises(certcli.Refused) as caught:
+        certcli.default_stack_name(config, "staging")
+    assert caught.value.message == (
+        "samconfig.toml has no [staging.*] section (environments: default, prod): pass --config-env, "
+        "--stack-name or --function-name"
+    )
     assert certcli.samconfig_region(config, "prod") == "us-east-1"
     assert certcli.samconfig_region(config, "default") is None
+
+
+def test_a_stack_that_does_not_exist_names_the_region_and_how_to_set_it() -> None:
+    cfn = _client("cloudformation")
+    stubber = Stubber(cfn)
+    stubber.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id kmsca-dev does not exist", 400, {"StackName": "kmsca-dev"}
+    )
+    stubber.activate()
+    with pytest.raises(certcli.CliError) as caught:
+        certcli.resolve_target(lambda: cfn, function_name=None, stack_name="kmsca-dev", ca_bundle_uri=None)
+    assert caught.value.code == "StackNotFound"
+    assert caught.value.message == (
+        f"stack 'kmsca-dev' does not exist in {REGION}: pass --region (or set AWS_REGION, or region in "
+        "samconfig.toml), or --stack-name / KMSCA_STACK_NAME for another stack"
+    )
+
+
+def test_missing_credentials_say_how_to_configure_them_or_use_the_sandbox() -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    code, message = certcli.explain_aws_error(NoCredentialsError())
+    assert code == "NoCredentialsError"
+    assert "configure them (aws configure, aws sso login, AWS_PROFILE or --profile)" in message
+    assert "export the line './dev.sh sandbox' prints" in message
+
+
+@pytest.mark.parametrize(
+    ("environ", "hint"),
+    [
+        (
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566"},
+            "AWS_ENDPOINT_URL is http://127.0.0.1:4566: start the sandbox there (./dev.sh sandbox) or unset it",
+        ),
+        ({}, "for the local sandbox start ./dev.sh sandbox and export its AWS_ENDPOINT_URL"),
+    ],
+)
+def test_an_unreachable_endpoint_is_named_with_the_next_step(environ: dict[str, str], hint: str) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    error = EndpointConnectionError(endpoint_url="http://127.0.0.1:4566/2015-03-31/functions/f/invocations")
+    code, message = certcli.explain_aws_error(error, environ)
+    assert code == "EndpointConnectionError"
+    assert message.startswith("cannot connect to http://127.0.0.1:4566/2015-03-31/functions/f/invocations; ")
+    assert hint in message
 
 
 def test_stack_without_the_output_is_refused() -> None:
@@ -721,6 +812,95 @@ def test_certificate_not_signed_by_the_chain_is_rejected(run: Callable[..., Run]
     result = run("svc", "--function-name", FUNCTION)
     assert result.code == 1
     assert "is not signed by" in result.err
+
+
+def test_a_write_failure_after_issuance_prints_the_serial_the_pem_and_the_next_steps(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unwritable(*_: Any) -> Path:
+        raise PermissionError(13, "Permission denied", "out/.device-42.key.tmp")
+
+    monkeypatch.setattr(certcli.files, "_stage", unwritable)  # the directory became unwritable
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out")
+    assert result.code == 1
+    assert len(ca.requests) == 1
+    first, *rest = result.err.splitlines()
+    serial = first.split("certificate ", 1)[1].split(" ", 1)[0]
+    assert first == (
+        f"error: WriteFailed: certificate {serial} was issued but not saved: Permission denied "
+        f"(out/.device-42.key.tmp); the certificate is printed below; fetch it again with "
+        f"'python utils/certs.py show {serial} --json'; its private key was not saved: revoke it "
+        f"('python utils/revoke-cert.py {serial}') and issue again"
+    )
+    leaf = x509.load_pem_x509_certificate("\n".join(rest).encode())
+    assert certcli.serial_to_hex(leaf.serial_number) == serial
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: (d / "out").write_text("x"), "--out-dir out: out is not a directory"),
+        (lambda d: (d / "out" / "device-42.crt").mkdir(parents=True), "is a directory; choose another --name"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_the_ca_is_called(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, setup: Callable[[Path], Any], message: str
+) -> None:
+    setup(tmp_path)
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out", "--force")
+    assert result.code == 2
+    assert message in result.err
+    assert ca.requests == []
+
+
+def test_a_read_only_out_dir_is_refused_before_the_ca_is_called(
+    run: Callable[..., Run], ca: FakeCa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "out").mkdir()
+    monkeypatch.setattr(certcli.files.os, "access", lambda path, mode: False)  # root may write anywhere
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "out")
+    assert result.code == 2
+    assert result.err == "error: InvalidArgument: --out-dir out: out is not writable; choose another --out-dir\n"
+    assert ca.requests == []
+
+
+def _git_repo(path: Path, gitignore: str | None) -> Path:
+    import shutil
+    import subprocess
+
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    if gitignore is not None:
+        (path / ".gitignore").write_text(gitignore)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("gitignore", "state"),
+    [
+        ("*.key\n*.p12\n", "its .gitignore covers them; keep it that way and never commit them"),
+        (None, "its .gitignore does NOT cover them: add them (e.g. *.key, *.p12) or choose another --out-dir"),
+    ],
+)
+def test_a_key_written_into_a_git_work_tree_is_warned_about_naming_gitignore(
+    run: Callable[..., Run], tmp_path: Path, gitignore: str | None, state: str
+) -> None:
+    repo = _git_repo(tmp_path / "repo", gitignore)
+    result = run("device-42", "--function-name", FUNCTION, "--out-dir", "repo/out")
+    assert result.code == 0, result.err
+    assert (
+        f"warning: private key files (repo/out/device-42.key) go into the git work tree {repo.resolve()}: {state} "
+        "(--no-git-warning silences this)"
+    ) in result.err.splitlines()
+
+
+def test_no_git_warning_outside_a_work_tree_or_with_the_flag(run: Callable[..., Run], tmp_path: Path) -> None:
+    assert "git work tree" not in run("a", "--function-name", FUNCTION, "--out-dir", "plain").err
+    _git_repo(tmp_path / "repo", None)
+    result = run("b", "--function-name", FUNCTION, "--out-dir", "repo", "--no-git-warning")
+    assert result.code == 0, result.err
+    assert "git work tree" not in result.err
 
 
 def test_server_profile_gets_server_auth(run: Callable[..., Run], ca: FakeCa, tmp_path: Path) -> None:

@@ -147,11 +147,14 @@ def lam() -> StubbedLambda:
 def run(lam: StubbedLambda, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     monkeypatch.chdir(tmp_path)
 
-    def _run(*argv: str, environ: dict[str, str] | None = None, **clients: Any) -> Run:
+    def _run(
+        *argv: str, environ: dict[str, str] | None = None, check_existing: bool = False, **clients: Any
+    ) -> Run:
+        """``check_existing=False`` passes --allow-second: only its own tests ask the inventory."""
         clients.setdefault("lambda_client", lam.client)
         out, err = io.StringIO(), io.StringIO()
         code = certcli.origin_main(
-            list(argv),
+            [*argv, *([] if check_existing else ["--allow-second"])],
             clients=certcli.AwsClients(**clients),
             environ=environ or {},
             stdout=out,
@@ -290,6 +293,37 @@ def test_existing_files_are_refused_before_issuing(run: Callable[..., Run], lam:
     assert (tmp_path / "o.crt").read_text() == "mine"
 
 
+def test_an_out_dir_that_is_a_file_is_refused_before_issuing(
+    run: Callable[..., Run], lam: StubbedLambda, tmp_path: Path
+) -> None:
+    (tmp_path / "certs").write_text("not a directory")
+    result = run("o", "--function-name", FUNCTION, "--out-dir", "certs")
+    assert result.code == 2
+    assert result.err == "error: InvalidArgument: --out-dir certs: certs is not a directory\n"
+    assert lam.sent == []
+
+
+def test_a_write_failure_after_issuance_prints_serial_arn_pem_and_how_to_fetch_it(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer_with(lam, ca, {"subject": {"common_name": "origin.example.com"}})
+
+    def unwritable(*_: Any) -> Path:
+        raise PermissionError(13, "Permission denied", "certs/.origin.example.com.crt.tmp")
+
+    monkeypatch.setattr(certcli.files, "_stage", unwritable)
+    result = run("origin.example.com", "--function-name", FUNCTION, "--out-dir", "certs")
+    assert result.code == 1
+    first, *rest = result.err.splitlines()
+    serial = first.split("certificate ", 1)[1].split(" ", 1)[0]
+    assert first.startswith(f"error: WriteFailed: certificate {serial} was issued but not saved: Permission denied")
+    assert "it is in ACM as arn:aws:acm:us-east-1:" in first
+    assert f"'python utils/certs.py show {serial} --json'" in first
+    assert "private key" not in first  # the key lives in ACM
+    leaf = x509.load_pem_x509_certificate("\n".join(rest).encode())
+    assert certcli.serial_to_hex(leaf.serial_number) == serial
+
+
 def test_function_found_from_the_stack_outputs(run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa) -> None:
     cfn = _client("cloudformation")
     stubber = Stubber(cfn)
@@ -312,6 +346,98 @@ def test_function_found_from_the_stack_outputs(run: Callable[..., Run], lam: Stu
     result = run("o", "--stack-name", "kmsca-dev", "--json", cloudformation_client=cfn)
     assert result.code == 0, result.err
     assert json.loads(result.out)["function_name"] == "from-stack"
+
+
+def _stack_with(outputs: dict[str, str]) -> Any:
+    cfn = _client("cloudformation")
+    stubber = Stubber(cfn)
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackName": "kmsca-dev",
+                    "CreationTime": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+                    "StackStatus": "CREATE_COMPLETE",
+                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
+                }
+            ]
+        },
+        {"StackName": "kmsca-dev"},
+    )
+    stubber.activate()
+    return cfn
+
+
+OUTPUTS = {
+    "IssueFunctionName": "issue-fn",
+    "InventoryFunctionName": "inventory-fn",
+    "RotateAcmFunctionName": "kmsca-dev-RotateAcmFunction-x1",
+}
+EXISTING_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+
+
+def test_a_second_origin_certificate_for_a_name_is_refused_naming_the_first_and_how_to_rotate(
+    run: Callable[..., Run], lam: StubbedLambda
+) -> None:
+    existing = {
+        "serial_number": "7f01",
+        "subject": "CN=origin.example.com",
+        "sans": ["dns:origin.example.com"],
+        "profile": "cloudfront-origin",
+        "status": "issued",
+        "not_after": "2027-02-01T00:00:00Z",
+        "acm_certificate_arn": EXISTING_ARN,
+    }
+    other = {**existing, "sans": ["dns:origin.example.com.other.example"], "serial_number": "7f02"}
+    lam.answer({"certificates": [other, existing]}, function="inventory-fn")
+    result = run("origin.example.com", "--stack-name", "kmsca-dev", check_existing=True, cloudformation_client=_stack_with(OUTPUTS))
+    assert result.code == 2
+    assert result.err == (
+        f"error: CertificateExists: origin.example.com already has a CloudFront origin certificate in ACM: "
+        f"{EXISTING_ARN} (serial 7f01, valid until 2027-02-01T00:00:00Z). The ACM rotation function re-issues it "
+        "into the same ARN before it expires; to rotate it now: aws lambda invoke --function-name "
+        "kmsca-dev-RotateAcmFunction-x1 rotation.json (as an identity allowed to invoke it, e.g. an administrator). "
+        "Pass --allow-second to import a second certificate under a new ARN\n"
+    )
+    (asked,) = lam.sent  # the inventory only: nothing was issued
+    assert asked["operation"] == "list" and asked["profile"] == "cloudfront-origin" and asked["status"] == "issued"
+    assert asked["name_contains"] == "origin.example.com"
+
+
+def test_without_an_existing_certificate_the_request_goes_on(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa
+) -> None:
+    lam.answer({"certificates": []}, function="inventory-fn")
+    lam.answer(ca.response({"subject": {"common_name": "o"}}), function="issue-fn")
+    result = run("o", "--stack-name", "kmsca-dev", check_existing=True, cloudformation_client=_stack_with(OUTPUTS))
+    assert result.code == 0, result.err
+    assert [sent.get("operation", "issue") for sent in lam.sent] == ["list", "issue"]
+    assert result.err == ""
+
+
+def test_an_explicit_idempotency_key_is_a_retry_and_skips_the_check(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa
+) -> None:
+    lam.answer(ca.response({"subject": {"common_name": "o"}}), function="issue-fn")
+    result = run(
+        "o", "--stack-name", "kmsca-dev", "--idempotency-key", "deploy-9", check_existing=True,
+        cloudformation_client=_stack_with(OUTPUTS),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert [sent.get("operation", "issue") for sent in lam.sent] == ["issue"]
+
+
+def test_without_an_inventory_function_it_warns_and_goes_on(
+    run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa
+) -> None:
+    lam.answer(ca.response({"subject": {"common_name": "o"}}))
+    result = run("o", "--function-name", FUNCTION, check_existing=True)
+    assert result.code == 0, result.err
+    assert result.err == (
+        "warning: cannot check for an existing origin certificate of this name: no inventory function "
+        "(pass --stack-name, or set KMSCA_INVENTORY_FUNCTION_NAME)\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------

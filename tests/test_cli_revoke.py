@@ -364,6 +364,44 @@ def test_function_from_the_stack_output(run: Callable[..., Run], fn: FakeRevokeF
     fn.stubber.assert_no_pending_responses()
 
 
+ACM_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0b5c6d3e-1111-2222-3333-444455556666"
+
+
+def test_an_origin_certificate_says_acm_serves_it_until_rotated_and_how_to_rotate_now(
+    run: Callable[..., Run], fn: FakeRevokeFunction
+) -> None:
+    cfn, _ = cfn_stub(
+        "kmsca-test",
+        {"RevokeFunctionName": "revoke-fn", "RotateAcmFunctionName": "kmsca-test-RotateAcmFunction-x1"},
+    )
+    fn.expect(
+        {"serial_number": SERIAL, "reason": "unspecified"}, answer(acm_certificate_arn=ACM_ARN), function="revoke-fn"
+    )
+    result = run("--serial", SERIAL, "--stack-name", "kmsca-test", cloudformation_client=cfn)
+    assert result.code == 0, result.err
+    assert result.err == (
+        f"note: this certificate is imported into ACM as {ACM_ARN}; CloudFront keeps presenting it to your "
+        "origin until the ACM rotation runs (RotateAcmFunction, on the AcmRotationSchedule, default daily), which "
+        "re-issues it and re-imports the new one into the same ARN. To rotate now: "
+        "aws lambda invoke --function-name kmsca-test-RotateAcmFunction-x1 rotation.json (as an identity allowed to "
+        "invoke it, e.g. an administrator: the requester and reader policies are not)\n"
+    )
+
+
+def test_without_the_stack_the_note_names_the_output_to_read(run: Callable[..., Run], fn: FakeRevokeFunction) -> None:
+    fn.expect({"serial_number": SERIAL, "reason": "unspecified"}, answer(acm_certificate_arn=ACM_ARN))
+    result = run("--serial", SERIAL, "--function-name", FUNCTION)
+    assert result.code == 0, result.err
+    assert "aws lambda invoke --function-name <the stack's RotateAcmFunctionName output> rotation.json" in result.err
+
+
+def test_a_certificate_without_an_acm_arn_gets_no_rotation_note(run: Callable[..., Run], fn: FakeRevokeFunction) -> None:
+    fn.expect({"serial_number": SERIAL, "reason": "unspecified"}, answer())
+    result = run("--serial", SERIAL, "--function-name", FUNCTION)
+    assert result.code == 0, result.err
+    assert result.err == ""
+
+
 def test_stack_name_from_the_environment(run: Callable[..., Run], fn: FakeRevokeFunction) -> None:
     cfn, _ = cfn_stub("kmsca-env", {"RevokeFunctionName": "revoke-fn"})
     fn.expect({"serial_number": SERIAL, "reason": "unspecified"}, answer(), function="revoke-fn")

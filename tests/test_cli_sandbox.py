@@ -230,6 +230,44 @@ def test_cloudfront_origin_certificate_is_in_acm_us_east_1(
     assert '"OriginMtlsConfig": {' in human.stdout
 
 
+def test_a_second_cloudfront_origin_certificate_for_a_name_needs_allow_second(
+    sandbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    first = cli("cloudfront-origin-cert.py", "twice.example.com", "--json", env=sandbox_env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    arn = json.loads(first.stdout)["acm_certificate_arn"]
+    # The inventory reads an index, eventually consistent (the sandbox lags it, --gsi-lag): the check
+    # sees the first certificate once certs.py list does.
+    deadline = time.monotonic() + 30
+    while arn not in cli("certs.py", "list", "--json", "--name", "twice", env=sandbox_env, cwd=tmp_path).stdout:
+        assert time.monotonic() < deadline, "the inventory never listed the first certificate"
+        time.sleep(0.5)
+    second = cli("cloudfront-origin-cert.py", "twice.example.com", env=sandbox_env, cwd=tmp_path)
+    assert second.returncode == 2
+    assert second.stderr.startswith(
+        f"error: CertificateExists: twice.example.com already has a CloudFront origin certificate in ACM: {arn} "
+    )
+    assert "aws lambda invoke --function-name " in second.stderr and "--allow-second" in second.stderr
+    third = cli(
+        "cloudfront-origin-cert.py", "twice.example.com", "--allow-second", "--json", env=sandbox_env, cwd=tmp_path
+    )
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout)["acm_certificate_arn"] != arn
+
+
+def test_a_renewal_whose_new_key_goes_into_a_git_work_tree_warns(sandbox_env: dict[str, str], tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    issued = cli("client-cert.py", "renew-me", "--out-dir", "repo", "--no-git-warning", env=sandbox_env, cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    assert issued.stderr == ""
+    renewed = cli("certs.py", "renew", "--cert", "repo/renew-me.crt", env=sandbox_env, cwd=tmp_path)
+    assert renewed.returncode == 0, renewed.stderr
+    assert renewed.stderr.startswith(
+        "warning: private key files (repo/renew-me.renewed.key) go into the git work tree "
+        f"{(tmp_path / 'repo').resolve()}: its .gitignore does NOT cover them"
+    )
+
+
 def test_cloudfront_origin_idempotency_key_returns_the_same_arn(sandbox_env: dict[str, str], tmp_path: Path) -> None:
     runs = [
         cli("cloudfront-origin-cert.py", "o.example", "--idempotency-key", "deploy-9", "--json",

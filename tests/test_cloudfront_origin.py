@@ -289,7 +289,8 @@ def test_a_revoked_origin_certificate_is_replaced_at_the_next_run(
 ) -> None:
     first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=90)
     revoke = load_handler("revoke", origin.resources.env, monkeypatch)
-    revoke.handler({"serial_number": first["serial_number"], "reason": "keyCompromise"}, lambda_context)
+    revoked = revoke.handler({"serial_number": first["serial_number"], "reason": "keyCompromise"}, lambda_context)
+    assert revoked["acm_certificate_arn"] == first["acm_certificate_arn"]  # revoke-cert.py says ACM still serves it
     (rotated,) = origin.rotation().run(datetime.now(UTC)).rotated  # 90 days left, but revoked
     old = origin.item(first["serial_number"])
     assert old["revocation_reason"]["S"] == "keyCompromise"  # the first revocation stands

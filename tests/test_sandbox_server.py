@@ -581,6 +581,15 @@ def test_custom_resource_failure_stops_startup(
     assert sandbox.invoke("OtherFunction", {})["helper"] == "other"
 
 
+@pytest.mark.e2e
+def test_a_bad_lifetime_combination_fails_the_start_naming_both_parameters() -> None:
+    """The real template: Custom::ParameterCheck runs before the CA hierarchy and fails the start."""
+    failing = Sandbox(REPO_ROOT, stack_name="sbx-params", parameter_overrides={"MaxLifetimeDays": "30"})
+    with pytest.raises(SandboxError, match=re.escape("DefaultLifetimeDays (90) is above MaxLifetimeDays (30)")):
+        failing.start()
+    assert failing._server is None
+
+
 def test_ml_dsa_key_spec_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match="ML-DSA"):
         Sandbox(write_project(tmp_path), parameter_overrides={"KeySpec": "ML_DSA_65"}).start()

@@ -1,4 +1,6 @@
-"""Bootstrap custom resource: create the CA hierarchy once and publish it.
+"""Bootstrap custom resource: create the CA hierarchy once and publish it; and the
+``Custom::ParameterCheck`` resource, which fails the deploy on a bad parameter combination first
+(:mod:`kmsca.parameter_check`).
 
 Create and Update run :func:`kmsca.bootstrap.bootstrap_ca` (idempotent); Delete does nothing: a CA
 is never deleted by a stack operation. CloudFormation is always answered (see
@@ -17,6 +19,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
 from kmsca.custom_resource import run_custom_resource
+from kmsca.parameter_check import RESOURCE_TYPE as PARAMETER_CHECK
+from kmsca.parameter_check import check_parameters
 from kmsca.publish import CA_BUNDLE_KEY
 from kmsca.settings import BootstrapSettings
 from kmsca.store import DynamoDbCertificateStore
@@ -78,6 +82,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     if event.get("RequestType") == "Delete":
         logger.info("delete requested: the CA hierarchy is kept")
     try:
+        if event.get("ResourceType") == PARAMETER_CHECK:
+            return run_custom_resource(
+                event, lambda e: check_parameters(e.get("ResourceProperties", {})), f"{PHYSICAL_RESOURCE_ID}/check"
+            )
         return run_custom_resource(event, create_or_update, PHYSICAL_RESOURCE_ID)
     except Exception:
         logger.exception("bootstrap failed")

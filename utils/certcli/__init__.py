@@ -74,10 +74,11 @@ from .aws import (
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
 from .contract import CLIENT, SERVER, Issued, IssueRequest, check_issued, serial_to_hex
-from .errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, CliError, Refused
+from .errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, CliError, NotSaved, Refused
 from .files import (
     OutputFile,
     OutputPlan,
+    check_writable,
     conflicts,
     default_name,
     make_pkcs12,
@@ -98,7 +99,7 @@ from .issue import (
     summary,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, KeyType, PrivateKey, build_csr, generate_private_key
-from .names import San, SubjectFields, add_subject_arguments, parse_san, subject_from_args
+from .names import San, SubjectFields, add_subject_arguments, idn_notes, parse_san, subject_from_args
 from .origin import (
     ACM_REGION,
     CLOUDFRONT_ORIGIN,
@@ -116,7 +117,7 @@ from .origin import (
     plan_origin_outputs,
     print_origin_summary,
 )
-from .report import Outcome, run_cli, run_reporting
+from .report import Outcome, explain_aws_error, run_cli, run_reporting
 from .revoke import (
     CA_ONLY_REASONS,
     REVOCATION_REASONS,
@@ -160,6 +161,7 @@ __all__ = [
     "IssueRequest",
     "Issued",
     "KeyType",
+    "NotSaved",
     "Options",
     "OriginIssued",
     "OriginOptions",
@@ -185,14 +187,17 @@ __all__ = [
     "check_origin_issued",
     "check_origin_key_type",
     "check_revoked",
+    "check_writable",
     "clients_for",
     "conflicts",
     "default_name",
     "default_stack_name",
     "download_ca_bundle",
+    "explain_aws_error",
     "find_function",
     "function_and_stack",
     "generate_private_key",
+    "idn_notes",
     "invoke_function",
     "invoke_issue",
     "issue",

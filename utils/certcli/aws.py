@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CliError, Refused
+
+try:  # Python 3.11+; older Pythons use the small reader below (the CLIs run on 3.9+)
+    import tomllib as _toml  # novermin
+except ModuleNotFoundError:  # pragma: no cover - exercised on 3.9/3.10 and by the tests directly
+    _toml = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -33,6 +38,7 @@ ENV_REVOKE_FUNCTION_NAME = "KMSCA_REVOKE_FUNCTION_NAME"
 OUTPUT_FUNCTION_NAME = "IssueFunctionName"
 OUTPUT_CA_BUNDLE_URI = "CaBundleS3Uri"
 OUTPUT_REVOKE_FUNCTION_NAME = "RevokeFunctionName"
+OUTPUT_ROTATE_FUNCTION_NAME = "RotateAcmFunctionName"
 
 #: Default seconds to wait for the issue function's answer (its own timeout is 30 s).
 DEFAULT_TIMEOUT_SECONDS = 90
@@ -191,9 +197,18 @@ def default_stack_name(samconfig: Path | None, config_env: str) -> str | None:
     tool's directory (the project root). Returns None when none is found.
 
     Raises:
-        Refused: code ``InvalidArgument`` when the file exists but is not valid TOML.
+        Refused: code ``InvalidArgument`` when the file exists but is not valid TOML, or has no
+            ``config_env`` environment.
     """
     config = _read_samconfig(samconfig)
+    environments = sorted(k for k, v in config.items() if isinstance(v, dict))
+    if environments and config_env not in environments:
+        found = ", ".join(environments)
+        raise Refused(
+            "InvalidArgument",
+            f"samconfig.toml has no [{config_env}.*] section (environments: {found}): pass --config-env, "
+            f"--stack-name or --function-name",
+        )
     env = config.get(config_env, {})
     for command in ("global", "deploy"):
         name = env.get(command, {}).get("parameters", {}).get("stack_name")
@@ -220,21 +235,92 @@ def _read_samconfig(samconfig: Path | None) -> dict[str, Any]:
     for path in candidates:
         if path.is_file():
             try:
-                return tomllib.loads(path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                return load_toml(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:  # tomllib.TOMLDecodeError is a ValueError
                 raise Refused("InvalidArgument", f"{path} is not valid TOML: {exc}") from None
     if samconfig:
         raise Refused("InvalidArgument", f"{samconfig} does not exist")
     return {}
 
 
+def load_toml(text: str) -> dict[str, Any]:
+    """Parse samconfig.toml: with ``tomllib`` on Python 3.11+, else with :func:`read_simple_toml`.
+
+    Raises:
+        ValueError: the text is not valid TOML (``tomllib.TOMLDecodeError`` is a ValueError).
+    """
+    if _toml is not None:
+        return _toml.loads(text)
+    return read_simple_toml(text)
+
+
+_TABLE = re.compile(r"^\[\s*([A-Za-z0-9_.-]+)\s*\]$")
+_KEY_VALUE = re.compile(r"^([A-Za-z0-9_-]+)\s*=\s*(.+)$")
+
+
+def read_simple_toml(text: str) -> dict[str, Any]:
+    """The subset of TOML that samconfig.toml uses: ``[a.b.c]`` tables of ``key = value`` lines.
+
+    Strings (``"..."`` with JSON-compatible escapes, ``'...'`` literal) become ``str``; other
+    values (booleans, numbers) are kept as their text, since the CLIs read only the string keys
+    ``stack_name`` and ``region``. For Pythons without ``tomllib`` (before 3.11).
+
+    Raises:
+        ValueError: a line that is neither a table header, a ``key = value``, a comment nor blank.
+    """
+    root: dict[str, Any] = {}
+    table = root
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if header := _TABLE.match(line):
+            table = root
+            for part in header.group(1).split("."):
+                table = table.setdefault(part, {})
+            continue
+        pair = _KEY_VALUE.match(line)
+        if not pair:
+            raise ValueError(f"line {number}: not a table header or key = value: {line[:60]!r}")
+        table[pair.group(1)] = _simple_value(pair.group(2).strip(), number)
+    return root
+
+
+def _simple_value(value: str, number: int) -> Any:
+    if value.startswith('"'):
+        end = value.rfind('"')
+        if end == 0:
+            raise ValueError(f"line {number}: unterminated string")
+        return json.loads(value[: end + 1])
+    if value.startswith("'"):
+        end = value.find("'", 1)
+        if end < 0:
+            raise ValueError(f"line {number}: unterminated string")
+        return value[1:end]
+    return value.split("#", 1)[0].strip()
+
+
 def stack_outputs(cloudformation: CloudFormationClient, stack_name: str) -> dict[str, str]:
     """Outputs of ``stack_name`` as ``{OutputKey: OutputValue}`` (CloudFormation ``DescribeStacks``).
 
     Raises:
-        botocore.exceptions.ClientError: the stack does not exist or is not readable.
+        CliError: code ``StackNotFound`` naming the region and how to choose another.
+        botocore.exceptions.ClientError: the stack is not readable.
     """
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message", ""))
+        if "does not exist" not in message:
+            raise
+        region = cloudformation.meta.region_name
+        raise CliError(
+            "StackNotFound",
+            f"stack {stack_name!r} does not exist in {region}: pass --region (or set AWS_REGION, or region in "
+            f"samconfig.toml), or --stack-name / {ENV_STACK_NAME} for another stack",
+        ) from None
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
 
 

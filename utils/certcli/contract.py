@@ -130,7 +130,7 @@ def _check_issued_certificate(
     serial = str(response.get("serial_number", ""))
     if not _SERIAL_HEX.match(serial) or serial != serial_to_hex(leaf.serial_number):
         raise bad(f"serial_number {serial[:48]!r} does not match the certificate's serial")
-    for child, parent in zip((leaf, *chain), chain, strict=False):
+    for child, parent in zip((leaf, *chain), chain):
         try:
             child.verify_directly_issued_by(parent)
         except (ValueError, InvalidSignature):
@@ -148,5 +148,21 @@ def _check_issued_certificate(
     return Issued(serial, leaf, chain, str(response.get("profile", profile)))
 
 
+#: UTC (``datetime.UTC`` is 3.11+; the CLIs run on 3.9+).
+UTC = dt.timezone.utc
+
+
 def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> dt.datetime:
+    """An ISO 8601 time such as ``2026-11-20T10:00:00Z`` (``fromisoformat`` accepts ``Z`` only on 3.11+).
+
+    Raises:
+        ValueError: not an ISO 8601 time.
+    """
+    value = text.strip()
+    if value[-1:] in ("Z", "z"):
+        value = value[:-1] + "+00:00"
+    return dt.datetime.fromisoformat(value)

@@ -6,6 +6,8 @@ import contextlib
 import getpass
 import os
 import re
+import shutil
+import subprocess
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .contract import Issued
-from .errors import Refused
+from .errors import NotSaved, Refused
 from .keys import PrivateKey
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -101,6 +103,107 @@ def conflicts(plan: OutputPlan, *, include_shared: bool = True) -> list[Path]:
             continue
         found.append(f.path)
     return found
+
+
+def check_writable(plan: OutputPlan) -> None:
+    """Refuse before the CA is called when the files of ``plan`` cannot be written: the output
+    directory (or its nearest existing parent, when it is still to be created) is not a writable
+    directory, or a target path is a directory. Existing files are :func:`conflicts`' concern.
+
+    Raises:
+        Refused: code ``InvalidArgument`` naming the directory or file.
+    """
+    directory = plan.files[0].path.parent
+    existing = directory
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise Refused("InvalidArgument", f"--out-dir {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise Refused("InvalidArgument", f"--out-dir {directory}: {existing} is not writable; choose another --out-dir")
+    for f in plan.files:
+        if f.path.is_dir():
+            raise Refused("InvalidArgument", f"{f.path} is a directory; choose another --name or --out-dir")
+
+
+def not_saved(
+    serial: str, certificate_pem: str, exc: Exception, *, key_lost: bool, acm_arn: str | None = None
+) -> NotSaved:
+    """The error for a certificate the CA issued that could not be written: names the serial, the
+    command to fetch it again (``certs.py show``), the ACM ARN when there is one, and whether the
+    private key is lost (then: revoke and issue again). Its detail is the certificate's PEM."""
+    if isinstance(exc, Refused):
+        why = exc.message
+    elif isinstance(exc, OSError):
+        why = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    else:
+        why = str(exc)
+    parts = [f"certificate {serial} was issued but not saved: {why}"]
+    if acm_arn:
+        parts.append(f"it is in ACM as {acm_arn}")
+    parts.append(f"the certificate is printed below; fetch it again with 'python utils/certs.py show {serial} --json'")
+    if key_lost:
+        parts.append(
+            f"its private key was not saved: revoke it ('python utils/revoke-cert.py {serial}') and issue again"
+        )
+    return NotSaved("; ".join(parts), certificate_pem)
+
+
+def git_work_tree(path: Path) -> Path | None:
+    """The git work tree holding ``path`` (a ``.git`` directory or file in it or a parent), or None."""
+    here = path.resolve()
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists():
+            return directory
+    return None
+
+
+def key_in_git_warning(plan: OutputPlan) -> str | None:
+    """A warning when ``plan`` writes secret files (key, PKCS#12) inside a git work tree, else None.
+
+    It says whether ``.gitignore`` covers them (``git check-ignore``, when git is installed), so a
+    private key is never committed by accident.
+    """
+    secrets = [f.path for f in plan.files if f.secret]
+    if not secrets:
+        return None
+    root = git_work_tree(secrets[0].parent)
+    if root is None:
+        return None
+    listed = ", ".join(str(p) for p in secrets)
+    ignored = _all_ignored(root, secrets)
+    if ignored:
+        state = "its .gitignore covers them; keep it that way and never commit them"
+    elif ignored is None:
+        state = "make sure its .gitignore covers them (e.g. *.key, *.p12)"
+    else:
+        state = "its .gitignore does NOT cover them: add them (e.g. *.key, *.p12) or choose another --out-dir"
+    return (
+        f"private key files ({listed}) go into the git work tree {root}: {state} "
+        "(--no-git-warning silences this)"
+    )
+
+
+def _all_ignored(root: Path, paths: Sequence[Path]) -> bool | None:
+    """Whether git ignores every one of ``paths`` (``git check-ignore``); None when git cannot tell."""
+    git = shutil.which("git")
+    if not git:
+        return None
+    for path in paths:
+        try:
+            code = subprocess.run(
+                [git, "-C", str(root), "check-ignore", "-q", "--no-index", str(path.resolve())],
+                capture_output=True,
+                check=False,
+                timeout=10,
+            ).returncode
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if code == 1:
+            return False
+        if code != 0:
+            return None
+    return True
 
 
 def _same_content(path: Path, data: bytes) -> bool:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .aws import AwsClients, add_aws_arguments, clients_for, find_function, function_and_stack, invoke_function
 from .errors import EXIT_FAILURE, CliError, Refused
+from .files import OutputFile, OutputPlan, key_in_git_warning
 from .keys import build_csr, generate_private_key
 from .names import SubjectFields
 from .report import Outcome, run_cli
@@ -67,6 +68,11 @@ def build_certs_parser(prog: str | None = None) -> argparse.ArgumentParser:
     renew.add_argument("--lifetime-days", type=int, help="default: the CA's DefaultLifetimeDays")
     renew.add_argument("--revoke-old-after-hours", type=int, help="revoke the old certificate N hours later")
     renew.add_argument("--requested-by", help="label stored with the certificate (default: your STS ARN)")
+    renew.add_argument(
+        "--no-git-warning",
+        action="store_true",
+        help="do not warn when the new private key goes into a git work tree (default: warn, naming .gitignore)",
+    )
     for sub_parser in (listing, show, renew):
         sub_parser.add_argument("--json", action="store_true", help="print JSON")
         add_aws_arguments(
@@ -183,6 +189,10 @@ def renew_certificate(
         for kind in (("crt", "chain.pem") + (() if args.reuse_key else ("key",)))
     }
     _check_writable(list(files.values()))
+    if "key" in files and not args.no_git_warning:
+        in_git = key_in_git_warning(OutputPlan([OutputFile("key", files["key"], "private key", secret=True)]))
+        if in_git:
+            print(f"warning: {in_git}", file=err)
     issue_name, _ = find_function(
         lambda: clients.cloudformation,
         function_name=environ.get("KMSCA_FUNCTION_NAME"),

@@ -27,21 +27,32 @@ from .aws import (
     resolve_target,
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
-from .contract import CLIENT, SERVER, Issued, IssueRequest, _iso, check_issued
+from .contract import CLIENT, SERVER, UTC, Issued, IssueRequest, _iso, check_issued, parse_iso
 from .errors import Refused
 from .files import (
     OutputFile,
     OutputPlan,
     _exists_error,
+    check_writable,
     conflicts,
     default_name,
+    key_in_git_warning,
+    not_saved,
     plan_outputs,
     read_pkcs12_password,
     render_files,
     write_outputs,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, build_csr, generate_private_key
-from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
+from .names import (
+    San,
+    SubjectFields,
+    add_name_arguments,
+    add_subject_arguments,
+    idn_notes,
+    parse_san,
+    subject_from_args,
+)
 from .report import Outcome, run_cli
 
 if TYPE_CHECKING:
@@ -101,6 +112,11 @@ def build_parser(profile: str, prog: str | None = None) -> argparse.ArgumentPars
     )
     out.add_argument("--name", metavar="STEM", help="file name stem (default: derived from the common name)")
     out.add_argument("--force", action="store_true", help="overwrite existing files (default: refuse, write nothing)")
+    out.add_argument(
+        "--no-git-warning",
+        action="store_true",
+        help="do not warn when the private key goes into a git work tree (default: warn, naming .gitignore)",
+    )
     out.add_argument(
         "--pkcs12",
         action="store_true",
@@ -192,6 +208,7 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
     plan = plan_outputs(args.out_dir, args.name or default_name(common_name), pkcs12_file=args.pkcs12)
     if not args.force and (found := conflicts(plan, include_shared=False)):
         raise _exists_error(found)
+    check_writable(plan)
     if (args.pkcs12_password_file or args.pkcs12_legacy) and not args.pkcs12:
         raise Refused("InvalidArgument", "--pkcs12-password-file and --pkcs12-legacy need --pkcs12")
     password = (
@@ -272,11 +289,19 @@ def issue(
     try:
         render_files(opts.plan, key, issued, bundle, opts.pkcs12_password, legacy_pkcs12=opts.pkcs12_legacy)
         written = write_outputs(opts.plan, force=opts.force)
-    except Refused as exc:
-        raise Refused(
-            exc.code, f"{exc.message} (certificate {issued.serial_number} was issued but not saved)"
-        ) from None
+    except (Refused, OSError) as exc:
+        key_file = opts.plan.path("key")
+        key_saved = "key" in opts.plan.content and _holds(key_file, opts.plan.content["key"])
+        pem = issued.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        raise not_saved(issued.serial_number, pem, exc, key_lost=not key_saved) from None
     return issued, target, source, written
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def summary(
@@ -304,8 +329,8 @@ def summary(
 
 def print_summary(info: Mapping[str, Any], opts: Options, written: Sequence[OutputFile], out: IO[str]) -> None:
     """Human-readable summary: what was written, the serial and the expiry."""
-    not_after = dt.datetime.fromisoformat(info["not_after"])
-    days = (not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    not_after = parse_iso(info["not_after"])
+    days = (not_after - dt.datetime.now(UTC)).total_seconds() / 86400
     print(f"Issued {info['profile']} certificate {info['subject']}", file=out)
     print(f"  serial number  {info['serial_number']}", file=out)
     print(f"  valid          {info['not_before']} .. {info['not_after']} ({days:.0f} days)", file=out)
@@ -344,6 +369,10 @@ def main(
 
     def action(args: argparse.Namespace) -> Outcome:
         opts = parse_options(args, profile, environ, stdin)
+        for note in idn_notes(opts.sans):
+            print(f"note: {note}", file=stderr)
+        if not args.no_git_warning and (in_git := key_in_git_warning(opts.plan)):
+            warn(in_git)
         issued, target, source, written = issue(opts, clients or clients_for(args), warn)
         info = summary(opts, issued, target, source, written)
         return Outcome(info, lambda: print_summary(info, opts, written, stdout))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -12,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .errors import Refused
 from .names import San, SubjectFields
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+# Union, not "|": a type alias is evaluated at run time, and "|" between classes needs Python 3.10.
+PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from .errors import Refused
+
+try:  # IDNA 2008 (RFC 5891) and UTS 46; optional: without it non-ASCII DNS names are refused
+    import idna
+except ModuleNotFoundError:  # pragma: no cover - the tests run with idna installed
+    idna = None  # type: ignore[assignment]
 
 _SAN_TYPES = ("dns", "ip", "email", "uri")
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
@@ -23,11 +29,14 @@ class San:
 
     Attributes:
         type: ``dns``, ``ip``, ``email`` or ``uri``.
-        value: the name; for ``ip`` the canonical text of the address.
+        value: the name; for ``ip`` the canonical text of the address; for ``dns`` the
+            A-label form (``xn--...``) of an internationalised name.
+        unicode: the name as given when it was converted to A-labels, else None.
     """
 
     type: str
     value: str
+    unicode: str | None = field(default=None, compare=False)
 
     def to_request(self) -> dict[str, str]:
         """The request form ``{"type": ..., "value": ...}``."""
@@ -54,7 +63,7 @@ def parse_san(text: str) -> San:
     A value without a known ``type:`` prefix is a DNS name. Only the shape is checked here
     (the issue function applies the CA's full name rules, e.g. wildcards and public
     suffixes): DNS names are LDH labels with an optional ``*.`` first label and no trailing dot
-    (non-ASCII names are converted to IDNA A-labels), IP addresses are IPv4 or IPv6, email
+    (non-ASCII names become IDNA 2008 A-labels, see :func:`idna_dns_name`), IP addresses are IPv4 or IPv6, email
     addresses have one ``@`` with text on both sides, URIs have a scheme. Values are passed on
     as given, except IP addresses (canonical text) and IDNA conversion.
 
@@ -115,7 +124,8 @@ def _parse_san(text: str) -> San:
         raise _san_error(text, f"looks like an email address; write email:{value}")
     if ":" in value:
         raise _san_error(text, "unknown SAN type; write dns:, ip:, email: or uri: before the value")
-    return San("dns", _check_dns_name(text, value))
+    name = _check_dns_name(text, value)
+    return San("dns", name, value if name != value else None)
 
 
 def _is_ip_address(value: str) -> bool:
@@ -127,13 +137,8 @@ def _is_ip_address(value: str) -> bool:
 
 
 def _check_dns_name(text: str, value: str) -> str:
-    """LDH labels, ``*`` allowed only as the whole first label; IDNA A-label form for non-ASCII."""
-    name = value
-    if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise _san_error(text, "not a valid internationalised domain name") from None
+    """LDH labels, ``*`` allowed only as the whole first label; IDNA 2008 A-label form for non-ASCII."""
+    name = idna_dns_name(text, value) if not value.isascii() else value
     if len(name) > 253:
         raise _san_error(text, "DNS names are at most 253 characters")
     labels = name.split(".")
@@ -143,7 +148,59 @@ def _check_dns_name(text: str, value: str) -> str:
         if not _DNS_LABEL.match(label):
             shown = "an empty label (or a trailing dot)" if not label else f"label {label!r}"
             raise _san_error(text, f"{value!r} is not a DNS name: {shown}")
+        if label[:4].lower() == "xn--":
+            _check_a_label(text, label)
     return name
+
+
+def idna_dns_name(text: str, value: str) -> str:
+    """The IDNA 2008 A-label form of a non-ASCII DNS name (``straße.example.com`` ->
+    ``xn--strae-oqa.example.com``), never a silent rewrite.
+
+    The name must already be in the form IDNA 2008 registers (lowercase, NFC, no compatibility
+    characters). A name that only UTS 46 mapping would make valid (uppercase ``Straße``, full-width
+    letters, the IDNA 2003 ``ß`` -> ``ss``) is refused with the name it maps to, so the operator
+    decides. Python's own ``idna`` codec (IDNA 2003) is not used: it turns ``ß`` into ``ss``.
+
+    Raises:
+        Refused: ``InvalidSubjectAlternativeName``: not a valid IDNA 2008 name, one UTS 46 would
+            change, or the ``idna`` package is not installed.
+    """
+    if idna is None:
+        raise _san_error(
+            text,
+            "is not ASCII: write it as IDNA A-labels (xn--...), or pip install idna to convert it",
+        )
+    wildcard, rest = ("*.", value[2:]) if value.startswith("*.") else ("", value)
+    try:
+        return wildcard + idna.encode(rest, uts46=False).decode("ascii")
+    except idna.IDNAError as strict_error:
+        try:
+            mapped = idna.encode(rest, uts46=True, transitional=False).decode("ascii")
+        except idna.IDNAError:
+            raise _san_error(text, f"not a valid internationalised domain name (IDNA 2008: {strict_error})") from None
+        shown = wildcard + idna.decode(mapped)
+        raise _san_error(
+            text,
+            f"not in IDNA 2008 form (case, width or Unicode normalisation); UTS 46 would map it to {shown!r} "
+            f"({wildcard + mapped}): "
+            "write that name if you mean it",
+        ) from None
+
+
+def _check_a_label(text: str, label: str) -> None:
+    """An ``xn--`` label must decode to a valid IDNA 2008 U-label (not just look like one)."""
+    if idna is None:
+        return  # the CA checks the LDH shape; without idna the CLI cannot check more
+    try:
+        idna.decode(label.lower(), uts46=False)
+    except (idna.IDNAError, UnicodeError):
+        raise _san_error(text, f"label {label!r} is not a valid IDNA A-label") from None
+
+
+def idn_notes(sans: Iterable[San]) -> list[str]:
+    """One ``--san <as given> -> <A-label form>`` line per name converted to A-labels, for stderr."""
+    return [f"--san dns:{san.unicode} -> {san.value}" for san in sans if san.unicode]
 
 
 @dataclass(frozen=True)

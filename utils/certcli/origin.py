@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -32,10 +32,30 @@ from .aws import (
     function_and_stack,
     invoke_function,
 )
-from .contract import CLIENT, Issued, _check_issued_certificate, _iso, _load_issued
+from .contract import CLIENT, UTC, Issued, _check_issued_certificate, _iso, _load_issued, parse_iso
 from .errors import CliError, Refused
-from .files import _SAFE_NAME, OutputFile, OutputPlan, _exists_error, conflicts, default_name, write_outputs
-from .names import San, SubjectFields, add_name_arguments, add_subject_arguments, parse_san, subject_from_args
+from .files import (
+    _SAFE_NAME,
+    OutputFile,
+    OutputPlan,
+    _exists_error,
+    check_writable,
+    conflicts,
+    default_name,
+    not_saved,
+    write_outputs,
+)
+from .inventory import ENV_INVENTORY_FUNCTION_NAME
+from .names import (
+    San,
+    SubjectFields,
+    add_name_arguments,
+    add_subject_arguments,
+    idn_notes,
+    parse_san,
+    subject_from_args,
+)
+from .origin_existing import check_no_origin_certificate, inventory_function
 from .report import Outcome, run_cli
 
 CLOUDFRONT_ORIGIN = "cloudfront-origin"
@@ -89,6 +109,8 @@ class OriginOptions:
     json: bool
     function_name: str | None
     stack_name: str | None
+    allow_second: bool = False
+    inventory_function_name: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """The issue function's request: profile ``cloudfront-origin``, no ``csr`` (the function
@@ -174,6 +196,11 @@ def build_origin_parser(prog: str | None = None) -> argparse.ArgumentParser:
     out.add_argument("--name", metavar="STEM", help="file name stem (default: derived from the common name)")
     out.add_argument("--force", action="store_true", help="overwrite existing files (default: refuse before issuing)")
     out.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    cert.add_argument(
+        "--allow-second",
+        action="store_true",
+        help="import a second certificate for a name that already has one in ACM (default: refuse, naming its ARN)",
+    )
     add_aws_arguments(parser, what="issue function", output=OUTPUT_FUNCTION_NAME, env_var=ENV_FUNCTION_NAME)
     return parser
 
@@ -226,6 +253,7 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         plan = plan_origin_outputs(args.out_dir, args.name or default_name(common_name))
         if not args.force and (found := conflicts(plan)):
             raise _exists_error(found)
+        check_writable(plan)
     function_name, stack_name = function_and_stack(args, environ, ENV_FUNCTION_NAME)
     return OriginOptions(
         subject=subject,
@@ -238,6 +266,9 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         json=args.json,
         function_name=function_name,
         stack_name=stack_name,
+        # an explicit idempotency key is a retry by design: the first attempt may have imported already
+        allow_second=args.allow_second or args.idempotency_key is not None,
+        inventory_function_name=environ.get(ENV_INVENTORY_FUNCTION_NAME) or None,
     )
 
 
@@ -291,8 +322,11 @@ def check_origin_issued(response: Mapping[str, Any], key_type: str | None) -> Or
     return OriginIssued(issued, arn, found)
 
 
-def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued, str, list[OutputFile]]:
-    """Find the issue function, request the certificate, check it and write the optional files.
+def issue_origin(
+    opts: OriginOptions, clients: AwsClients, warn: Callable[[str], None] | None = None
+) -> tuple[OriginIssued, str, list[OutputFile]]:
+    """Find the issue function, refuse a second certificate for a name already in ACM (unless
+    ``allow_second``), request the certificate, check it and write the optional files.
 
     Returns:
         ``(checked result, function name, files written)``.
@@ -300,7 +334,7 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
     Raises:
         Refused, CliError, botocore errors, OSError: see :func:`origin_main`.
     """
-    function_name, _ = find_function(
+    function_name, outputs = find_function(
         lambda: clients.cloudformation,
         function_name=opts.function_name,
         stack_name=opts.stack_name,
@@ -308,6 +342,9 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
         what="issue function",
         env_var=ENV_FUNCTION_NAME,
     )
+    if not opts.allow_second:
+        inventory = opts.inventory_function_name or inventory_function({}, outputs)
+        check_no_origin_certificate(clients.lambda_, inventory, opts.sans, outputs, warn or (lambda _: None))
     response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "issue function")
     result = check_origin_issued(response, opts.key_type)
     written: list[OutputFile] = []
@@ -319,11 +356,10 @@ def issue_origin(opts: OriginOptions, clients: AwsClients) -> tuple[OriginIssued
         )
         try:
             written = write_outputs(opts.plan, force=opts.force)
-        except Refused as exc:
-            raise Refused(
-                exc.code,
-                f"{exc.message} (certificate {result.issued.serial_number} was issued and imported into "
-                f"{result.acm_certificate_arn})",
+        except (Refused, OSError) as exc:
+            cert_pem = opts.plan.content["certificate"].decode("ascii")
+            raise not_saved(
+                result.issued.serial_number, cert_pem, exc, key_lost=False, acm_arn=result.acm_certificate_arn
             ) from None
     return result, function_name, written
 
@@ -357,8 +393,8 @@ def origin_summary(
 
 def print_origin_summary(info: Mapping[str, Any], out: IO[str]) -> None:
     """Human-readable result: the certificate, the ACM ARN and the snippet to paste."""
-    not_after = dt.datetime.fromisoformat(info["not_after"])
-    days = (not_after - dt.datetime.now(dt.UTC)).total_seconds() / 86400
+    not_after = parse_iso(info["not_after"])
+    days = (not_after - dt.datetime.now(UTC)).total_seconds() / 86400
     print(f"Issued {info['profile']} certificate {info['subject']} and imported it into ACM", file=out)
     print(f"  serial number  {info['serial_number']}", file=out)
     print(f"  valid          {info['not_before']} .. {info['not_after']} ({days:.0f} days)", file=out)
@@ -407,7 +443,11 @@ def origin_main(
 
     def action(args: argparse.Namespace) -> Outcome:
         opts = parse_origin_options(args, environ)
-        result, function_name, written = issue_origin(opts, clients or clients_for(args))
+        for note in idn_notes(opts.sans):
+            print(f"note: {note}", file=stderr)
+        result, function_name, written = issue_origin(
+            opts, clients or clients_for(args), lambda message: print(f"warning: {message}", file=stderr)
+        )
         info = origin_summary(opts, result, function_name, written)
         return Outcome(info, lambda: print_origin_summary(info, stdout))
 

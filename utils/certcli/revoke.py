@@ -19,6 +19,7 @@ from kmsca.serial import canonical_serial as core_canonical_serial
 from .aws import (
     ENV_REVOKE_FUNCTION_NAME,
     OUTPUT_REVOKE_FUNCTION_NAME,
+    OUTPUT_ROTATE_FUNCTION_NAME,
     AwsClients,
     add_aws_arguments,
     clients_for,
@@ -279,12 +280,13 @@ def revoke(opts: RevokeOptions, clients: AwsClients) -> tuple[dict[str, Any], st
     """Find the revoke function and invoke it.
 
     Returns:
-        ``(checked response, function name)``.
+        ``(checked response, function name)``; for a certificate imported into ACM the response
+        also has ``rotate_function_name``: the stack's ``RotateAcmFunctionName`` output, or None.
 
     Raises:
         Refused, CliError, botocore errors: see :func:`revoke_main`.
     """
-    function_name, _ = find_function(
+    function_name, outputs = find_function(
         lambda: clients.cloudformation,
         function_name=opts.function_name,
         stack_name=opts.stack_name,
@@ -293,7 +295,10 @@ def revoke(opts: RevokeOptions, clients: AwsClients) -> tuple[dict[str, Any], st
         env_var=ENV_REVOKE_FUNCTION_NAME,
     )
     response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "revoke function")
-    return check_revoked(response, opts), function_name
+    checked = check_revoked(response, opts)
+    if checked.get("acm_certificate_arn"):
+        checked["rotate_function_name"] = outputs.get(OUTPUT_ROTATE_FUNCTION_NAME)
+    return checked, function_name
 
 
 def revoke_summary(response: Mapping[str, Any], opts: RevokeOptions, function_name: str) -> dict[str, Any]:
@@ -305,6 +310,19 @@ def revoke_summary(response: Mapping[str, Any], opts: RevokeOptions, function_na
     if opts.certificate is not None:
         info.update(subject=opts.certificate.subject.rfc4514_string(), certificate_file=str(opts.certificate_file))
     return info
+
+
+def acm_rotation_note(arn: str, rotate_function_name: str | None) -> str:
+    """What a revoked CloudFront origin certificate means: ACM (and CloudFront) keep presenting it
+    until the rotation function re-imports a new one into the same ARN, and how to run it now."""
+    name = rotate_function_name or f"<the stack's {OUTPUT_ROTATE_FUNCTION_NAME} output>"
+    return (
+        f"note: this certificate is imported into ACM as {arn}; CloudFront keeps presenting it to your origin "
+        "until the ACM rotation runs (RotateAcmFunction, on the AcmRotationSchedule, default daily), which "
+        "re-issues it and re-imports the new one into the same ARN. To rotate now: "
+        f"aws lambda invoke --function-name {name} rotation.json (as an identity allowed to invoke it, e.g. an "
+        "administrator: the requester and reader policies are not)"
+    )
 
 
 def print_revocation(info: Mapping[str, Any], out: IO[str], err: IO[str]) -> None:
@@ -327,6 +345,8 @@ def print_revocation(info: Mapping[str, Any], out: IO[str], err: IO[str]) -> Non
             f"warning: already revoked as {info['reason']}; --reason {info['requested_reason']} was not applied",
             file=err,
         )
+    if info.get("acm_certificate_arn") and info["reason"] != "superseded":  # superseded: ACM serves its successor
+        print(acm_rotation_note(str(info["acm_certificate_arn"]), info.get("rotate_function_name")), file=err)
 
 
 def revoke_main(

@@ -74,7 +74,8 @@ def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> di
 
     Returns:
         ``{"serial_number", "revoked_at", "reason", "already_revoked"}`` (and ``invalidity_date``
-        when recorded); for an earlier revocation, its values, unchanged.
+        when recorded, ``acm_certificate_arn`` for a certificate imported into ACM); for an earlier
+        revocation, its values, unchanged.
 
     Raises:
         InvalidRequest: bad serial number or invalidity date.
@@ -93,4 +94,6 @@ def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> di
     }
     if record.invalidity_date is not None:
         response["invalidity_date"] = iso(record.invalidity_date)
+    if record.acm_certificate_arn:  # a CloudFront origin certificate: ACM serves it until rotated
+        response["acm_certificate_arn"] = record.acm_certificate_arn
     return response
