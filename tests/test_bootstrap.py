@@ -7,6 +7,7 @@ import json
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,3 +251,27 @@ def test_adding_the_ocsp_url_reissues_the_issuing_ca_with_the_same_key(
     # Nothing changes on the next run with the same settings.
     again = run(with_ocsp)
     assert again.issuing.certificate.serial_number == new.serial_number and again.created == ()
+
+
+def test_pkilint_finds_nothing_in_the_reissued_issuing_ca_certificate(
+    ca_resources: CaResources, tmp_path: Path
+) -> None:
+    """The issuing CA certificate re-issued with the AIA OCSP URL, linted as an RFC 5280 certificate."""
+    import shutil
+    import subprocess
+    import sys
+
+    linter = shutil.which("lint_pkix_cert") or str(Path(sys.executable).parent / "lint_pkix_cert")
+    assert Path(linter).exists(), "pkilint is in requirements-dev.txt"
+
+    def run(env: dict[str, str]) -> Any:
+        return bootstrap_ca(DynamoDbCertificateStore(ca_resources.dynamodb, ca_resources.table), ca_resources.kms,
+                            ca_resources.s3, BootstrapSettings.from_env(env),
+                            CaHierarchyConfig.from_properties(HIERARCHY_PROPERTIES), datetime.now(UTC))  # fmt: skip
+
+    run(ca_resources.env)
+    reissued = run({**ca_resources.env, "OCSP_URL": "https://pki.example.com/ocsp"}).issuing.certificate
+    path = tmp_path / "issuing.pem"
+    path.write_bytes(reissued.public_bytes(serialization.Encoding.PEM))
+    result = subprocess.run([linter, "lint", "-s", "WARNING", str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
