@@ -600,6 +600,8 @@ def test_a_revocation_reaches_the_crl_and_the_kvs_through_the_stream(ca: Sandbox
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
     assert value.endswith(" keyCompromise")
     assert ca.kvs.last_authorization is not None and ca.kvs.last_authorization.startswith("AWS4-ECDSA-P256-SHA256")
+    # a delivery counts once the invocation has returned, a moment after its writes are visible
+    wait_for(lambda: min(deliveries(ca).values()) >= 1, timeout=15, what="both stream deliveries counted")
     counts = deliveries(ca)
     assert counts["PublishCrlFunction.Revocations"] >= 1
     assert counts["SyncKvsFunction.Revocations"] >= 1
