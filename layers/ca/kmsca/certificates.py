@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -17,6 +17,9 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ObjectIdentifie
 from .profiles import key_usage_for
 from .signer import SignatureScheme
 
+#: Clock skew allowance: every certificate the CA signs has not_before this much before the
+#: moment of issuance (end-entity, CA and OCSP responder certificates alike).
+BACKDATE = timedelta(minutes=5)
 ROOT = "root"
 ISSUING = "issuing"
 

@@ -34,7 +34,7 @@ from cryptography import x509
 
 from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
 from .ca import IssuingCa
-from .certificates import ISSUING, build_end_entity_certificate
+from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
     CaError,
     CaNotReady,
@@ -58,8 +58,6 @@ from .records import CertificateRecord, IdempotencyRecord, iso, pem
 from .renewal import RenewalPlan, plan_renewal
 from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
-# Clock skew allowance: not_before is this much before the moment of issuance.
-BACKDATE = timedelta(minutes=5)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Pauses before re-reading the idempotency record after losing a race for its key, seconds.
 RACE_BACKOFF = (0.05, 0.2, 0.5)
