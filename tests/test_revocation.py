@@ -13,7 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from kmsca.crl import CrlPublisher, load_ca_signers
+from kmsca.ca import load_ca_signers
+from kmsca.crl import CrlPublisher
 from kmsca.errors import CaError
 from kmsca.revocation import REASONS
 from kmsca.settings import SigningSettings

@@ -345,8 +345,9 @@ class RevokedIndexPages:
 
 def _crl_publisher(sandbox_endpoint: str, region: str, credentials: dict[str, str], physical: dict[str, str]) -> Any:
     """(index emulator, publisher, issuing signer) against the sandbox, as the function builds them."""
+    from kmsca.ca import load_ca_signers
     from kmsca.certificates import ISSUING
-    from kmsca.crl import CrlPublisher, load_ca_signers
+    from kmsca.crl import CrlPublisher
     from kmsca.settings import SigningSettings
     from kmsca.store import DynamoDbCertificateStore
 

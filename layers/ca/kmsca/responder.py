@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .ca import CaSigner
 from .certificates import BACKDATE, ISSUING, ROOT, sign
-from .crl import CaSigner
 from .ocsp import (
     SUPPORTED_HASHES,
     CertificateQuery,
