@@ -9,26 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from .certificates import ISSUING, ROOT, PublicationUrls
 from .errors import CaNotReady
 from .records import CaRecord, pem
 from .settings import SigningSettings
-from .signer import SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
+from .signer import CaPrivateKey, SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
 from .store import CertificateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 
-def _spki(key: Any) -> bytes:
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def check_key_matches(record: CaRecord, private_key: Any) -> None:
+def check_key_matches(record: CaRecord, private_key: CaPrivateKey) -> None:
     """Refuse to sign for a CA certificate whose public key is not the KMS key's.
 
     Raises:
@@ -46,7 +47,7 @@ class CaSigner:
     """A CA record with its KMS-backed key and signature scheme."""
 
     record: CaRecord
-    private_key: Any
+    private_key: CaPrivateKey
     scheme: SignatureScheme
 
 
@@ -99,7 +100,7 @@ class IssuingCa:
 
     issuing: CaRecord
     root: CaRecord
-    private_key: Any
+    private_key: CaPrivateKey
     scheme: SignatureScheme
     urls: PublicationUrls | None
 

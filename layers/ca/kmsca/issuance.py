@@ -27,7 +27,6 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
@@ -47,7 +46,9 @@ from .errors import (
 from .models import IssueRequest
 from .names import SanEntry, build_subject, general_name_to_san, sans_from_csr, validate_sans
 from .profiles import (
+    GeneratedPrivateKey,
     Profile,
+    SubjectPublicKey,
     check_key_policy,
     check_profile_names,
     generate_key,
@@ -173,7 +174,7 @@ class SignedCertificate:
 
     certificate: x509.Certificate
     profile: Profile
-    private_key: Any = None
+    private_key: GeneratedPrivateKey | None = None
     key_type: str | None = None
 
 
@@ -305,7 +306,7 @@ class Issuer:
 
     def _build(
         self,
-        public_key: Any,
+        public_key: SubjectPublicKey,
         subject: x509.Name,
         sans: list[x509.GeneralName],
         profile: Profile,
