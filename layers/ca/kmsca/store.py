@@ -23,7 +23,7 @@ AWS errors are translated here and only here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -994,7 +994,7 @@ class DynamoDbCertificateStore:
 
 
 def revoked_entries_from_stream(
-    records: list[dict[str, Any]], ca: str | None = None, problems: list[UnreadableRecord] | None = None
+    records: Iterable[Mapping[str, Any]], ca: str | None = None, problems: list[UnreadableRecord] | None = None
 ) -> list[RevokedEntry]:
     """Revocations in a DynamoDB stream batch (``NewImage`` of certificate items that are revoked).
 
