@@ -21,6 +21,7 @@ from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
 from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.table_keys import CERT_PREFIX, certificate_key
 
 from tests.conftest import (
     HIERARCHY_PROPERTIES,
@@ -98,7 +99,7 @@ def _origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_c
 
         def item(self, serial: str) -> dict[str, Any]:
             return bootstrapped.dynamodb.get_item(
-                TableName=bootstrapped.table, Key={"pk": {"S": f"CERT#{serial}"}}
+                TableName=bootstrapped.table, Key={"pk": {"S": certificate_key(serial)}}
             )["Item"]
 
         def rotation(self, acm: AcmImporter | None = None, window_days: int = 30) -> OriginCertificateRotation:
@@ -243,7 +244,7 @@ def test_failed_recording_removes_the_import(origin: Any, monkeypatch: pytest.Mo
     # the certificate was recorded before the import, so it stays known: revoked, never served
     (item,) = origin.resources.dynamodb.scan(TableName=origin.resources.table,
                                              FilterExpression="begins_with(pk, :p)",
-                                             ExpressionAttributeValues={":p": {"S": "CERT#"}})["Items"]
+                                             ExpressionAttributeValues={":p": {"S": CERT_PREFIX}})["Items"]
     assert item["status"]["S"] == "revoked" and item["revocation_reason"]["S"] == "cessationOfOperation"
     assert item["acm_state"]["S"] == "import_failed" and "acm_managed" not in item
     assert item["acm_certificate_arn"]["S"].startswith("arn:aws:acm:us-east-1:")

@@ -15,6 +15,7 @@ from kmsca.events import Event, EventPublisher
 from kmsca.expiry import ExpiryJob, due_threshold
 from kmsca.notify import Notifier
 from kmsca.records import parse_iso
+from kmsca.table_keys import ca_key, certificate_key
 
 from tests.conftest import REGION, CaResources, FakeContext, csr_pem, load_handler, make_csr
 
@@ -113,7 +114,7 @@ def test_revoked_and_distant_certificates_get_no_notice(setup: Any, bootstrapped
     revoke = boto3.client("dynamodb", region_name=REGION)
     revoke.update_item(
         TableName=bootstrapped.table,
-        Key={"pk": {"S": f"CERT#{near['serial_number']}"}},
+        Key={"pk": {"S": certificate_key(near['serial_number'])}},
         UpdateExpression="SET #s = :r",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":r": {"S": "revoked"}},
@@ -134,7 +135,7 @@ def test_a_failed_event_is_released_and_sent_by_the_next_run(setup: Any) -> None
 
 def test_ca_certificates_get_notices_at_their_own_thresholds(setup: Any, bootstrapped: CaResources) -> None:
     issuing = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=bootstrapped.table, Key={"pk": {"S": "CA#issuing"}}
+        TableName=bootstrapped.table, Key={"pk": {"S": ca_key("issuing")}}
     )["Item"]
     now = parse_iso(issuing["not_after"]["S"]) - timedelta(days=100)
     setup.run(now)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kmsca.ca import CaSigner
 from kmsca.certificates import (
     ISSUING,
     ROOT,
@@ -27,7 +28,6 @@ from kmsca.certificates import (
     build_issuing_certificate,
     build_root_certificate,
 )
-from kmsca.crl import CaSigner
 from kmsca.ocsp import MAX_REQUEST_BYTES, OcspRefusal, error_response, parse_request
 from kmsca.records import STATUS_REVOKED, CaRecord, CertificateRecord
 from kmsca.responder import (

@@ -13,11 +13,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from kmsca.crl import CrlPublisher, load_ca_signers
+from kmsca.ca import load_ca_signers
+from kmsca.crl import CrlPublisher
 from kmsca.errors import CaError
 from kmsca.revocation import REASONS
 from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.table_keys import certificate_key
 
 from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr, put_revoked
 
@@ -92,7 +94,7 @@ def test_bad_revocations_are_refused_and_change_nothing(handlers: Any, request_:
         handlers.revoke(**request_)
     assert refused.value.code == code
     item = handlers.resources.dynamodb.get_item(
-        TableName=handlers.resources.table, Key={"pk": {"S": f"CERT#{serial}"}}
+        TableName=handlers.resources.table, Key={"pk": {"S": certificate_key(serial)}}
     )["Item"]
     assert item["status"]["S"] == "issued" and "revoked_ca" not in item
 
@@ -263,7 +265,7 @@ def test_the_stream_triggered_crl_lists_a_revocation_the_index_does_not_show_yet
     serial = handlers.issue()["serial_number"]
     handlers.revoke(serial_number=serial, reason="keyCompromise")
     resources = handlers.resources
-    item = resources.dynamodb.get_item(TableName=resources.table, Key={"pk": {"S": f"CERT#{serial}"}})["Item"]
+    item = resources.dynamodb.get_item(TableName=resources.table, Key={"pk": {"S": certificate_key(serial)}})["Item"]
     # the index lags: its Query does not return the revocation yet
     monkeypatch.setattr(DynamoDbCertificateStore, "list_revoked", lambda self, ca, not_after_from, problems=None: iter(()))
 
@@ -292,7 +294,7 @@ def test_stream_records_of_another_ca_are_not_carried() -> None:
     from kmsca.store import revoked_entries_from_stream
 
     image = {
-        "pk": {"S": "CERT#0a01"}, "status": {"S": "revoked"}, "ca": {"S": "issuing"}, "revoked_ca": {"S": "issuing"},
+        "pk": {"S": certificate_key("0a01")}, "status": {"S": "revoked"}, "ca": {"S": "issuing"}, "revoked_ca": {"S": "issuing"},
         "crl_entry": {"S": "2026-11-01T00:00:00Z keyCompromise"}, "not_after": {"S": "2027-01-01T00:00:00Z"},
     }
     records = [_stream_record(image)]

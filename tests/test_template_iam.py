@@ -19,6 +19,15 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 import pytest
+from kmsca.table_keys import (
+    ca_key,
+    certificate_key,
+    crl_number_key,
+    idempotency_key,
+    kvs_state_key,
+    notice_key,
+    renewal_key,
+)
 
 from tests.conftest import TEMPLATE
 from utils.sandbox.iam_policy import RequestContext, evaluate
@@ -73,12 +82,13 @@ CRLS = ("root.crl", "root.crl.pem", "issuing.crl", "issuing.crl.pem")
 PRESIGNED = ("ocsp/root-signed/0a1b.sha1.der", "ocsp/root-signed/0a1b.sha256.der")
 NOTIFY = [("sns:Publish", TOPIC, {}), ("kms:GenerateDataKey", TOPIC_KEY, VIA_SNS), ("kms:Decrypt", TOPIC_KEY, VIA_SNS)]
 
-# What each function's code calls (grep boto3 calls in layers/ca/kmsca and functions/).
+# What each function's code calls (grep boto3 calls in layers/ca/kmsca and functions/); table keys are
+# built by kmsca.table_keys, as the code builds them, so the template is checked against its layout.
 NEEDS: dict[str, list[Call]] = {
     "BootstrapFunction": [
-        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # store.get_cas
-        item("dynamodb:PutItem", "CA#root"),  # store.put_ca (conditional)
-        item("dynamodb:PutItem", "CA#issuing"),  # store.replace_ca (re-issue, conditional on the serial)
+        item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # store.get_cas
+        item("dynamodb:PutItem", ca_key("root")),  # store.put_ca (conditional)
+        item("dynamodb:PutItem", ca_key("issuing")),  # store.replace_ca (re-issue, conditional on the serial)
         ("kms:GetPublicKey", ROOT_KEY, {}),
         ("kms:Sign", ROOT_KEY, {}),  # root self-signature, issuing CA certificate
         ("kms:GetPublicKey", ISSUING_KEY, {}),
@@ -89,13 +99,13 @@ NEEDS: dict[str, list[Call]] = {
         *objects(("s3:GetObject", "s3:GetObjectVersion"), PUBLIC, "ca-bundle.pem"),  # UpdateTrustStore reads it
     ],
     "IssueFunction": [
-        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_issuing_ca (cold start)
-        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),  # get_idempotency
-        item("dynamodb:PutItem", "CERT#0a1b"),  # put_certificate / TransactWriteItems Put
-        item("dynamodb:PutItem", "IDEMPOTENCY#ab12"),  # TransactWriteItems Put
-        item("dynamodb:GetItem", "CERT#0a1b"),  # renewal.plan_renewal: the predecessor
-        item("dynamodb:ConditionCheckItem", "CERT#0a1b"),  # renewal transaction: predecessor still issued
-        item("dynamodb:PutItem", "RENEWAL#0a1b"),  # renewal transaction: the link, once
+        item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # load_issuing_ca (cold start)
+        item("dynamodb:GetItem", idempotency_key("ab12")),  # get_idempotency
+        item("dynamodb:PutItem", certificate_key("0a1b")),  # put_certificate / TransactWriteItems Put
+        item("dynamodb:PutItem", idempotency_key("ab12")),  # TransactWriteItems Put
+        item("dynamodb:GetItem", certificate_key("0a1b")),  # renewal.plan_renewal: the predecessor
+        item("dynamodb:ConditionCheckItem", certificate_key("0a1b")),  # renewal transaction: predecessor still issued
+        item("dynamodb:PutItem", renewal_key("0a1b")),  # renewal transaction: the link, once
         ("kms:GetPublicKey", ISSUING_KEY, {}),
         ("kms:Sign", ISSUING_KEY, {}),
         ("acm:ImportCertificate", ACM_NEW, CA_TAGS),  # import_new, tags on create
@@ -103,20 +113,20 @@ NEEDS: dict[str, list[Call]] = {
         ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),  # _forget_import
     ],
     "RevokeFunction": [
-        item("dynamodb:UpdateItem", "CERT#0a1b"),  # store.revoke
+        item("dynamodb:UpdateItem", certificate_key("0a1b")),  # store.revoke
     ],
     "InventoryFunction": [
         ("dynamodb:Query", f"{TABLE}/index/ByCaExpiry", {}),  # inventory.list_page
-        item("dynamodb:GetItem", "CERT#0a1b"),  # inventory.show
-        item("dynamodb:GetItem", "RENEWAL#0a1b"),  # store.get_renewal
+        item("dynamodb:GetItem", certificate_key("0a1b")),  # inventory.show
+        item("dynamodb:GetItem", renewal_key("0a1b")),  # store.get_renewal
     ],
     "ExpiryFunction": [
         ("dynamodb:Query", f"{TABLE}/index/ByCaExpiry", {}),  # expiring certificates, due supersessions
-        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # CA certificates
-        item("dynamodb:PutItem", "NOTICE#0a1b#30"),  # claim a notice
-        item("dynamodb:DeleteItem", "NOTICE#0a1b#30"),  # release it when its event failed
-        item("dynamodb:UpdateItem", "CERT#0a1b"),  # store.revoke (superseded)
-        item("dynamodb:UpdateItem", "RENEWAL#0a1b"),  # store.finish_supersession
+        item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # CA certificates
+        item("dynamodb:PutItem", notice_key("0a1b", 30)),  # claim a notice
+        item("dynamodb:DeleteItem", notice_key("0a1b", 30)),  # release it when its event failed
+        item("dynamodb:UpdateItem", certificate_key("0a1b")),  # store.revoke (superseded)
+        item("dynamodb:UpdateItem", renewal_key("0a1b")),  # store.finish_supersession
         (
             "events:PutEvents",
             f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default",
@@ -125,12 +135,12 @@ NEEDS: dict[str, list[Call]] = {
         *NOTIFY,
     ],
     "PublishCrlFunction": [
-        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_ca_signers
+        item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # load_ca_signers
         ("kms:GetPublicKey", ROOT_KEY, {}),
         ("kms:GetPublicKey", ISSUING_KEY, {}),
         ("kms:Sign", ROOT_KEY, {}),  # root CRL
         ("kms:Sign", ISSUING_KEY, {}),  # issuing CRL
-        item("dynamodb:UpdateItem", "CRLNUMBER#issuing"),  # next_crl_number
+        item("dynamodb:UpdateItem", crl_number_key("issuing")),  # next_crl_number
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # list_revoked
         ("s3:PutObject", f"{INTERNAL}/crl/issuing/0000000001.crl", {}),  # archive
         *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *CRLS),  # publish: HeadObject + PutObject
@@ -138,22 +148,22 @@ NEEDS: dict[str, list[Call]] = {
         ("s3:ListBucket", PUBLIC, {}),
     ],
     "OcspFunction": [
-        item("dynamodb:BatchGetItem", "CA#issuing"),  # load_ca_signers (issuing)
-        item("dynamodb:BatchGetItem", "CA#root"),  # root certificate (issuer match of the issuing CA)
-        item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate: the status, consistent read
+        item("dynamodb:BatchGetItem", ca_key("issuing")),  # load_ca_signers (issuing)
+        item("dynamodb:BatchGetItem", ca_key("root")),  # root certificate (issuer match of the issuing CA)
+        item("dynamodb:GetItem", certificate_key("0a1b")),  # get_certificate: the status, consistent read
         ("kms:GetPublicKey", ISSUING_KEY, {}),
         ("kms:Sign", ISSUING_KEY, {}),  # the delegated responder certificate, about once a day
         *objects(("s3:GetObject",), PUBLIC, *PRESIGNED),  # S3PresignedSource
         ("s3:ListBucket", PUBLIC, {}),  # a response not pre-signed yet: 404, not 403
     ],
     "RotateAcmFunction": [
-        item("dynamodb:BatchGetItem", "CA#root", "CA#issuing"),  # load_issuing_ca
+        item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # load_issuing_ca
         ("kms:GetPublicKey", ISSUING_KEY, {}),
         ("kms:Sign", ISSUING_KEY, {}),
         ("dynamodb:Query", f"{TABLE}/index/AcmByExpiry", {}),  # list_acm_due
-        item("dynamodb:UpdateItem", "CERT#0a1b"),  # claim/release lease, mark missing, transaction Update
-        item("dynamodb:GetItem", "CERT#0a1b"),  # get_certificate
-        item("dynamodb:PutItem", "CERT#0c0d"),  # record_rotation transaction Put
+        item("dynamodb:UpdateItem", certificate_key("0a1b")),  # claim/release lease, mark missing, transaction Update
+        item("dynamodb:GetItem", certificate_key("0a1b")),  # get_certificate
+        item("dynamodb:PutItem", certificate_key("0c0d")),  # record_rotation transaction Put
         ("acm:ImportCertificate", ACM_MANAGED, MANAGED),  # reimport into the same ARN, no tags
         ("acm:DescribeCertificate", ACM_MANAGED, MANAGED),  # served_serial (repair, ambiguous re-import)
         ("acm:ListCertificates", "*", {}),  # find_import: no resource type, so "*" (see UNSCOPABLE)
@@ -166,9 +176,9 @@ NEEDS: dict[str, list[Call]] = {
     ],
     "SyncKvsFunction": [
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),  # reconcile (the stream path reads no index)
-        item("dynamodb:BatchGetItem", "CERT#0a1b"),  # store.still_revoked before deleting keys
-        item("dynamodb:GetItem", "KVSSTATE#0123"),  # kvs_state: the CA's last write (ETag, digest)
-        item("dynamodb:PutItem", "KVSSTATE#0123"),
+        item("dynamodb:BatchGetItem", certificate_key("0a1b")),  # store.still_revoked before deleting keys
+        item("dynamodb:GetItem", kvs_state_key("0123")),  # kvs_state: the CA's last write (ETag, digest)
+        item("dynamodb:PutItem", kvs_state_key("0123")),
         ("cloudfront-keyvaluestore:DescribeKeyValueStore", KVS, {}),
         ("cloudfront-keyvaluestore:ListKeys", KVS, {}),
         ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
@@ -188,8 +198,8 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:ImportCertificate", ACM_FOREIGN, {}),  # a re-import over someone else's certificate (no tags)
         ("acm:DeleteCertificate", ACM_FOREIGN, {}),
         ("acm:DeleteCertificate", ACM_FOREIGN, {"aws:ResourceTag/managed-by": "someone-else"}),
-        item("dynamodb:UpdateItem", "CERT#0a1b"),
-        item("dynamodb:GetItem", "CA#issuing"),
+        item("dynamodb:UpdateItem", certificate_key("0a1b")),
+        item("dynamodb:GetItem", ca_key("issuing")),
     ],
     "RotateAcmFunction": [
         ("acm:ImportCertificate", ACM_FOREIGN, {}),
@@ -199,26 +209,26 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:DescribeCertificate", ACM_FOREIGN, {}),
     ],
     "InventoryFunction": [
-        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),
-        item("dynamodb:UpdateItem", "CERT#0a1b"),
+        item("dynamodb:GetItem", idempotency_key("ab12")),
+        item("dynamodb:UpdateItem", certificate_key("0a1b")),
         ("dynamodb:Query", f"{TABLE}/index/RevokedByCa", {}),
     ],
     "ExpiryFunction": [
-        item("dynamodb:PutItem", "CERT#0a1b"),
-        item("dynamodb:DeleteItem", "CERT#0a1b"),
+        item("dynamodb:PutItem", certificate_key("0a1b")),
+        item("dynamodb:DeleteItem", certificate_key("0a1b")),
         ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default", {"events:source": "aws.acm"}),
     ],
-    "RevokeFunction": [item("dynamodb:UpdateItem", "CA#issuing"), item("dynamodb:UpdateItem", "CRLNUMBER#issuing")],
+    "RevokeFunction": [item("dynamodb:UpdateItem", ca_key("issuing")), item("dynamodb:UpdateItem", crl_number_key("issuing"))],
     "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],
     # The internet-facing responder: never the root key, never a write, never another item.
     "OcspFunction": [
         ("kms:Sign", ROOT_KEY, {}),
         ("s3:PutObject", f"{PUBLIC}/ocsp/root-signed/0a1b.sha1.der", {}),
         ("s3:GetObject", f"{PUBLIC}/issuing.crl", {}),
-        item("dynamodb:PutItem", "CERT#0a1b"),
-        item("dynamodb:GetItem", "IDEMPOTENCY#ab12"),
+        item("dynamodb:PutItem", certificate_key("0a1b")),
+        item("dynamodb:GetItem", idempotency_key("ab12")),
     ],
-    "SyncKvsFunction": [item("dynamodb:PutItem", "CERT#0a1b"), item("dynamodb:GetItem", "CA#issuing")],
+    "SyncKvsFunction": [item("dynamodb:PutItem", certificate_key("0a1b")), item("dynamodb:GetItem", ca_key("issuing"))],
 }
 
 

@@ -17,7 +17,8 @@ import pytest
 from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kmsca.crl import CaSigner, build_crl, revoked_certificate
+from kmsca.ca import CaSigner
+from kmsca.crl import build_crl, revoked_certificate
 from kmsca.errors import CaError
 from kmsca.records import REASONS, RevokedEntry, crl_entry_text, iso, parse_crl_entry, parse_iso
 from kmsca.revocation import check_invalidity_date

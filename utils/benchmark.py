@@ -137,13 +137,16 @@ class MotoTransactTime:
 def fill_table(sandbox: Any, count: int) -> None:
     """Put ``count`` issued-certificate items (about 1.5 KB each, as the issue function leaves
     them) into the CA table, so per-request costs are measured against a table of real size."""
+    from kmsca.table_keys import certificate_key
+
     client = sandbox.client("dynamodb")
     table = sandbox.physical["CaTable"].ref
     body = "MIIB" + "A" * 1300
     for start in range(0, count, 25):
         requests = [
             {"PutRequest": {"Item": {
-                "pk": {"S": f"CERT#{0x7000000000 + i:x}"}, "status": {"S": "issued"}, "ca": {"S": "issuing"},
+                "pk": {"S": certificate_key(f"{0x7000000000 + i:x}")}, "status": {"S": "issued"},
+                "ca": {"S": "issuing"},
                 "not_after": {"S": "2027-02-01T00:00:00Z"}, "certificate": {"S": body},
             }}}
             for i in range(start, min(start + 25, count))
@@ -283,12 +286,14 @@ class RevokedIndexPages:
 
     def add(self, count: int, not_after: datetime) -> None:
         """Add ``count`` revoked certificates expiring at ``not_after`` (ISO text sorts as time)."""
+        from kmsca.table_keys import certificate_key
+
         expiry = not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
         for _ in range(count):
             serial = format(x509.random_serial_number(), "x")
             serial = serial if len(serial) % 2 == 0 else "0" + serial
             item = {  # the index entry: table key, index keys, the projected crl_entry
-                "pk": {"S": f"CERT#{serial}"}, "revoked_ca": {"S": self._ca}, "not_after": {"S": expiry},
+                "pk": {"S": certificate_key(serial)}, "revoked_ca": {"S": self._ca}, "not_after": {"S": expiry},
                 "crl_entry": {"S": "2026-11-01T00:00:00Z keyCompromise"},
             }
             self._position[item["pk"]["S"]] = len(self.items)
@@ -340,8 +345,9 @@ class RevokedIndexPages:
 
 def _crl_publisher(sandbox_endpoint: str, region: str, credentials: dict[str, str], physical: dict[str, str]) -> Any:
     """(index emulator, publisher, issuing signer) against the sandbox, as the function builds them."""
+    from kmsca.ca import load_ca_signers
     from kmsca.certificates import ISSUING
-    from kmsca.crl import CrlPublisher, load_ca_signers
+    from kmsca.crl import CrlPublisher
     from kmsca.settings import SigningSettings
     from kmsca.store import DynamoDbCertificateStore
 
@@ -441,6 +447,7 @@ def kvs_section(count: int) -> str:
     from kmsca.kvs import KeyValueStoreSync
     from kmsca.kvs_state import DynamoDbKvsState
     from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
+    from kmsca.table_keys import certificate_key
 
     rows = []
     with Sandbox(REPO, parameter_overrides={"LogLevel": "WARNING"}) as sandbox:
@@ -484,7 +491,7 @@ def kvs_section(count: int) -> str:
                     f"`dynamodb:GetItem` 1, `dynamodb:BatchGetItem` 1, {pages_text} | {foreign_seconds:.2f} s |")
 
         record = {"eventName": "MODIFY", "dynamodb": {"NewImage": {
-            "pk": {"S": "CERT#0abc"}, "status": {"S": "revoked"},
+            "pk": {"S": certificate_key("0abc")}, "status": {"S": "revoked"},
             "not_after": {"S": (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")},
             "crl_entry": {"S": "2026-11-21T08:00:00Z keyCompromise"}}}}
         one = sync.apply_revocations(revoked_entries_from_stream([record]), datetime.now(UTC))

@@ -23,8 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cryptography import x509
 from cryptography.x509 import ocsp
+from kmsca.ca import CaSigner, load_ca_signers
 from kmsca.certificates import ISSUING, ROOT
-from kmsca.crl import CaSigner, load_ca_signers
 from kmsca.ocsp import MAX_REQUEST_BYTES, OCSP_RESPONSE_TYPE, OcspRefusal, error_response
 from kmsca.responder import OcspAnswer, OcspResponder, S3PresignedSource
 from kmsca.settings import OcspSettings

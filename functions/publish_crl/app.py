@@ -18,8 +18,9 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from kmsca.ca import CaSigner, load_ca_signers
 from kmsca.certificates import ISSUING, ROOT
-from kmsca.crl import CaSigner, CrlPublisher, load_ca_signers
+from kmsca.crl import CrlPublisher
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
 from kmsca.publish import Artefact
 from kmsca.publish import publish as publish_object

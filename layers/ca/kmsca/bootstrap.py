@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from .ca import check_key_matches
 from .certificates import (
+    BACKDATE,
     ISSUING,
     ROOT,
     PublicationUrls,
@@ -38,8 +39,6 @@ from .truststore import trust_store_problems
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
-
-BACKDATE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,35 @@
-"""The issuing CA as the issue function sees it: its certificate, the root's, and its KMS key.
+"""Loading CAs: a CA record with its KMS key, checked to belong together (the one loader, with the
+one translation of an unusable key into :class:`~kmsca.errors.CaNotReady`), and the issuing CA as
+the issue function sees it (its certificate, the root's, and its KMS key).
 
-Loaded once per warm container (one BatchGetItem and one ``kms:GetPublicKey``), then reused.
+Loaded once per warm container (one BatchGetItem and one ``kms:GetPublicKey`` per key), then reused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from .certificates import ISSUING, ROOT, PublicationUrls
 from .errors import CaNotReady
 from .records import CaRecord, pem
 from .settings import SigningSettings
-from .signer import SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
+from .signer import CaPrivateKey, SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
 from .store import CertificateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
 
-def _spki(key: Any) -> bytes:
+def _spki(key: CertificatePublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def check_key_matches(record: CaRecord, private_key: Any) -> None:
+def check_key_matches(record: CaRecord, private_key: CaPrivateKey) -> None:
     """Refuse to sign for a CA certificate whose public key is not the KMS key's.
 
     Raises:
@@ -37,6 +40,50 @@ def check_key_matches(record: CaRecord, private_key: Any) -> None:
             f"the {record.name} CA certificate {record.serial_number} does not match its KMS key; "
             "refusing to sign"
         )
+
+
+@dataclass(frozen=True)
+class CaSigner:
+    """A CA record with its KMS-backed key and signature scheme."""
+
+    record: CaRecord
+    private_key: CaPrivateKey
+    scheme: SignatureScheme
+
+
+def load_signer(record: CaRecord, kms: KMSClient, key_id: str, signing: SigningSettings) -> CaSigner:
+    """Load a CA's KMS key (one ``kms:GetPublicKey``) and check that ``record`` is its certificate.
+
+    Raises:
+        CaNotReady: the key is unusable (not a signing key, or a key spec a CA cannot sign with),
+            or the CA certificate does not match it.
+    """
+    try:
+        private_key = load_kms_private_key(kms, key_id)
+    except UnsupportedCaKey as exc:
+        raise CaNotReady(str(exc)) from exc
+    check_key_matches(record, private_key)
+    return CaSigner(record, private_key, signature_scheme(private_key, signing))
+
+
+def load_ca_signers(
+    store: CertificateStore, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
+) -> dict[str, CaSigner]:
+    """Load CA records (one BatchGetItem) and their KMS keys (one GetPublicKey each).
+
+    Args:
+        key_ids: CA name -> KMS key id or ARN.
+
+    Raises:
+        CaNotReady: a CA record is missing, its key is unusable, or the record does not match it.
+    """
+    records = store.get_cas(list(key_ids))
+    signers = {}
+    for name, key_id in key_ids.items():
+        if name not in records:
+            raise CaNotReady(f"the {name} CA has not been created yet; deploy the stack (bootstrap) first")
+        signers[name] = load_signer(records[name], kms, key_id, signing)
+    return signers
 
 
 @dataclass(frozen=True)
@@ -53,7 +100,7 @@ class IssuingCa:
 
     issuing: CaRecord
     root: CaRecord
-    private_key: Any
+    private_key: CaPrivateKey
     scheme: SignatureScheme
     urls: PublicationUrls | None
 
@@ -81,15 +128,11 @@ def load_issuing_ca(
     records = store.get_cas([ROOT, ISSUING])
     if ROOT not in records or ISSUING not in records:
         raise CaNotReady("the CA hierarchy has not been created yet; deploy the stack (bootstrap) first")
-    try:
-        private_key = load_kms_private_key(kms, key_id)
-    except UnsupportedCaKey as exc:
-        raise CaNotReady(str(exc)) from exc
-    check_key_matches(records[ISSUING], private_key)
+    signer = load_signer(records[ISSUING], kms, key_id, signing)
     return IssuingCa(
         issuing=records[ISSUING],
         root=records[ROOT],
-        private_key=private_key,
-        scheme=signature_scheme(private_key, signing),
+        private_key=signer.private_key,
+        scheme=signer.scheme,
         urls=PublicationUrls(public_base_url, ocsp_url) if public_base_url else None,
     )

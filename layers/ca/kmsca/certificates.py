@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ObjectIdentifier
 
-from .profiles import key_usage_for
-from .signer import SignatureScheme
+from .profiles import SubjectPublicKey, key_usage_for
+from .signer import CaPrivateKey, SignatureScheme
 
+#: Clock skew allowance: every certificate the CA signs has not_before this much before the
+#: moment of issuance (end-entity, CA and OCSP responder certificates alike).
+BACKDATE = timedelta(minutes=5)
 ROOT = "root"
 ISSUING = "issuing"
 
@@ -40,7 +44,7 @@ class PublicationUrls:
         return f"{self.base_url}/{ca_name}.crl"
 
 
-def sign(builder: Any, private_key: Any, scheme: SignatureScheme) -> Any:
+def sign(builder: Any, private_key: CaPrivateKey, scheme: SignatureScheme) -> Any:
     """``builder.sign`` with the CA key's scheme (one ``kms:Sign`` for a KMS key)."""
     if scheme.rsa_padding is not None:
         return builder.sign(private_key, scheme.algorithm, rsa_padding=scheme.rsa_padding)
@@ -109,7 +113,7 @@ def _issuer_pointers(builder: Any, issuer_name: str, urls: PublicationUrls | Non
 
 
 def build_root_certificate(
-    private_key: Any,
+    private_key: CaPrivateKey,
     scheme: SignatureScheme,
     subject: x509.Name,
     serial_number: int,
@@ -135,10 +139,10 @@ def build_root_certificate(
 
 
 def build_issuing_certificate(
-    root_key: Any,
+    root_key: CaPrivateKey,
     root_scheme: SignatureScheme,
     root_certificate: x509.Certificate,
-    public_key: Any,
+    public_key: CertificatePublicKeyTypes,
     subject: x509.Name,
     serial_number: int,
     not_before: datetime,
@@ -167,10 +171,10 @@ def build_issuing_certificate(
 
 
 def build_end_entity_certificate(
-    issuing_key: Any,
+    issuing_key: CaPrivateKey,
     issuing_scheme: SignatureScheme,
     issuing_certificate: x509.Certificate,
-    public_key: Any,
+    public_key: SubjectPublicKey,
     subject: x509.Name,
     sans: Sequence[x509.GeneralName],
     extended_key_usages: Sequence[ObjectIdentifier],

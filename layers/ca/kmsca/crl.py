@@ -26,56 +26,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from .ca import check_key_matches
+from .ca import CaSigner
 from .certificates import sign
-from .errors import CaNotReady
 from .publish import Artefact, publish
-from .records import REASONS, CaRecord, RevokedEntry, UnreadableRecord
-from .settings import SigningSettings
-from .signer import SignatureScheme, load_kms_private_key, signature_scheme
+from .records import REASONS, RevokedEntry, UnreadableRecord
 from .store import CertificateStore
 
 if TYPE_CHECKING:
-    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
 
 CRL_CONTENT_TYPE = "application/pkix-crl"
-
-
-@dataclass(frozen=True)
-class CaSigner:
-    """A CA record with its KMS-backed key and signature scheme."""
-
-    record: CaRecord
-    private_key: Any
-    scheme: SignatureScheme
-
-
-def load_ca_signers(
-    store: CertificateStore, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
-) -> dict[str, CaSigner]:
-    """Load CA records (one BatchGetItem) and their KMS keys (one GetPublicKey each).
-
-    Args:
-        key_ids: CA name -> KMS key id or ARN.
-
-    Raises:
-        CaNotReady: a CA record is missing or does not match its key.
-    """
-    records = store.get_cas(list(key_ids))
-    signers = {}
-    for name, key_id in key_ids.items():
-        if name not in records:
-            raise CaNotReady(f"the {name} CA has not been created yet; deploy the stack (bootstrap) first")
-        private_key = load_kms_private_key(kms, key_id)
-        check_key_matches(records[name], private_key)
-        signers[name] = CaSigner(records[name], private_key, signature_scheme(private_key, signing))
-    return signers
 
 
 def revoked_certificate(entry: RevokedEntry) -> x509.RevokedCertificate:

@@ -35,6 +35,7 @@ from .events import (
 from .notify import Notifier
 from .records import STATUS_ISSUED, iso, parse_iso
 from .store import LIST_INDEX, DynamoDbCertificateStore
+from .table_keys import notice_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -164,8 +165,7 @@ class ExpiryJob:
 
     def _notice_key(self, notice: dict[str, Any]) -> str:
         detail = notice["detail"]
-        prefix = f"CA#{detail['ca']}#" if "ca" in detail else ""
-        return f"NOTICE#{prefix}{detail['serial_number']}#{detail['threshold_days']}"
+        return notice_key(detail["serial_number"], detail["threshold_days"], detail["ca"] if "ca" in detail else None)
 
     def _claim(self, notice: dict[str, Any], report: ExpiryReport) -> bool:
         """Conditional PutItem of the notice's marker; False when a run already sent it."""

@@ -24,6 +24,7 @@ from .errors import CertificateNotFound, InvalidRequest
 from .records import iso
 from .serial import canonical_serial
 from .store import LIST_INDEX, DynamoDbCertificateStore, _plain
+from .table_keys import is_certificate_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -103,7 +104,7 @@ def _decode_token(token: str, ca: str) -> dict[str, Any]:
             raise ValueError("unexpected fields")
     except (ValueError, UnicodeEncodeError, binascii.Error):
         raise InvalidRequest("next_token is not a token from a previous page of this listing") from None
-    if plain["ca"] != ca or not plain["pk"].startswith("CERT#"):
+    if plain["ca"] != ca or not is_certificate_key(plain["pk"]):
         raise InvalidRequest("next_token belongs to another listing (another ca)")
     return {name: {"S": value} for name, value in plain.items()}
 

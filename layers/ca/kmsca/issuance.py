@@ -27,14 +27,13 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
 from .ca import IssuingCa
-from .certificates import ISSUING, build_end_entity_certificate
+from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
     CaError,
     CaNotReady,
@@ -47,7 +46,9 @@ from .errors import (
 from .models import IssueRequest
 from .names import SanEntry, build_subject, general_name_to_san, sans_from_csr, validate_sans
 from .profiles import (
+    GeneratedPrivateKey,
     Profile,
+    SubjectPublicKey,
     check_key_policy,
     check_profile_names,
     generate_key,
@@ -58,8 +59,6 @@ from .records import CertificateRecord, IdempotencyRecord, iso, pem
 from .renewal import RenewalPlan, plan_renewal
 from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
-# Clock skew allowance: not_before is this much before the moment of issuance.
-BACKDATE = timedelta(minutes=5)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Pauses before re-reading the idempotency record after losing a race for its key, seconds.
 RACE_BACKOFF = (0.05, 0.2, 0.5)
@@ -175,7 +174,7 @@ class SignedCertificate:
 
     certificate: x509.Certificate
     profile: Profile
-    private_key: Any = None
+    private_key: GeneratedPrivateKey | None = None
     key_type: str | None = None
 
 
@@ -307,7 +306,7 @@ class Issuer:
 
     def _build(
         self,
-        public_key: Any,
+        public_key: SubjectPublicKey,
         subject: x509.Name,
         sans: list[x509.GeneralName],
         profile: Profile,

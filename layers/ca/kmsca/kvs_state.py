@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .records import iso, parse_iso
+from .table_keys import kvs_state_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -62,7 +63,7 @@ class DynamoDbKvsState:
     def __init__(self, client: DynamoDBClient, table_name: str, kvs_arn: str) -> None:
         self._client = client
         self._table = table_name
-        self._key = {"pk": {"S": f"KVSSTATE#{kvs_arn.rsplit('/', 1)[-1]}"}}
+        self._key = {"pk": {"S": kvs_state_key(kvs_arn.rsplit("/", 1)[-1])}}
 
     def get(self) -> KvsState | None:
         """The state, or None when there is none or it cannot be read (a full listing follows)."""

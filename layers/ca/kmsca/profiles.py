@@ -21,7 +21,16 @@ MIN_RSA_EXPONENT = 65537
 ALLOWED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 _MLDSA_KEYS = (mldsa.MLDSA44PublicKey, mldsa.MLDSA65PublicKey, mldsa.MLDSA87PublicKey)
 
-SubjectPublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | mldsa.MLDSA44PublicKey
+#: A subject public key the key policy accepts (:func:`check_key_policy`).
+SubjectPublicKey = (
+    rsa.RSAPublicKey
+    | ec.EllipticCurvePublicKey
+    | mldsa.MLDSA44PublicKey
+    | mldsa.MLDSA65PublicKey
+    | mldsa.MLDSA87PublicKey
+)
+#: A subject key the CA generates itself (profiles whose key the CA makes).
+GeneratedPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ def check_key_policy(public_key: object) -> SubjectPublicKey:
             )
         return public_key
     if isinstance(public_key, _MLDSA_KEYS):
-        return public_key  # type: ignore[return-value]
+        return public_key
     raise KeyPolicyViolation(
         f"{type(public_key).__name__.removeprefix('_')} keys are not accepted; "
         "use RSA (2048 bits or more), EC P-256/P-384/P-521 or ML-DSA"
@@ -185,7 +194,7 @@ def origin_key_type(profile: Profile, key_type: object, ca_public_key: object) -
     return key_type
 
 
-def generate_key(profile: Profile, key_type: str | None) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+def generate_key(profile: Profile, key_type: str | None) -> GeneratedPrivateKey:
     """Generate the subject key for a profile whose key the CA makes (in memory, never stored).
 
     Args:

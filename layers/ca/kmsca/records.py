@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from .errors import CaError
 from .names import san_strings
 from .serial import canonical_serial, serial_to_hex
+from .table_keys import serial_of
 
 STATUS_ISSUED = "issued"
 STATUS_REVOKED = "revoked"
@@ -245,13 +246,12 @@ class UnreadableRecord:
 
 
 def _serial_of_key(key: str) -> str | None:
-    if not key.startswith("CERT#"):
-        return None
     try:
-        serial_number = canonical_serial(key[5:])
-    except CaError:
+        stored = serial_of(key)
+        serial_number = canonical_serial(stored)
+    except (ValueError, CaError):
         return None
-    return serial_number if serial_number == key[5:] else None
+    return serial_number if serial_number == stored else None
 
 
 def parse_crl_entry(

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .certificates import ISSUING, ROOT, sign
-from .crl import CaSigner
+from .ca import CaSigner
+from .certificates import BACKDATE, ISSUING, ROOT, sign
 from .ocsp import (
     SUPPORTED_HASHES,
     CertificateQuery,
@@ -49,7 +49,6 @@ from .store import CertificateStore
 RESPONDER_LIFETIME = timedelta(hours=24)
 #: Renew the responder certificate when less than this is left (must exceed the response validity).
 RENEW_BEFORE = timedelta(hours=6)
-BACKDATE = timedelta(minutes=5)
 #: Key of the root-signed response about issuing CA certificate ``serial`` for CertID hash ``h``.
 PRESIGNED_KEY = "ocsp/root-signed/{serial}.{hash}.der"
 

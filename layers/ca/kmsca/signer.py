@@ -266,7 +266,7 @@ def load_kms_private_key(kms: KMSClient, key_id: str) -> CaPrivateKey:
     raise UnsupportedCaKey(f"KMS key {key_id} has key spec {spec!r}, which this CA cannot sign with")
 
 
-def signature_scheme(private_key: Any, signing: SigningSettings) -> SignatureScheme:
+def signature_scheme(private_key: CaPrivateKey, signing: SigningSettings) -> SignatureScheme:
     """Choose the signature scheme for a CA key.
 
     EC keys use the hash matching the curve (P-256: SHA-256, P-384: SHA-384, P-521: SHA-512);

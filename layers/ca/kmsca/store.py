@@ -1,6 +1,7 @@
 """The certificate inventory: a narrow interface and its DynamoDB adapter.
 
-Table layout (template.yaml ``CaTable``; partition key ``pk``, no sort key):
+Table layout (template.yaml ``CaTable``; partition key ``pk``, no sort key; the keys are built and
+parsed by :mod:`kmsca.table_keys` only):
 
 - ``CERT#<serial>``: one item per issued certificate (attributes of
   :class:`~kmsca.records.CertificateRecord`). A revoked certificate also carries ``revoked_ca``,
@@ -22,7 +23,7 @@ AWS errors are translated here and only here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -45,6 +46,15 @@ from .records import (
     parse_crl_entry,
     parse_iso,
     pem,
+)
+from .table_keys import (
+    ca_key,
+    certificate_key,
+    crl_number_key,
+    idempotency_key,
+    predecessor_of,
+    renewal_key,
+    serial_of,
 )
 
 if TYPE_CHECKING:
@@ -230,7 +240,7 @@ class DynamoDbCertificateStore:
     def get_cas(self, names: list[str]) -> dict[str, CaRecord]:
         """Read CA records by name with one BatchGetItem; missing names are absent from the result."""
         response = self._client.batch_get_item(
-            RequestItems={self._table: {"Keys": [{"pk": {"S": f"CA#{n}"}} for n in names], "ConsistentRead": True}}
+            RequestItems={self._table: {"Keys": [{"pk": {"S": ca_key(n)}} for n in names], "ConsistentRead": True}}
         )
         records = {}
         for raw in response["Responses"].get(self._table, []):
@@ -272,7 +282,7 @@ class DynamoDbCertificateStore:
                 TableName=self._table,
                 Item=_item(
                     {
-                        "pk": f"CA#{record.name}",
+                        "pk": ca_key(record.name),
                         "record_type": "ca",
                         "name": record.name,
                         "certificate": pem(record.certificate),
@@ -297,7 +307,7 @@ class DynamoDbCertificateStore:
     def _certificate_item(record: CertificateRecord) -> dict[str, Any]:
         return _item(
             {
-                "pk": f"CERT#{record.serial_number}",
+                "pk": certificate_key(record.serial_number),
                 "record_type": "certificate",
                 "serial_number": record.serial_number,
                 "ca": record.ca,
@@ -362,7 +372,7 @@ class DynamoDbCertificateStore:
 
     def _renewal_items(self, record: CertificateRecord, renewal: Renewal) -> list[dict[str, Any]]:
         link = {
-            "pk": f"RENEWAL#{renewal.predecessor}",
+            "pk": renewal_key(renewal.predecessor),
             "record_type": "renewal",
             "predecessor": renewal.predecessor,
             "successor": record.serial_number,
@@ -374,7 +384,7 @@ class DynamoDbCertificateStore:
             {
                 "ConditionCheck": {
                     "TableName": self._table,
-                    "Key": {"pk": {"S": f"CERT#{renewal.predecessor}"}},
+                    "Key": {"pk": {"S": certificate_key(renewal.predecessor)}},
                     "ConditionExpression": "#status = :issued",
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": {":issued": {"S": STATUS_ISSUED}},
@@ -387,7 +397,7 @@ class DynamoDbCertificateStore:
         """The ``RENEWAL#`` link of a certificate that was renewed (``successor``, ``renewed_at``,
         ``revoke_at`` and ``superseded_at`` when set), or None. One GetItem."""
         response = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"RENEWAL#{serial_number}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": renewal_key(serial_number)}}, ConsistentRead=True
         )
         if "Item" not in response:
             return None
@@ -406,14 +416,14 @@ class DynamoDbCertificateStore:
             KeyConditionExpression="ca = :due AND not_after <= :now",
             ExpressionAttributeValues={":due": {"S": SUPERSEDE_DUE}, ":now": {"S": iso(now)}},
         ):
-            due.extend(_string(item, "pk")[len("RENEWAL#") :] for item in page["Items"])
+            due.extend(predecessor_of(_string(item, "pk")) for item in page["Items"])
         return due
 
     def finish_supersession(self, predecessor: str, now: datetime) -> None:
         """Take a handled renewal out of the due list (REMOVE its index keys, SET ``superseded_at``)."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"RENEWAL#{predecessor}"}},
+            Key={"pk": {"S": renewal_key(predecessor)}},
             UpdateExpression="REMOVE ca, not_after SET superseded_at = :now",
             ExpressionAttributeValues={":now": {"S": iso(now)}},
         )
@@ -561,7 +571,7 @@ class DynamoDbCertificateStore:
         passed (``expires_at`` <= now: TTL deletion lags, and an expired key must not block)."""
         item = _item(
             {
-                "pk": f"IDEMPOTENCY#{idempotency.key_hash}",
+                "pk": idempotency_key(idempotency.key_hash),
                 "record_type": "idempotency",
                 "request_hash": idempotency.request_hash,
                 "response": json.dumps(idempotency.response, separators=(",", ":")),
@@ -579,7 +589,7 @@ class DynamoDbCertificateStore:
     def get_certificate(self, serial_number: str) -> CertificateRecord | None:
         """One GetItem by canonical serial number; None when unknown."""
         response = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"CERT#{serial_number}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": certificate_key(serial_number)}}, ConsistentRead=True
         )
         if "Item" not in response:
             return None
@@ -646,7 +656,7 @@ class DynamoDbCertificateStore:
         try:
             response = self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                Key={"pk": {"S": certificate_key(serial_number)}},
                 UpdateExpression=update,
                 ConditionExpression="attribute_exists(pk) AND #status = :issued",
                 ExpressionAttributeNames=names,
@@ -698,7 +708,7 @@ class DynamoDbCertificateStore:
         """
         found: set[str] = set()
         for start in range(0, len(serial_numbers), 100):
-            keys: list[Any] = [{"pk": {"S": f"CERT#{s}"}} for s in serial_numbers[start : start + 100]]
+            keys: list[Any] = [{"pk": {"S": certificate_key(s)}} for s in serial_numbers[start : start + 100]]
             while keys:
                 response = self._client.batch_get_item(
                     RequestItems={
@@ -718,7 +728,7 @@ class DynamoDbCertificateStore:
                     except ValueError:
                         expired = False  # unreadable: keep the key rather than admit a revoked certificate
                     if not expired:
-                        found.add(_string(item, "pk")[5:])
+                        found.add(serial_of(_string(item, "pk")))
                 keys = list(response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
         return found
 
@@ -730,7 +740,7 @@ class DynamoDbCertificateStore:
         """
         response = self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"CRLNUMBER#{ca}"}},
+            Key={"pk": {"S": crl_number_key(ca)}},
             UpdateExpression="ADD crl_number :one SET record_type = :type",
             ExpressionAttributeValues={":one": {"N": "1"}, ":type": {"S": "crl_number"}},
             ReturnValues="UPDATED_NEW",
@@ -743,7 +753,7 @@ class DynamoDbCertificateStore:
         """One GetItem; None when unknown (an expired record not yet deleted by TTL is returned
         and the caller checks ``expires_at``)."""
         response = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"IDEMPOTENCY#{key_hash}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": idempotency_key(key_hash)}}, ConsistentRead=True
         )
         if "Item" not in response:
             return None
@@ -785,7 +795,7 @@ class DynamoDbCertificateStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                Key={"pk": {"S": certificate_key(serial_number)}},
                 UpdateExpression="SET rotation_lease_until = :until",
                 ConditionExpression=(
                     "acm_managed = :active AND (attribute_not_exists(rotation_lease_until) "
@@ -803,7 +813,7 @@ class DynamoDbCertificateStore:
         """Give the rotation lease back (after a failed rotation, so the next run retries)."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"CERT#{serial_number}"}},
+            Key={"pk": {"S": certificate_key(serial_number)}},
             UpdateExpression="REMOVE rotation_lease_until",
         )
 
@@ -838,7 +848,7 @@ class DynamoDbCertificateStore:
                     {
                         "Update": {
                             "TableName": self._table,
-                            "Key": {"pk": {"S": f"CERT#{new.serial_number}"}},
+                            "Key": {"pk": {"S": certificate_key(new.serial_number)}},
                             "UpdateExpression": "SET acm_managed = :active REMOVE acm_state, acm_pending_since",
                             "ConditionExpression": "acm_managed = :pending",
                             "ExpressionAttributeValues": _item({":active": ACM_ACTIVE, ":pending": ACM_PENDING}),
@@ -847,7 +857,7 @@ class DynamoDbCertificateStore:
                     {
                     "Update": {
                         "TableName": self._table,
-                        "Key": {"pk": {"S": f"CERT#{old_serial_number}"}},
+                        "Key": {"pk": {"S": certificate_key(old_serial_number)}},
                         "UpdateExpression": update,
                         "ConditionExpression": condition,
                             "ExpressionAttributeNames": {"#status": "status"},
@@ -861,7 +871,7 @@ class DynamoDbCertificateStore:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             current = self._client.get_item(
-                TableName=self._table, Key={"pk": {"S": f"CERT#{new.serial_number}"}}, ConsistentRead=True
+                TableName=self._table, Key={"pk": {"S": certificate_key(new.serial_number)}}, ConsistentRead=True
             ).get("Item", {})
             if current.get("acm_managed", {}).get("S") != ACM_ACTIVE:
                 raise
@@ -887,7 +897,7 @@ class DynamoDbCertificateStore:
     def get_pending_import(self, serial_number: str) -> PendingImport | None:
         """The pending import of a certificate (one GetItem); None when it is not pending (any more)."""
         response = self._client.get_item(
-            TableName=self._table, Key={"pk": {"S": f"CERT#{serial_number}"}}, ConsistentRead=True
+            TableName=self._table, Key={"pk": {"S": certificate_key(serial_number)}}, ConsistentRead=True
         )
         item = response.get("Item")
         if not item or item.get("acm_managed", {}).get("S") != ACM_PENDING:
@@ -908,7 +918,7 @@ class DynamoDbCertificateStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                Key={"pk": {"S": certificate_key(serial_number)}},
                 UpdateExpression=(
                     "SET acm_managed = :active, acm_certificate_arn = :arn REMOVE acm_state, acm_pending_since"
                 ),
@@ -962,7 +972,7 @@ class DynamoDbCertificateStore:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": f"CERT#{serial_number}"}},
+                Key={"pk": {"S": certificate_key(serial_number)}},
                 UpdateExpression="SET acm_state = :failed REMOVE acm_managed, acm_pending_since",
                 ConditionExpression="acm_managed = :pending",
                 ExpressionAttributeValues=_item({":failed": IMPORT_FAILED, ":pending": ACM_PENDING}),
@@ -975,7 +985,7 @@ class DynamoDbCertificateStore:
         """ACM says the ARN no longer exists: stop managing it (leaves the AcmByExpiry index)."""
         self._client.update_item(
             TableName=self._table,
-            Key={"pk": {"S": f"CERT#{serial_number}"}},
+            Key={"pk": {"S": certificate_key(serial_number)}},
             UpdateExpression=(
                 "SET acm_status = :missing, acm_missing_since = :now REMOVE acm_managed, rotation_lease_until"
             ),
@@ -984,7 +994,7 @@ class DynamoDbCertificateStore:
 
 
 def revoked_entries_from_stream(
-    records: list[dict[str, Any]], ca: str | None = None, problems: list[UnreadableRecord] | None = None
+    records: Iterable[Mapping[str, Any]], ca: str | None = None, problems: list[UnreadableRecord] | None = None
 ) -> list[RevokedEntry]:
     """Revocations in a DynamoDB stream batch (``NewImage`` of certificate items that are revoked).
 
