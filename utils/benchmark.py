@@ -19,6 +19,8 @@ kvs: KeyValueStore sync from empty to 10,000 serials, a reconcile with nothing t
     foreign write, one incremental revocation, and revoke -> key in the store in the sandbox.
 ocsp: warm ms per OCSP response (median, p95), AWS calls and ``kms:Sign`` per 1,000 responses,
     cost per million requests at list prices with CloudFront's cache in front (utils/bench_ocsp.py).
+inventory: a list page of 100, a show, the expiry job run twice: AWS calls and handler time
+    (utils/bench_inventory.py).
 """
 
 from __future__ import annotations
@@ -660,7 +662,7 @@ def environment_note() -> str:
             "emulator, so absolute times are this machine's, not Lambda's.")
 
 
-SECTIONS = ("cold", "package", "issuance", "crl", "kvs", "ocsp")
+SECTIONS = ("cold", "package", "issuance", "crl", "kvs", "ocsp", "inventory")
 
 
 def main() -> int:
@@ -679,6 +681,8 @@ def main() -> int:
     parser.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build",
                         help="sam build output for the package section (default .aws-sam/build)")
     parser.add_argument("--ocsp-responses", type=int, default=1000, help="warm OCSP responses to time")
+    parser.add_argument("--inventory-certificates", type=int, default=1000,
+                        help="certificates issued for the inventory section (default 1000)")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     args = parser.parse_args()
     if args.issuances < 2:
@@ -702,6 +706,10 @@ def main() -> int:
         from utils.bench_ocsp import ocsp_section
 
         parts.append(ocsp_section(args.ocsp_responses))
+    if "inventory" in sections:
+        from utils.bench_inventory import inventory_section
+
+        parts.append(inventory_section(args.inventory_certificates))
     report = "\n\n".join(parts)
     print(report)
     if args.write:
