@@ -32,7 +32,6 @@ def inventory_section(certificates: int, repeats: int = 5) -> str:
     from utils.benchmark import REPO, ServerCallCounter, csr_pem
     from utils.sandbox.server import Sandbox
 
-    ServerCallCounter.PREFIXES = {**ServerCallCounter.PREFIXES, "AWSEvents": "events"}
     counter = ServerCallCounter()
     key = ec.generate_private_key(ec.SECP256R1())
     csr = csr_pem("bench-inventory", key)

@@ -90,9 +90,14 @@ def fmt_calls(calls: Counter[str], per: int = 1) -> str:
 class ServerCallCounter:
     """Counts the AWS calls the functions' workers make, at the sandbox's HTTP front (the handlers
     run in worker processes, out of reach of this process's botocore events): JSON-protocol calls
-    by ``X-Amz-Target`` (DynamoDB, KMS, ACM: everything the issue function calls)."""
+    by ``X-Amz-Target`` (DynamoDB, KMS, ACM, EventBridge)."""
 
-    PREFIXES = {"DynamoDB_20120810": "dynamodb", "TrentService": "kms", "CertificateManager": "acm"}
+    PREFIXES = {
+        "DynamoDB_20120810": "dynamodb",
+        "TrentService": "kms",
+        "CertificateManager": "acm",
+        "AWSEvents": "events",
+    }
 
     def __init__(self) -> None:
         from utils.sandbox import front
