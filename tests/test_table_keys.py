@@ -17,6 +17,7 @@ from kmsca import table_keys
         (table_keys.notice_key("0a1b", 30), "NOTICE#0a1b#30"),
         (table_keys.notice_key("0a1b", 90, ca="issuing"), "NOTICE#CA#issuing#0a1b#90"),
         (table_keys.kvs_state_key("0123"), "KVSSTATE#0123"),
+        (table_keys.targets_key(), "TARGET#registry"),
     ],
 )
 def test_keys_have_the_documented_layout(key: str, expected: str) -> None:

@@ -42,16 +42,25 @@ def send_response(
 
 
 def run_custom_resource(
-    event: Mapping[str, Any], work: Callable[[Mapping[str, Any]], dict[str, str]], physical_resource_id: str
+    event: Mapping[str, Any],
+    work: Callable[[Mapping[str, Any]], dict[str, str]],
+    physical_resource_id: str,
+    delete: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> dict[str, str]:
-    """Run ``work(event)`` for Create/Update (Delete: nothing, a CA is never deleted by a stack) and
-    answer CloudFormation. On failure answers FAILED with ``<ErrorType>: <message>`` and re-raises.
+    """Run ``work(event)`` for Create/Update and ``delete(event)`` for Delete (default: nothing, a CA
+    is never deleted by a stack) and answer CloudFormation. On failure answers FAILED with
+    ``<ErrorType>: <message>`` and re-raises.
 
     Returns:
         The resource's attributes (``Fn::GetAtt`` names).
     """
     try:
-        data = {} if event["RequestType"] == "Delete" else work(event)
+        if event["RequestType"] == "Delete":
+            if delete is not None:
+                delete(event)
+            data: dict[str, str] = {}
+        else:
+            data = work(event)
     except Exception as exc:
         send_response(event, "FAILED", f"{type(exc).__name__}: {exc}", {}, physical_resource_id)
         raise

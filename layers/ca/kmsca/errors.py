@@ -95,6 +95,38 @@ class RenewalRefused(CaError):
     (``cloudfront-origin``: ACM rotation). Nothing was issued."""
 
 
+class InvalidTarget(CaError):
+    """An edge target's registration is malformed: a name not ``^[a-z0-9][a-z0-9-]{0,62}$``, an
+    account id not 12 digits, a role or KeyValueStore ARN that is malformed or of another account,
+    a role the CA's functions may not assume (not ``<project>-<environment>-edge-*``), an external id
+    not 16-1224 characters of ``[\\w+=,.@:/-]``. Nothing was written."""
+
+
+class TargetNotFound(CaError):
+    """No edge target is registered under that name (``target`` of a request, ``deregister``)."""
+
+
+class TargetAlreadyRegistered(CaError):
+    """An edge target with that name is registered already; deregister it first (nothing was written)."""
+
+
+class EdgeRoleRefused(CaError):
+    """The target's edge role refused the CA's ``sts:AssumeRole`` with the registered external id
+    (wrong external id, or a trust policy that does not name this CA function's role)."""
+
+
+class EdgeRoleUnsafe(CaError):
+    """The target's edge role can be assumed WITHOUT the external id: any principal its trust policy
+    names could make the CA act on it (a confused deputy). Nothing was written; add the
+    ``sts:ExternalId`` condition to the role's trust policy (the edge template does)."""
+
+
+class EdgeTargetUnavailable(CaError):
+    """A call to an edge target (through its role) failed: its KeyValueStore, ACM or trust store is
+    missing, not allowed to the role, throttled or down. The message names the target and the AWS
+    error code; retry later or fix the edge stack."""
+
+
 class InternalError(CaError):
     """An infrastructure failure (AWS throttling or outage, an unexpected fault). Retry with backoff
     (with the same ``idempotency_key`` for an issue request)."""

@@ -331,3 +331,32 @@ class ExpirySettings:
             thresholds=_days_list(env, "EXPIRY_THRESHOLDS_DAYS", (30, 14, 7, 3, 1)),
             ca_thresholds=_days_list(env, "CA_EXPIRY_THRESHOLDS_DAYS", (365, 180, 90, 30)),
         )
+
+
+_ROLE_PREFIX = re.compile(r"^[a-z][a-z0-9-]{1,19}-[a-z][a-z0-9-]{0,15}-edge-$")
+
+
+def _edge_role_prefix(env: Mapping[str, str]) -> str:
+    value = _required(env, "EDGE_ROLE_NAME_PREFIX")
+    if not _ROLE_PREFIX.match(value):
+        raise ConfigurationError(f"EDGE_ROLE_NAME_PREFIX={value!r} is not <project>-<environment>-edge-")
+    return value
+
+
+@dataclass(frozen=True)
+class TargetsSettings:
+    """Settings of the targets function (edge target registry).
+
+    Attributes:
+        table_name: DynamoDB table (``CA_TABLE_NAME``).
+        edge_role_name_prefix: ``<ProjectName>-<EnvironmentName>-edge-``: the only roles the CA's
+            functions may assume (``EDGE_ROLE_NAME_PREFIX``).
+    """
+
+    table_name: str
+    edge_role_name_prefix: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TargetsSettings:
+        env = os.environ if env is None else env
+        return cls(table_name=_required(env, "CA_TABLE_NAME"), edge_role_name_prefix=_edge_role_prefix(env))

@@ -14,7 +14,10 @@ Item kinds (attributes written by :mod:`kmsca.store` and the modules named):
 - ``RENEWAL#<predecessor serial>``: the link from a renewed certificate to its successor.
 - ``NOTICE#<serial>#<days>`` / ``NOTICE#CA#<ca>#<serial>#<days>``: the marker of an expiry
   notice sent (:mod:`kmsca.expiry`; TTL).
-- ``KVSSTATE#<store id>``: what the CA last wrote to a KeyValueStore (:mod:`kmsca.kvs_state`).
+- ``KVSSTATE#<store id>`` / ``KVSSTATE#<target>``: what the CA last wrote to a KeyValueStore, or
+  that it must be reconciled in full (:mod:`kmsca.kvs_state`; per edge target by its name).
+- ``TARGET#registry``: the registry of edge targets, one map entry per target name
+  (:mod:`kmsca.targets`); one item, so that every sync reads all targets with one GetItem.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ CRLNUMBER_PREFIX = "CRLNUMBER#"
 RENEWAL_PREFIX = "RENEWAL#"
 NOTICE_PREFIX = "NOTICE#"
 KVSSTATE_PREFIX = "KVSSTATE#"
+TARGET_PREFIX = "TARGET#"
 
 
 def _id_of(prefix: str, key: str) -> str:
@@ -84,3 +88,8 @@ def notice_key(serial_number: str, threshold_days: object, ca: str | None = None
 def kvs_state_key(store_id: str) -> str:
     """``KVSSTATE#<store id>``: the CA's state of a KeyValueStore (the id is the ARN's last part)."""
     return f"{KVSSTATE_PREFIX}{store_id}"
+
+
+def targets_key() -> str:
+    """``TARGET#registry``: the one item holding every registered edge target (a map by name)."""
+    return f"{TARGET_PREFIX}registry"
