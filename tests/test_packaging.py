@@ -41,6 +41,7 @@ ENV = {  # every setting a handler reads at cold start, with placeholder values
     "ACM_ROTATION_WINDOW_DAYS": "30",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:topic",
     "KVS_ARN": "arn:aws:cloudfront::123456789012:key-value-store/0123",
+    "EDGE_ROLE_NAME_PREFIX": "kmsca-dev-edge-",
     "EVENT_SOURCE": "kmsca.test",
     "OCSP_VALIDITY_MINUTES": "60",
     "POWERTOOLS_SERVICE_NAME": "kmsca-test",
@@ -63,8 +64,9 @@ def test_package_holds_every_dependency_of_its_layers(function: str) -> None:
 
 
 def test_awscrt_only_in_the_kvs_sync_function() -> None:
+    """And the targets function: registration's DescribeKeyValueStore is signed with SigV4A too."""
     with_crt = {name for name, layers in LAYERS.items() if "awscrt" in shipped_distributions(layers)}
-    assert with_crt == {"SyncKvsFunction"}
+    assert with_crt == {"SyncKvsFunction", "TargetsFunction"}
 
 
 @pytest.mark.parametrize("function", ["IssueFunction", "RevokeFunction"])
@@ -86,4 +88,4 @@ def test_handler_imports_with_only_its_package(function: str) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded_crt = result.stdout.strip().splitlines()[-2] == "True"
-    assert loaded_crt is (function == "SyncKvsFunction")
+    assert loaded_crt is (function in ("SyncKvsFunction", "TargetsFunction"))

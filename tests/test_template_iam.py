@@ -27,6 +27,7 @@ from kmsca.table_keys import (
     kvs_state_key,
     notice_key,
     renewal_key,
+    targets_key,
 )
 
 from tests.conftest import TEMPLATE
@@ -56,6 +57,9 @@ TRUST_STORE = f"arn:aws:cloudfront::{ACCOUNT}:trust-store/ts-1"
 ACM_NEW = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/11111111-new"
 ACM_MANAGED = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/22222222-managed"
 ACM_FOREIGN = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/33333333-foreign"
+WORKLOAD = "222222222222"
+EDGE_ROLE = f"arn:aws:iam::{WORKLOAD}:role/kmsca-dev-edge-us-east-1"  # edge/template.yaml's EdgeRole
+EDGE_ROLE_LOCAL = f"arn:aws:iam::{ACCOUNT}:role/kmsca-dev-edge-{REGION}"
 
 LK = "dynamodb:LeadingKeys"
 VIA_SNS = {"kms:ViaService": f"sns.{REGION}.amazonaws.com"}
@@ -184,6 +188,13 @@ NEEDS: dict[str, list[Call]] = {
         ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
         *NOTIFY,
     ],
+    "TargetsFunction": [
+        item("dynamodb:GetItem", targets_key()),  # DynamoDbTargetStore.list_targets
+        item("dynamodb:UpdateItem", targets_key()),  # put / delete (conditional, one map entry)
+        item("dynamodb:PutItem", targets_key()),  # put: the registry item, once
+        ("sts:AssumeRole", EDGE_ROLE, {}),  # registration: with, then without the external id
+        ("sts:AssumeRole", EDGE_ROLE_LOCAL, {}),  # Custom::EdgeTarget (the nested edge stack)
+    ],
 }
 
 # Calls a function must NOT be allowed (tags and deletion of certificates it did not create).
@@ -229,6 +240,14 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:GetItem", idempotency_key("ab12")),
     ],
     "SyncKvsFunction": [item("dynamodb:PutItem", certificate_key("0a1b")), item("dynamodb:GetItem", ca_key("issuing"))],
+    "TargetsFunction": [
+        ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/admin", {}),
+        ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/kmsca-prod-edge-us-east-1", {}),  # another CA's
+        ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/other-kmsca-dev-edge-x", {}),
+        item("dynamodb:GetItem", certificate_key("0a1b")),
+        item("dynamodb:PutItem", kvs_state_key("0123")),
+        ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
+    ],
 }
 
 
@@ -373,6 +392,10 @@ CLI_CALLS = {
         ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
         ("lambda:InvokeFunction", "arn:aws:InventoryFunction"),
     ],
+    "TargetAdminPolicy": [  # utils/edge-targets.py
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
+        ("lambda:InvokeFunction", "arn:aws:TargetsFunction"),
+    ],
 }
 
 
@@ -386,7 +409,7 @@ def test_operator_policies_allow_what_the_clis_call_and_nothing_else(policy: str
     for statement in document["Statement"]:
         assert any(statement_allows(statement, a, r, {}) for a, r in CLI_CALLS[policy]), statement
         assert "*" not in as_list(statement["Resource"])
-    for other in ("arn:aws:IssueFunction", "arn:aws:RevokeFunction", "arn:aws:InventoryFunction"):
+    for other in ("arn:aws:IssueFunction", "arn:aws:RevokeFunction", "arn:aws:InventoryFunction", "arn:aws:TargetsFunction"):
         if all(target != other for _, target in CLI_CALLS[policy]):
             assert not managed_policy_allows(policy, "lambda:InvokeFunction", other), (policy, other)
 
@@ -396,3 +419,4 @@ def test_operator_policies_are_outputs() -> None:
     assert outputs["RequesterPolicyArn"]["Value"] == {"Ref": "RequesterPolicy"}
     assert outputs["RevokerPolicyArn"]["Value"] == {"Ref": "RevokerPolicy"}
     assert outputs["ReaderPolicyArn"]["Value"] == {"Ref": "ReaderPolicy"}
+    assert outputs["TargetAdminPolicyArn"]["Value"] == {"Ref": "TargetAdminPolicy"}
