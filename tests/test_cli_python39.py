@@ -24,6 +24,7 @@ CLI_FILES = [
     "utils/cloudfront-origin-cert.py",
     "utils/revoke-cert.py",
     "utils/certs.py",
+    "utils/edge-targets.py",
     "layers/ca/kmsca/__init__.py",
     "layers/ca/kmsca/errors.py",
     "layers/ca/kmsca/serial.py",

@@ -277,3 +277,68 @@ def test_the_custom_resource_registers_and_deregisters_local(
     assert answers[-1]["status"] == "FAILED" and answers[-1]["reason"].startswith("EdgeRoleRefused:")
     module.handler({**base, "RequestType": "Delete"}, lambda_context)
     assert edge["store"].list_targets() == []
+
+
+# The operator CLI (utils/edge-targets.py) against the function ------------------------------------
+
+
+class HandlerLambda:
+    """A Lambda client whose Invoke runs the loaded handler (errors as the Lambda runtime shapes them)."""
+
+    def __init__(self, module: Any, context: FakeContext) -> None:
+        self.module, self.context, self.payloads = module, context, []
+
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
+        import io
+
+        request = json.loads(Payload)
+        self.payloads.append(request)
+        try:
+            body, error = self.module.handler(request, self.context), None
+        except Exception as exc:
+            body, error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}, "Unhandled"
+        response: dict[str, Any] = {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(body).encode())}
+        if error:
+            response["FunctionError"] = error
+        return response
+
+
+def test_the_cli_registers_lists_and_deregisters(
+    edge: Any, monkeypatch: pytest.MonkeyPatch, lambda_context: FakeContext
+) -> None:
+    import io
+
+    from utils.certcli import AwsClients
+    from utils.certcli.targets import targets_main
+
+    module = load_handler("targets", {"CA_TABLE_NAME": TABLE, "EDGE_ROLE_NAME_PREFIX": EDGE_PREFIX}, monkeypatch)
+    monkeypatch.setattr(module.registry, "_sessions", EdgeSessions(edge["sts"], "f"))
+    fake = HandlerLambda(module, lambda_context)
+    account: EdgeAccount = edge["account"]
+
+    def run(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        clients = AwsClients(region="us-east-1", lambda_client=fake)  # type: ignore[arg-type]
+        code = targets_main([*argv, "--function-name", "targets"], clients=clients, environ=environ or {},
+                            stdout=out, stderr=err)  # fmt: skip
+        return code, out.getvalue(), err.getvalue()
+
+    register = ("register", "prod", "--account-id", WORKLOAD, "--role-arn", account.role_arn,
+                "--kvs-arn", account.kvs_arn, "--registered-by", "ops")  # fmt: skip
+    code, _, err = run(*register)
+    assert code == 2 and "KMSCA_EDGE_EXTERNAL_ID" in err and fake.payloads == []
+    code, out, err = run(*register, "--json", environ={"KMSCA_EDGE_EXTERNAL_ID": EXTERNAL_ID})
+    assert code == 0, err
+    assert json.loads(out)["target"]["account_id"] == WORKLOAD and EXTERNAL_ID not in out
+    assert fake.payloads[-1] == {
+        "operation": "register", "name": "prod", "account_id": WORKLOAD, "role_arn": account.role_arn,
+        "external_id": EXTERNAL_ID, "kvs_arn": account.kvs_arn, "registered_by": "ops",
+    }  # fmt: skip
+    code, out, _ = run("list")
+    assert code == 0 and out.splitlines()[0].split()[:2] == ["NAME", "ACCOUNT_ID"] and "prod" in out
+    code, _, err = run(*register, "--external-id", "wrong-external-id-12345")
+    assert code == 2 and err.startswith("error: TargetAlreadyRegistered:") and "deregister it first" in err
+    code, out, _ = run("deregister", "prod")
+    assert code == 0 and out.strip() == "deregistered prod"
+    code, _, err = run(*register, "--external-id", "wrong-external-id-12345")
+    assert code == 2 and err.startswith("error: EdgeRoleRefused:") and "CaRoleArns" in err
