@@ -288,7 +288,7 @@ class HandlerLambda:
     def __init__(self, module: Any, context: FakeContext) -> None:
         self.module, self.context, self.payloads = module, context, []
 
-    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:  # noqa: N803
+    def invoke(self, FunctionName: str, InvocationType: str, Payload: bytes) -> dict[str, Any]:
         import io
 
         request = json.loads(Payload)
