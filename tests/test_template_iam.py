@@ -185,7 +185,10 @@ NEEDS: dict[str, list[Call]] = {
         item("dynamodb:PutItem", kvs_state_key("0123")),
         ("cloudfront-keyvaluestore:DescribeKeyValueStore", KVS, {}),
         ("cloudfront-keyvaluestore:ListKeys", KVS, {}),
-        ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),
+        ("cloudfront-keyvaluestore:UpdateKeys", KVS, {}),  # KVS_ARN (own store, until `local` is registered)
+        item("dynamodb:GetItem", targets_key()),  # kvs_fanout: every registered target
+        item("dynamodb:PutItem", kvs_state_key("prod")),  # KVSSTATE#<target>: state, or the stale marker
+        ("sts:AssumeRole", EDGE_ROLE, {}),  # each target's store through its edge role
         *NOTIFY,
     ],
     "TargetsFunction": [
@@ -239,7 +242,13 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:PutItem", certificate_key("0a1b")),
         item("dynamodb:GetItem", idempotency_key("ab12")),
     ],
-    "SyncKvsFunction": [item("dynamodb:PutItem", certificate_key("0a1b")), item("dynamodb:GetItem", ca_key("issuing"))],
+    "SyncKvsFunction": [
+        item("dynamodb:PutItem", certificate_key("0a1b")),
+        item("dynamodb:GetItem", ca_key("issuing")),
+        item("dynamodb:PutItem", targets_key()),  # reads the registry, never writes it
+        item("dynamodb:UpdateItem", targets_key()),
+        ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/admin", {}),
+    ],
     "TargetsFunction": [
         ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/admin", {}),
         ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/kmsca-prod-edge-us-east-1", {}),  # another CA's

@@ -58,12 +58,12 @@ class KvsState:
 
 class DynamoDbKvsState:
     """The state item of one KeyValueStore in the CA table (``GetItem``/``PutItem``
-    of ``KVSSTATE#<store id>`` only)."""
+    of ``KVSSTATE#<store id>`` only, or ``KVSSTATE#<target name>`` with ``state_id``)."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str, kvs_arn: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, kvs_arn: str, state_id: str | None = None) -> None:
         self._client = client
         self._table = table_name
-        self._key = {"pk": {"S": kvs_state_key(kvs_arn.rsplit("/", 1)[-1])}}
+        self._key = {"pk": {"S": kvs_state_key(state_id or kvs_arn.rsplit("/", 1)[-1])}}
 
     def get(self) -> KvsState | None:
         """The state, or None when there is none or it cannot be read (a full listing follows)."""
@@ -80,6 +80,15 @@ class DynamoDbKvsState:
             )
         except (KeyError, ValueError, TypeError):
             return None
+
+    def mark_stale(self, error_code: str, at: datetime) -> None:
+        """Record that a sync of this store failed: the item then has no ETag, so :meth:`get`
+        returns None and the next reconcile lists the store in full (and repairs it). Keeps the
+        error code and time for the operator (``failed_at``, ``error_code``)."""
+        self._client.put_item(
+            TableName=self._table,
+            Item={**self._key, "failed_at": {"S": iso(at)}, "error_code": {"S": error_code[:128] or "unknown"}},
+        )
 
     def put(self, state: KvsState, replaces_etag: str | None = None) -> bool:
         """Store ``state``; with ``replaces_etag``, only if the stored state still has that ETag

@@ -240,12 +240,14 @@ class KvsSettings:
 
     Attributes:
         table_name: DynamoDB table (``CA_TABLE_NAME``).
-        kvs_arn: the CloudFront KeyValueStore (``KVS_ARN``).
+        kvs_arn: a KeyValueStore of the CA account written with the function's own role (``KVS_ARN``,
+            optional): synced as target ``local`` unless a target ``local`` is registered (then the
+            registered one, through its edge role, is used).
         topic_arn: SNS topic for capacity alarms (``NOTIFICATION_TOPIC_ARN``).
     """
 
     table_name: str
-    kvs_arn: str
+    kvs_arn: str | None
     topic_arn: str
 
     @classmethod
@@ -253,7 +255,7 @@ class KvsSettings:
         env = os.environ if env is None else env
         return cls(
             table_name=_required(env, "CA_TABLE_NAME"),
-            kvs_arn=_required(env, "KVS_ARN"),
+            kvs_arn=env.get("KVS_ARN", "").strip() or None,
             topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
         )
 
