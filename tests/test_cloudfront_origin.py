@@ -83,7 +83,7 @@ def _origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_c
     env = {**bootstrapped.env, "NOTIFICATION_TOPIC_ARN": topic.arn}
     issue_module = load_handler("issue", env, monkeypatch)
     imports: list[dict[str, Any]] = []
-    issue_module.acm._acm.meta.events.register(
+    issue_module.acm._local.client().meta.events.register(
         "provide-client-params.acm.ImportCertificate", lambda params, **_: imports.append(dict(params))
     )
 
@@ -154,7 +154,7 @@ def test_import_arguments(rsa_origin: Any) -> None:
     assert len(chain) == 2 and leaf not in chain and chain[0].subject == leaf.issuer
     assert isinstance(leaf.public_key(), rsa.RSAPublicKey) and leaf.public_key().key_size == 2048
     assert {t["Key"] for t in call["Tags"]} == {"kmsca:serial-number", "kmsca:ca", "managed-by"}
-    assert origin.module.acm._acm.meta.region_name == "us-east-1"
+    assert origin.module.acm._local.client().meta.region_name == "us-east-1"
 
 
 @pytest.mark.parametrize(
@@ -260,7 +260,7 @@ def test_rotation_reimports_into_the_same_arn_and_supersedes(rsa_origin: Any) ->
     origin.import_calls.clear()
     recorder: list[dict[str, Any]] = []
     rotation = origin.rotation()
-    rotation._acm._acm.meta.events.register(
+    rotation._targets._local.client().meta.events.register(
         "provide-client-params.acm.ImportCertificate", lambda params, **_: recorder.append(dict(params))
     )
 

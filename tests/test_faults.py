@@ -94,7 +94,7 @@ def test_rotation_dies_before_reimport_and_the_next_run_rotates_with_a_fresh_key
     first = origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=20)
     arn, now = first["acm_certificate_arn"], datetime.now(UTC)
     rotation = origin.rotation()
-    monkeypatch.setattr(rotation._acm, "reimport", killed)
+    monkeypatch.setattr(rotation._targets._local, "reimport", killed)
     with pytest.raises(Killed):
         rotation.run(now - EARLIER)
     assert served_serial(origin, arn) == first["serial_number"]  # ACM kept the old one
@@ -114,7 +114,7 @@ def test_rotation_dies_before_reimport_and_the_next_run_rotates_with_a_fresh_key
 def test_a_pending_import_younger_than_the_lease_is_left_to_its_run(origin: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=20)
     rotation, now = origin.rotation(), datetime.now(UTC)
-    monkeypatch.setattr(rotation._acm, "reimport", killed)
+    monkeypatch.setattr(rotation._targets._local, "reimport", killed)
     with pytest.raises(Killed):
         rotation.run(now - timedelta(minutes=5))
     report = origin.rotation().run(now)
@@ -144,7 +144,7 @@ def test_first_import_dies_after_import_and_the_next_run_adopts_it(origin: Any, 
 def test_first_import_dies_before_import_and_the_next_run_revokes_the_record(
     origin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(origin.module.acm, "import_new", killed)
+    monkeypatch.setattr(origin.module.acm._local, "import_new", killed)
     with pytest.raises(Killed):
         origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=90)
     (serial,) = store_of(origin.resources).list_pending_imports()
@@ -159,7 +159,7 @@ def test_a_refused_first_import_revokes_the_pending_record(origin: Any, monkeypa
         raise ClientError({"Error": {"Code": "ValidationException", "Message": "no"},
                            "ResponseMetadata": {"HTTPStatusCode": 400}}, "ImportCertificate")
 
-    monkeypatch.setattr(origin.module.acm, "import_new", refused)
+    monkeypatch.setattr(origin.module.acm._local, "import_new", refused)
     with pytest.raises(InternalError, match="retry"):  # the wire boundary's code for an AWS failure
         origin.issue(sans=DNS, subject={"common_name": "origin"})
     assert store_of(origin.resources).list_pending_imports() == []
@@ -196,7 +196,7 @@ def test_each_rotation_failure_is_a_metric_and_a_notification(
         raise client_error("ValidationException")
 
     target = {"sign": (rotate.kms, "sign"), "record_pending": (rotate.store, "put_pending_import"),
-              "reimport": (rotate.acm, "reimport"), "record_rotation": (rotate.store, "record_rotation")}[step]
+              "reimport": (rotate.acm._local, "reimport"), "record_rotation": (rotate.store, "record_rotation")}[step]
     monkeypatch.setattr(*target, fail)
     capsys.readouterr()
 

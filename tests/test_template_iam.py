@@ -115,6 +115,8 @@ NEEDS: dict[str, list[Call]] = {
         ("acm:ImportCertificate", ACM_NEW, CA_TAGS),  # import_new, tags on create
         ("acm:AddTagsToCertificate", ACM_NEW, CA_TAGS),  # ImportCertificate with Tags
         ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),  # _forget_import
+        item("dynamodb:GetItem", targets_key()),  # acm_targets.resolve (cloudfront-origin only)
+        ("sts:AssumeRole", EDGE_ROLE, {}),  # the target's ACM us-east-1 through its edge role
     ],
     "RevokeFunction": [
         item("dynamodb:UpdateItem", certificate_key("0a1b")),  # store.revoke
@@ -176,6 +178,8 @@ NEEDS: dict[str, list[Call]] = {
             ACM_MANAGED,
             {**MANAGED, "aws:RequestTag/kmsca:serial-number": "0c0d", "aws:TagKeys": ["kmsca:serial-number"]},
         ),  # acm.tag
+        item("dynamodb:GetItem", targets_key()),  # acm_targets.resolve: the record's target
+        ("sts:AssumeRole", EDGE_ROLE, {}),  # re-import through the same target's edge role
         *NOTIFY,
     ],
     "SyncKvsFunction": [
@@ -214,6 +218,8 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:DeleteCertificate", ACM_FOREIGN, {"aws:ResourceTag/managed-by": "someone-else"}),
         item("dynamodb:UpdateItem", certificate_key("0a1b")),
         item("dynamodb:GetItem", ca_key("issuing")),
+        item("dynamodb:PutItem", targets_key()),
+        ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/admin", {}),
     ],
     "RotateAcmFunction": [
         ("acm:ImportCertificate", ACM_FOREIGN, {}),

@@ -16,12 +16,15 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.acm import ACM_REGION, AcmImporter
+from kmsca.acm_targets import AcmTargets
 from kmsca.ca import load_issuing_ca
+from kmsca.edge_session import EdgeSessions
 from kmsca.errors import CaError, wire_errors
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest, parse_request
 from kmsca.settings import IssueSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.targets import DynamoDbTargetStore
 
 logger = Logger()
 metrics = Metrics()
@@ -29,9 +32,15 @@ tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every 
 
 SETTINGS = IssueSettings.from_env()
 kms = boto3.client("kms")
-# CloudFront reads ACM in us-east-1 only; the client is made on the first cloudfront-origin request.
-acm = AcmImporter(lambda: boto3.client("acm", region_name=ACM_REGION))
-store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDbCertificateStore(dynamodb, SETTINGS.table_name)
+# CloudFront reads ACM in us-east-1 only, of the distribution's account: a cloudfront-origin request
+# names its edge target (default local). Clients are made on the first such request only.
+acm = AcmTargets(
+    AcmImporter(lambda: boto3.client("acm", region_name=ACM_REGION)),
+    DynamoDbTargetStore(dynamodb, SETTINGS.table_name),
+    EdgeSessions(lambda: boto3.client("sts")),
+)
 _issuer: Issuer | None = None
 
 

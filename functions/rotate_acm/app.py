@@ -12,12 +12,15 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.acm import ACM_REGION, AcmImporter
+from kmsca.acm_targets import AcmTargets
 from kmsca.ca import load_issuing_ca
+from kmsca.edge_session import EdgeSessions
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
 from kmsca.settings import RotationSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.targets import DynamoDbTargetStore
 
 logger = Logger()
 metrics = Metrics()
@@ -25,8 +28,14 @@ tracer = Tracer(patch_modules=("botocore",))  # not patch_all: it imports every 
 
 SETTINGS = RotationSettings.from_env()
 kms = boto3.client("kms")
-acm = AcmImporter(boto3.client("acm", region_name=ACM_REGION))
-store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.issue.table_name)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDbCertificateStore(dynamodb, SETTINGS.issue.table_name)
+# Each certificate is re-imported into the ACM us-east-1 of the edge target its record names.
+acm = AcmTargets(
+    AcmImporter(boto3.client("acm", region_name=ACM_REGION)),
+    DynamoDbTargetStore(dynamodb, SETTINGS.issue.table_name),
+    EdgeSessions(boto3.client("sts")),
+)
 notifier = Notifier(boto3.client("sns"), SETTINGS.topic_arn)
 
 

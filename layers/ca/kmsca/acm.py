@@ -57,10 +57,12 @@ class AcmImporter:
     missing ARN.
     """
 
-    def __init__(self, acm: ACMClient | Callable[[], ACMClient]) -> None:
+    def __init__(self, acm: ACMClient | Callable[[], ACMClient], *, cache_client: bool = True) -> None:
         # A factory defers the client to the first import: only cloudfront-origin requests need ACM,
-        # and a client costs its service model and endpoint rules at cold start.
+        # and a client costs its service model and endpoint rules at cold start. ``cache_client``
+        # False asks the factory every time (an edge target's client, renewed with its credentials).
         self._client: ACMClient | None = None
+        self._cache = cache_client
         if hasattr(acm, "meta"):
             client = self._checked(acm)  # type: ignore[arg-type]
             self._client, self._factory = client, lambda: client
@@ -75,9 +77,15 @@ class AcmImporter:
 
     @property
     def _acm(self) -> ACMClient:
+        if not self._cache:
+            return self._checked(self._factory())
         if self._client is None:
             self._client = self._checked(self._factory())
         return self._client
+
+    def client(self) -> ACMClient:
+        """The ACM client (made now if it was deferred; errors of the factory propagate)."""
+        return self._acm
 
     def import_new(self, bundle: OriginBundle, tags: Mapping[str, str]) -> str:
         """First import (one ``acm:ImportCertificate`` with tags). Returns the new ARN."""

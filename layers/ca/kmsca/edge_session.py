@@ -70,7 +70,8 @@ class EdgeSessions:
     """AssumeRole into edge targets and make clients there.
 
     Args:
-        sts: boto3 STS client of the CA function (its own role's credentials).
+        sts: boto3 STS client of the CA function (its own role's credentials), or a function that
+            makes one on first use (functions that rarely need a session: no client at cold start).
         function_name: for ``RoleSessionName`` (default: ``AWS_LAMBDA_FUNCTION_NAME``).
         client_factory: makes a client (``boto3.client``'s signature; injected in tests).
         clock: returns the current UTC time (injected in tests).
@@ -83,7 +84,8 @@ class EdgeSessions:
         client_factory: Callable[..., Any] = boto3.client,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._sts = sts
+        self._sts_source = sts
+        self._sts_client: Any = sts if hasattr(sts, "assume_role") else None
         self._session_name = session_name(function_name)
         self._client_factory = client_factory
         self._clock = clock
@@ -108,7 +110,9 @@ class EdgeSessions:
             kwargs["ExternalId"] = target.external_id
         self.assume_role_calls += 1
         try:
-            response = self._sts.assume_role(**kwargs)
+            if self._sts_client is None:
+                self._sts_client = self._sts_source()
+            response = self._sts_client.assume_role(**kwargs)
         except ClientError as exc:
             if error_code(exc) in ACCESS_DENIED:
                 raise EdgeRoleRefused(

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
+from .acm_targets import AcmDestination, AcmTargets, account_of
 from .ca import IssuingCa
 from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
@@ -156,6 +157,10 @@ def response_for(record: CertificateRecord, ca: IssuingCa) -> dict[str, str]:
     }
     if record.acm_certificate_arn:
         response["acm_certificate_arn"] = record.acm_certificate_arn
+        if record.acm_target:
+            response["acm_target"] = record.acm_target
+        if record.acm_account_id:
+            response["acm_account_id"] = record.acm_account_id
     return response
 
 
@@ -176,6 +181,7 @@ class SignedCertificate:
     profile: Profile
     private_key: GeneratedPrivateKey | None = None
     key_type: str | None = None
+    acm: AcmDestination | None = None  # where the CA-generated key's certificate is imported
 
 
 class Issuer:
@@ -185,17 +191,23 @@ class Issuer:
         ca: the loaded issuing CA.
         store: the certificate inventory.
         policy: lifetime limits.
-        acm: importer into ACM us-east-1, for profiles whose key the CA generates; None where the
-            function has no ACM access (such requests are then refused with ``CaNotReady``).
+        acm: ACM us-east-1 of each edge target (:class:`~kmsca.acm_targets.AcmTargets`; an
+            :class:`AcmImporter` alone is the CA account's own, ``local``), for profiles whose key
+            the CA generates; None where the function has no ACM access (such requests are then
+            refused with ``CaNotReady``).
     """
 
     def __init__(
-        self, ca: IssuingCa, store: CertificateStore, policy: IssuancePolicy, acm: AcmImporter | None = None
+        self,
+        ca: IssuingCa,
+        store: CertificateStore,
+        policy: IssuancePolicy,
+        acm: AcmTargets | AcmImporter | None = None,
     ) -> None:
         self._ca = ca
         self._store = store
         self._policy = policy
-        self._acm = acm
+        self._acm = AcmTargets(acm) if isinstance(acm, AcmImporter) else acm
 
     def issue(self, request: IssueRequest, now: datetime) -> IssueOutcome:
         """Run the pipeline and return the response (see :func:`response_for`).
@@ -227,8 +239,10 @@ class Issuer:
             key_type=signed.key_type,
             requested_by=request.requested_by,
             predecessor=plan.renewal.predecessor if plan else None,
+            acm_target=signed.acm.target if signed.acm else None,
+            acm_account_id=signed.acm.account_id if signed.acm else None,
         )
-        imports = signed.private_key is not None and self._acm is not None
+        imports = signed.private_key is not None and signed.acm is not None
         try:
             if imports:
                 record = self._import_pending(signed, record, now)
@@ -240,14 +254,14 @@ class Issuer:
                 self._store.put_certificate(record, done, now, plan.renewal if plan else None)
         except (IdempotencyKeyInUse, WriteConflict):
             # A concurrent request with the same key won the race: its certificate is the one.
-            self._abandon_import(record, now)
+            self._abandon_import(record, now, signed.acm)
             if idempotency_key is None:  # only a write with an idempotency record can lose this race
                 raise
             return IssueOutcome(self._winner_response(idempotency_key, request, now), replayed=True)
         except PendingImportGone:
             raise  # revoked or failed meanwhile: neither ours to finish nor to undo
         except Exception:
-            if self._abandon_import(record, now) == "recorded":
+            if self._abandon_import(record, now, signed.acm) == "recorded":
                 return IssueOutcome(response, replayed=False)  # the write was applied; its reply was lost
             raise
         return IssueOutcome(response, replayed=False)
@@ -271,11 +285,15 @@ class Issuer:
             subject = build_subject(x509.Name([]), overrides)
             sans = validate_sans(requested_sans or [])
             check_profile_names(profile, subject, sans)
+            destination = self._acm.resolve(request.target)  # TargetNotFound
+            self._acm.prepare(destination)  # EdgeRoleRefused, EdgeTargetUnavailable: before signing
             private_key = generate_key(profile, key_type)
             certificate = self._build(private_key.public_key(), subject, sans, profile, request.lifetime_days, now)
-            return SignedCertificate(certificate, profile, private_key, key_type)
+            return SignedCertificate(certificate, profile, private_key, key_type, destination)
         if request.key_type is not None:
             raise InvalidRequest("key_type applies only to profiles whose key the CA generates (cloudfront-origin)")
+        if request.target is not None:
+            raise InvalidRequest("target applies only to profiles imported into ACM (cloudfront-origin)")
         csr = load_csr(request.csr)
         public_key = check_key_policy(csr.public_key())
         subject = build_subject(plan.subject if plan else csr.subject, overrides)
@@ -332,30 +350,31 @@ class Issuer:
         )
 
     def _import_pending(self, signed: SignedCertificate, record: CertificateRecord, now: datetime) -> CertificateRecord:
-        """Record the certificate as pending, then import it into ACM; returns it with its ARN."""
-        if self._acm is None:
+        """Record the certificate as pending, then import it into its target's ACM; returns it with
+        its ARN (and the account, read from the ARN when the target is the function's own)."""
+        if signed.acm is None:
             raise CaNotReady("this function has no ACM access")
         self._store.put_pending_import(record, now)
         tags = acm_tags(record.serial_number, ca_tag_value(self._ca))
         try:
-            arn = self._acm.import_new(self.origin_bundle(signed), tags)
+            arn = signed.acm.importer.import_new(self.origin_bundle(signed), tags)
         except Exception as exc:
             if not import_may_have_happened(exc):  # ACM refused: nothing was imported
                 with suppress(ClientError, BotoCoreError):  # else the rotation run's repair fails it
                     self._store.fail_pending_import(record, now)
             raise
-        return replace(record, acm_certificate_arn=arn)
+        return replace(record, acm_certificate_arn=arn, acm_account_id=record.acm_account_id or account_of(arn))
 
-    def _abandon_import(self, record: CertificateRecord, now: datetime) -> str:
+    def _abandon_import(self, record: CertificateRecord, now: datetime, acm: AcmDestination | None) -> str:
         """After a failed final write: if the certificate is still pending, revoke it and remove its
         ACM import ("abandoned"); if it was recorded after all ("recorded": the reply was lost)
         leave it. "unknown" when that cannot be told now (the rotation run's repair decides)."""
-        if record.acm_certificate_arn is None or self._acm is None:
+        if record.acm_certificate_arn is None or acm is None:
             return "abandoned"
         try:
             if not self._store.fail_pending_import(record, now):
                 return "recorded"
-            self._acm.delete(record.acm_certificate_arn)
+            acm.importer.delete(record.acm_certificate_arn)
         except (ClientError, BotoCoreError):
             return "unknown"
         return "abandoned"

@@ -20,6 +20,7 @@ from .errors import (
     InvalidRequest,
     InvalidSubject,
     InvalidSubjectAlternativeName,
+    InvalidTarget,
     KeyPolicyViolation,
     UnknownProfile,
 )
@@ -76,6 +77,8 @@ class IssueRequest(_Strict):
             (``subject`` and ``sans`` are refused) and is linked to it.
         revoke_renewed_after_hours: with ``renews``, revoke the renewed certificate as
             ``superseded`` this many hours (0-8760) after the renewal; absent: never.
+        target: for ``cloudfront-origin`` only: the edge target (workload account) whose ACM
+            us-east-1 receives the certificate; absent: ``local`` (the CA stack's own account).
     """
 
     csr: StrictStr | None = Field(default=None, max_length=MAX_CSR_BYTES)
@@ -91,6 +94,7 @@ class IssueRequest(_Strict):
     requested_by: StrictStr | None = Field(default=None, min_length=1, max_length=256, pattern=r"^[\x20-\x7e]+$")
     renews: StrictStr | None = Field(default=None, min_length=1, max_length=64)
     revoke_renewed_after_hours: StrictInt | None = Field(default=None, ge=0, le=8760)
+    target: StrictStr | None = Field(default=None, min_length=1, max_length=63)
 
     def san_entries(self) -> list[SanEntry] | None:
         """The requested SANs as domain values, or None when the request has no ``sans``."""
@@ -104,6 +108,7 @@ _FIELD_ERRORS: dict[str, type[CaError]] = {
     "sans": InvalidSubjectAlternativeName,
     "lifetime_days": InvalidLifetime,
     "key_type": KeyPolicyViolation,
+    "target": InvalidTarget,
 }
 
 

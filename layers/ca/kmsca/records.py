@@ -125,6 +125,9 @@ class CertificateRecord:
             STS ARN). A label, not a verified identity: direct Lambda Invoke does not tell the
             function who called (AWS-FACTS.md), until the API is IAM-authenticated (issue 10).
         predecessor: serial number of the certificate this one renews, or None.
+        acm_target: the edge target whose ACM holds ``acm_certificate_arn`` (``local``, ...), or None
+            (certificates imported before edge targets: the CA account's own ACM).
+        acm_account_id: that target's account id, or None.
     """
 
     serial_number: str
@@ -147,6 +150,8 @@ class CertificateRecord:
     acm_certificate_arn: str | None = None
     requested_by: str | None = None
     predecessor: str | None = None
+    acm_target: str | None = None
+    acm_account_id: str | None = None
 
     @classmethod
     def from_certificate(
@@ -160,6 +165,8 @@ class CertificateRecord:
         acm_certificate_arn: str | None = None,
         requested_by: str | None = None,
         predecessor: str | None = None,
+        acm_target: str | None = None,
+        acm_account_id: str | None = None,
     ) -> CertificateRecord:
         try:
             sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -184,6 +191,8 @@ class CertificateRecord:
             acm_certificate_arn=acm_certificate_arn,
             requested_by=requested_by,
             predecessor=predecessor,
+            acm_target=acm_target,
+            acm_account_id=acm_account_id,
         )
 
     @property

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .acm import AcmCertificateGone, AcmImporter
+from .acm_targets import AcmTargets
 from .certificates import ISSUING
 from .errors import CaError
 from .issuance import Issuer
@@ -62,17 +63,23 @@ class OriginCertificateRotation:
     Args:
         issuer: signs the new certificates (its CA is the issuing CA).
         store: inventory (the ``AcmByExpiry`` index, leases, the rotation transaction).
-        acm: importer into ACM us-east-1.
+        acm: ACM us-east-1 of each edge target (an :class:`AcmImporter` alone: the CA account's own);
+            a certificate is re-imported into the ACM of the target its record names.
         notifier: SNS notifications for failures, repairs and missing ARNs.
         window: rotate when notAfter is closer than this.
     """
 
     def __init__(
-        self, issuer: Issuer, store: CertificateStore, acm: AcmImporter, notifier: Notifier, window: timedelta
+        self,
+        issuer: Issuer,
+        store: CertificateStore,
+        acm: AcmTargets | AcmImporter,
+        notifier: Notifier,
+        window: timedelta,
     ) -> None:
         self._issuer = issuer
         self._store = store
-        self._acm = acm
+        self._targets = AcmTargets(acm) if isinstance(acm, AcmImporter) else acm
         self._notifier = notifier
         self._window = window
 
@@ -109,6 +116,9 @@ class OriginCertificateRotation:
         try:
             if old is None:
                 raise CaError(f"certificate {serial_number} is in the ACM index but not in the inventory")
+            destination = self._targets.resolve(old.acm_target)  # the same target's ACM, through its role
+            self._targets.prepare(destination)
+            acm = destination.importer
             signed = self._issuer.reissue(old, now)
             new = CertificateRecord.from_certificate(
                 signed.certificate,
@@ -117,6 +127,8 @@ class OriginCertificateRotation:
                 issued_at=now,
                 key_type=signed.key_type,
                 acm_certificate_arn=arn,
+                acm_target=old.acm_target,
+                acm_account_id=old.acm_account_id,
             )
             self._store.put_pending_import(new, now, supersedes=serial_number)  # before ACM sees it
         except EXPECTED_FAILURES as exc:
@@ -125,7 +137,7 @@ class OriginCertificateRotation:
             return
         entry = {**entry, "new_serial_number": new.serial_number}
         try:
-            self._acm.reimport(arn, self._issuer.origin_bundle(signed))
+            acm.reimport(arn, self._issuer.origin_bundle(signed))
         except AcmCertificateGone:
             self._store.fail_pending_import(new, now)
             self._store.mark_acm_missing(serial_number, now)
@@ -137,7 +149,7 @@ class OriginCertificateRotation:
             )
             return
         except EXPECTED_FAILURES as exc:
-            if not self._serves(arn, new.serial_number):  # a lost reply may hide a done import
+            if not self._serves(acm, arn, new.serial_number):  # a lost reply may hide a done import
                 self._store.fail_pending_import(new, now)
                 self._store.release_rotation(serial_number)
                 self._failed(report, entry, exc, "the old certificate stays in place; the next run retries")
@@ -152,7 +164,7 @@ class OriginCertificateRotation:
             )
             return
         report.rotated.append(
-            {**entry, "not_after": iso(new.not_after), "tag_updated": self._tag(arn, new.serial_number)}
+            {**entry, "not_after": iso(new.not_after), "tag_updated": self._tag(acm, arn, new.serial_number)}
         )
 
     # Repair -----------------------------------------------------------------------------------
@@ -160,15 +172,16 @@ class OriginCertificateRotation:
     def _repair(self, pending: PendingImport, now: datetime, report: RotationReport) -> None:
         record = pending.record
         arn = record.acm_certificate_arn
+        acm = self._targets.resolve(record.acm_target).importer
         if arn is None:  # a first import (issue function) whose ARN was never recorded
-            found = self._acm.find_import(record.serial_number, record.not_after)
+            found = acm.find_import(record.serial_number, record.not_after)
             if found is not None:
                 self._store.adopt_import(record.serial_number, found)
                 self._repaired(report, record, found, "adopted",
                                "an issuance imported this certificate into ACM but died before recording it; "
                                "it is now recorded and rotated (revoke it if nobody uses the ARN)")
                 return
-        elif self._serves(arn, record.serial_number):
+        elif self._serves(acm, arn, record.serial_number):
             old_revoked = False
             if pending.supersedes is not None:
                 old = self._store.get_certificate(pending.supersedes)
@@ -176,7 +189,7 @@ class OriginCertificateRotation:
                 self._store.record_rotation(record, pending.supersedes, now, old_revoked=old_revoked)
             else:
                 self._store.adopt_import(record.serial_number, arn)
-            self._tag(arn, record.serial_number)
+            self._tag(acm, arn, record.serial_number)
             self._repaired(report, record, arn, "completed",
                            "a rotation re-imported this certificate but died before recording it; the record "
                            "is completed and the certificate it replaced is revoked (superseded)")
@@ -191,15 +204,17 @@ class OriginCertificateRotation:
 
     # Helpers ----------------------------------------------------------------------------------
 
-    def _serves(self, arn: str, serial_number: str) -> bool:
+    @staticmethod
+    def _serves(acm: AcmImporter, arn: str, serial_number: str) -> bool:
         try:
-            return self._acm.served_serial(arn) == serial_number
+            return acm.served_serial(arn) == serial_number
         except (AcmCertificateGone, ClientError, BotoCoreError):
             return False
 
-    def _tag(self, arn: str, serial_number: str) -> str:
+    @staticmethod
+    def _tag(acm: AcmImporter, arn: str, serial_number: str) -> str:
         try:
-            self._acm.tag(arn, {"kmsca:serial-number": serial_number})
+            acm.tag(arn, {"kmsca:serial-number": serial_number})
         except (ClientError, BotoCoreError):
             return "false"  # the tag is informational; the inventory is the record
         return "true"

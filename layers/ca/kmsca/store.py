@@ -328,6 +328,8 @@ class DynamoDbCertificateStore:
                 "acm_managed": ACM_ACTIVE if record.acm_certificate_arn else None,
                 "requested_by": record.requested_by,
                 "predecessor": record.predecessor,
+                "acm_target": record.acm_target,
+                "acm_account_id": record.acm_account_id,
             }
         )
 
@@ -619,6 +621,8 @@ class DynamoDbCertificateStore:
             acm_certificate_arn=v.get("acm_certificate_arn"),
             requested_by=v.get("requested_by"),
             predecessor=v.get("predecessor"),
+            acm_target=v.get("acm_target"),
+            acm_account_id=v.get("acm_account_id"),
         )
 
     # Revocation ---------------------------------------------------------------------------
