@@ -546,3 +546,34 @@ def test_script_help(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     for text in ("OriginMtlsConfig", "us-east-1", "--key-type", "--out-dir", "--stack-name", "--idempotency-key"):
         assert text in result.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Edge targets (issue 10): the workload account whose ACM receives the certificate
+
+
+def test_target_reaches_the_request_and_the_summary(run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa) -> None:
+    workload_arn = "arn:aws:acm:us-east-1:222222222222:certificate/0a1b2c3d-0000-4000-8000-000000000000"
+    lam.answer({**ca.response({"subject": {"common_name": "origin"}}), "acm_certificate_arn": workload_arn,
+                "acm_target": "prod", "acm_account_id": "222222222222"})  # fmt: skip
+    result = run("origin", "--function-name", FUNCTION, "--target", "prod", "--json")
+    assert result.code == 0, result.err
+    (sent,) = lam.sent
+    assert sent["target"] == "prod"
+    info = json.loads(result.out)
+    assert (info["acm_target"], info["acm_account_id"], info["acm_certificate_arn"]) == (
+        "prod", "222222222222", workload_arn)  # fmt: skip
+
+
+def test_no_target_sends_none(run: Callable[..., Run], lam: StubbedLambda, ca: OriginCa) -> None:
+    answer_with(lam, ca, {"subject": {"common_name": "origin"}})
+    assert run("origin", "--function-name", FUNCTION).code == 0
+    (sent,) = lam.sent
+    assert "target" not in sent
+
+
+@pytest.mark.parametrize("name", ["Prod", "-prod", "a" * 64, "prod_1"])
+def test_a_malformed_target_is_refused_before_any_call(run: Callable[..., Run], lam: StubbedLambda, name: str) -> None:
+    result = run("origin", "--function-name", FUNCTION, f"--target={name}")
+    assert result.code == 2 and result.err.startswith("error: InvalidTarget:")
+    assert lam.sent == []
