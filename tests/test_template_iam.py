@@ -101,6 +101,8 @@ NEEDS: dict[str, list[Call]] = {
         ("cloudfront:GetTrustStore", TRUST_STORE, {}),  # update_trust_store (TrustStoreId set)
         ("cloudfront:UpdateTrustStore", TRUST_STORE, {}),
         *objects(("s3:GetObject", "s3:GetObjectVersion"), PUBLIC, "ca-bundle.pem"),  # UpdateTrustStore reads it
+        item("dynamodb:GetItem", targets_key()),  # edge_truststores: every registered target
+        ("sts:AssumeRole", EDGE_ROLE, {}),  # its trust store through its edge role
     ],
     "IssueFunction": [
         item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # load_issuing_ca (cold start)

@@ -19,11 +19,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
 from kmsca.custom_resource import run_custom_resource
+from kmsca.edge_session import EdgeSessions
+from kmsca.edge_truststores import update_edge_trust_stores
 from kmsca.parameter_check import RESOURCE_TYPE as PARAMETER_CHECK
 from kmsca.parameter_check import check_parameters
 from kmsca.publish import CA_BUNDLE_KEY
 from kmsca.settings import BootstrapSettings
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.targets import DynamoDbTargetStore
 from kmsca.truststore import require_ocsp_urls, update_trust_store
 
 logger = Logger()
@@ -33,7 +36,10 @@ SETTINGS = BootstrapSettings.from_env()
 kms = boto3.client("kms")
 s3 = boto3.client("s3")
 cloudfront = boto3.client("cloudfront") if SETTINGS.trust_store_id else None
-store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDbCertificateStore(dynamodb, SETTINGS.table_name)
+targets = DynamoDbTargetStore(dynamodb, SETTINGS.table_name)
+sessions = EdgeSessions(lambda: boto3.client("sts"))
 PHYSICAL_RESOURCE_ID = f"{SETTINGS.table_name}/ca-hierarchy"
 
 
@@ -65,7 +71,10 @@ def create_or_update(event: Mapping[str, Any]) -> dict[str, str]:
             "CloudFront trust store updated",
             extra={"trust_store_id": SETTINGS.trust_store_id, "ocsp": SETTINGS.trust_store_ocsp},
         )
+    edge = {"updated": [], "failed": {}} if result.trust_store_problems else edge_trust_stores()
     return {
+        "EdgeTrustStoresUpdated": ",".join(edge["updated"]),
+        "EdgeTrustStoresFailed": ",".join(f"{k}:{v}" for k, v in edge["failed"].items()),
         "RootCaSerialNumber": result.root.serial_number,
         "IssuingCaSerialNumber": result.issuing.serial_number,
         "CaBundleS3Uri": result.bundle_uri,
@@ -73,6 +82,21 @@ def create_or_update(event: Mapping[str, Any]) -> dict[str, str]:
         if not result.trust_store_problems
         else "NO: " + "; ".join(result.trust_store_problems)[:400],
     }
+
+
+def edge_trust_stores() -> dict[str, Any]:
+    """Every registered edge target's trust store re-reads the bundle (kmsca.edge_truststores); a
+    target's failure is logged and counted (``EdgeTrustStoreUpdateFailed``), never fails the deploy."""
+    # OCSP checking of a workload's trust store is its owner's choice (use_ocsp None: left as it is).
+    report = update_edge_trust_stores(targets, sessions, SETTINGS.public_bucket, CA_BUNDLE_KEY, SETTINGS.region)
+    for name, code in report.failed.items():
+        logger.error("edge target's trust store not updated; the next deploy retries", extra={"target": name,
+                                                                                              "error": code})
+    if report.failed:
+        metrics.add_metric(name="EdgeTrustStoreUpdateFailed", unit=MetricUnit.Count, value=len(report.failed))
+    if report.updated:
+        logger.info("edge trust stores updated", extra={"targets": report.updated})
+    return {"updated": report.updated, "failed": report.failed}
 
 
 @logger.inject_lambda_context(clear_state=True)
