@@ -257,6 +257,8 @@ def test_the_custom_resource_registers_and_deregisters_local(
 ) -> None:
     module = load_handler("targets", {"CA_TABLE_NAME": TABLE, "EDGE_ROLE_NAME_PREFIX": EDGE_PREFIX}, monkeypatch)
     monkeypatch.setattr(module.registry, "_sessions", EdgeSessions(edge["sts"], "f"))
+    pauses: list[float] = []
+    monkeypatch.setattr(module.registry, "_sleep", pauses.append)  # IAM propagation: retried, not slept here
     answers: list[dict[str, Any]] = []
     monkeypatch.setattr(
         "kmsca.custom_resource.send_response",
@@ -275,6 +277,7 @@ def test_the_custom_resource_registers_and_deregisters_local(
         module.handler({**base, "RequestType": "Update",
                         "ResourceProperties": {**properties, "ExternalId": "wrong-external-id-1234"}}, lambda_context)  # fmt: skip
     assert answers[-1]["status"] == "FAILED" and answers[-1]["reason"].startswith("EdgeRoleRefused:")
+    assert pauses == [5.0, 10.0, 15.0, 20.0]  # a new role's trust policy gets 50 s to take effect
     module.handler({**base, "RequestType": "Delete"}, lambda_context)
     assert edge["store"].list_targets() == []
 

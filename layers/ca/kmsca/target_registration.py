@@ -25,7 +25,8 @@ it at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +40,9 @@ from .targets import LOCAL_TARGET, DynamoDbTargetStore, EdgeTarget, check_assuma
 
 KVS_SERVICE = "cloudfront-keyvaluestore"
 KVS_REGION = "us-east-1"  # the data plane is global; SigV4A signs for every region
+#: ``Custom::EdgeTarget`` runs right after the nested edge stack created its role: IAM may take a few
+#: seconds to honour the new trust policy, so a refused AssumeRole is retried after these pauses (s).
+PROPAGATION_PAUSES = (5.0, 10.0, 15.0, 20.0)
 
 
 class RegisterRequest(_Strict):
@@ -88,10 +92,19 @@ class TargetRegistry:
         role_name_prefix: ``<project>-<environment>-edge-``: the roles the CA's functions may assume.
     """
 
-    def __init__(self, store: DynamoDbTargetStore, sessions: EdgeSessions, role_name_prefix: str) -> None:
+    def __init__(
+        self,
+        store: DynamoDbTargetStore,
+        sessions: EdgeSessions,
+        role_name_prefix: str,
+        pauses: Sequence[float] = PROPAGATION_PAUSES,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._store = store
         self._sessions = sessions
         self._prefix = role_name_prefix
+        self._pauses = tuple(pauses)
+        self._sleep = sleep
 
     def handle(self, request: Any, now: datetime) -> dict[str, Any]:
         """Run one parsed request (see the module docstring for the shapes)."""
@@ -158,7 +171,14 @@ class TargetRegistry:
             registered_at=now,
             registered_by="cloudformation",
         )
-        self.register(target, replace=True)
+        for pause in (*self._pauses, None):
+            try:
+                self.register(target, replace=True)
+                break
+            except EdgeRoleRefused:
+                if pause is None:
+                    raise
+                self._sleep(pause)  # a new role's trust policy may not be in effect yet
         return {"Name": target.name, "AccountId": target.account_id}
 
     def deregister_local(self, properties: Mapping[str, Any]) -> None:
