@@ -79,6 +79,11 @@ def test_the_certificate_lands_in_the_workload_accounts_acm_not_the_cas(edge_ori
     item = edge_origin.item(response["serial_number"])
     assert (item["acm_target"]["S"], item["acm_account_id"]["S"], item["acm_certificate_arn"]["S"]) == (
         "prod", WORKLOAD, arn)  # fmt: skip
+    from kmsca.inventory import Inventory
+
+    inventory = Inventory(edge_origin.resources.dynamodb, edge_origin.resources.table)
+    shown = inventory.show(response["serial_number"], datetime.now(UTC))
+    assert (shown["acm_target"], shown["acm_account_id"]) == ("prod", WORKLOAD)
     (call,) = edge_origin.sts.calls
     assert call["RoleArn"] == edge_origin.account.role_arn and call["ExternalId"] == EXTERNAL_ID
 

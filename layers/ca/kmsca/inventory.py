@@ -183,8 +183,8 @@ class Inventory:
         Returns:
             serial_number, subject, issuer, sans, profile, status, not_before, not_after, expired,
             issued_at, fingerprint_sha256, spki_sha256, certificate (PEM), and when set:
-            revoked_at, revocation_reason, invalidity_date, key_type, acm_certificate_arn,
-            requested_by, predecessor, successor, renewed_at, revoke_at, superseded_at.
+            revoked_at, revocation_reason, invalidity_date, key_type, acm_certificate_arn, acm_target,
+            acm_account_id, requested_by, predecessor, successor, renewed_at, revoke_at, superseded_at.
 
         Raises:
             InvalidRequest: a malformed serial number.
@@ -218,6 +218,8 @@ class Inventory:
             "invalidity_date": iso(record.invalidity_date) if record.invalidity_date else None,
             "key_type": record.key_type,
             "acm_certificate_arn": record.acm_certificate_arn,
+            "acm_target": record.acm_target,
+            "acm_account_id": record.acm_account_id,
             "requested_by": record.requested_by,
             "predecessor": record.predecessor,
         }
