@@ -66,11 +66,22 @@ class FanOutReport:
         return sum(r.deletes for r in self.reports.values())
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-able summary (the handler's response and log)."""
+        """A JSON-able summary (the handler's response and log): the totals in the single-store
+        shape (``puts``, ``deletes``, ``conflicts``, ``calls`` by operation, ``kept``, ``store_bytes``
+        (the largest), ``listed`` (any)), each target's report (``targets``) and the failed ones
+        (``failed``: name -> error code)."""
+        calls: dict[str, int] = {}
+        for report in self.reports.values():
+            for operation, count in (report.calls or {}).items():
+                calls[operation] = calls.get(operation, 0) + count
         return {
             "puts": self.puts,
             "deletes": self.deletes,
             "conflicts": sum(r.conflicts for r in self.reports.values()),
+            "calls": calls,
+            "kept": sum(r.kept for r in self.reports.values()),
+            "store_bytes": max((r.store_bytes for r in self.reports.values()), default=0),
+            "listed": any(r.listed for r in self.reports.values()),
             "targets": {
                 name: {k: v for k, v in asdict(r).items() if k != "unreadable"} for name, r in self.reports.items()
             },
