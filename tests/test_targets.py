@@ -345,3 +345,45 @@ def test_the_cli_registers_lists_and_deregisters(
     assert code == 0 and out.strip() == "deregistered prod"
     code, _, err = run(*register, "--external-id", "wrong-external-id-12345")
     assert code == 2 and err.startswith("error: EdgeRoleRefused:") and "CaRoleArns" in err
+
+
+def test_the_script_runs_on_its_own() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    script = str(REPO / "utils" / "edge-targets.py")
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0 and "register" in shown.stdout and "deregister" in shown.stdout
+    refused = subprocess.run(
+        [sys.executable, script, "register", "prod", "--account-id", WORKLOAD, "--role-arn", "r", "--kvs-arn", "k",
+         "--function-name", "f", "--region", "us-east-1"],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.startswith("error: InvalidArgument:")
+
+
+def test_an_unreachable_sts_is_unavailable_not_internal(edge: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    class Down:
+        def assume_role(self, **kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://sts.eu-west-1.amazonaws.com")
+
+    with pytest.raises(EdgeTargetUnavailable, match="AssumeRole failed with EndpointConnectionError"):
+        EdgeSessions(Down(), "kmsca-dev-f").client(edge["account"].target(), "acm", "us-east-1")
+
+
+def test_sts_is_made_on_first_use_only(edge: Any) -> None:
+    made: list[str] = []
+
+    def factory() -> Any:
+        made.append("sts")
+        return edge["sts"]
+
+    sessions = EdgeSessions(factory, "kmsca-dev-f")
+    assert made == []
+    sessions.client(edge["account"].target(), "acm", "us-east-1")
+    sessions.client(edge["account"].target(), "cloudfront", "us-east-1")
+    assert made == ["sts"]
