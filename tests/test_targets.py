@@ -162,12 +162,27 @@ def test_registration_checks_the_role_both_ways_and_the_store(edge: Any) -> None
     target = edge["registry"].register(edge["account"].target())
     assert edge["store"].list_targets() == [target]
     calls = edge["sts"].calls
-    assert [("ExternalId" in c) for c in calls] == [True, False]  # with, then without the external id
+    assert [c.get("ExternalId", "")[:12] for c in calls] == [EXTERNAL_ID[:12], "", "kmsca-check-"]
 
 
 def test_a_role_assumable_without_the_external_id_is_unsafe(edge: Any) -> None:
     edge["sts"].required[edge["account"].role_arn] = None  # a trust policy without sts:ExternalId
     with pytest.raises(EdgeRoleUnsafe, match="without the external id"):
+        edge["registry"].register(edge["account"].target())
+    assert _registry_item(edge) is None
+
+
+def test_a_role_accepting_any_external_id_is_unsafe(edge: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sts = edge["sts"]
+    real = sts.assume_role
+
+    def like_star(**kwargs: Any) -> Any:  # a trust policy with StringLike sts:ExternalId "*"
+        if "ExternalId" in kwargs:
+            kwargs = {**kwargs, "ExternalId": EXTERNAL_ID}
+        return real(**kwargs)
+
+    monkeypatch.setattr(sts, "assume_role", like_star)
+    with pytest.raises(EdgeRoleUnsafe, match="with another external id"):
         edge["registry"].register(edge["account"].target())
     assert _registry_item(edge) is None
 

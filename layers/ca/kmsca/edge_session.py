@@ -93,9 +93,10 @@ class EdgeSessions:
         self._clients: dict[tuple[str, str, str | None], tuple[Any, str]] = {}
         self.assume_role_calls = 0
 
-    def assume(self, target: EdgeTarget, *, external_id: bool = True) -> RoleCredentials:
+    def assume(self, target: EdgeTarget, *, external_id: bool | str = True) -> RoleCredentials:
         """A fresh ``AssumeRole`` of the target's role (not cached). ``external_id=False`` leaves the
-        external id out: registration checks that the role then refuses.
+        external id out, a string sends that one instead of the target's: registration checks that
+        the role then refuses.
 
         Raises:
             EdgeRoleRefused: the role refused (``AccessDenied``).
@@ -106,8 +107,10 @@ class EdgeSessions:
             "RoleSessionName": self._session_name,
             "DurationSeconds": SESSION_SECONDS,
         }
-        if external_id:
+        if external_id is True:
             kwargs["ExternalId"] = target.external_id
+        elif isinstance(external_id, str):
+            kwargs["ExternalId"] = external_id
         self.assume_role_calls += 1
         try:
             if self._sts_client is None:
@@ -117,7 +120,7 @@ class EdgeSessions:
             if error_code(exc) in ACCESS_DENIED:
                 raise EdgeRoleRefused(
                     f"edge target {target.name!r}: the role {target.role_arn} refused AssumeRole"
-                    + (" with the registered external id" if external_id else "")
+                    + (" with the registered external id" if external_id is True else "")
                     + "; check the edge stack's ExternalId and CaRoleArns parameters"
                 ) from exc
             raise unavailable(target, "AssumeRole", exc) from exc

@@ -15,8 +15,9 @@ Registration checks everything before it writes, in this order, and writes nothi
 3. ``AssumeRole`` WITH the external id works (else :class:`EdgeRoleRefused`);
 4. ``DescribeKeyValueStore`` of the target's store works through that session, and
    ``GetTrustStore`` of its trust store when one is named (else :class:`EdgeTargetUnavailable`);
-5. ``AssumeRole`` WITHOUT the external id is refused (else :class:`EdgeRoleUnsafe`: whoever else the
-   trust policy names could make the CA its confused deputy).
+5. ``AssumeRole`` WITHOUT the external id, and with a random other one, is refused (else
+   :class:`EdgeRoleUnsafe`: whoever else the trust policy names could make the CA its confused
+   deputy; a ``StringLike`` ``*`` condition is caught by the second).
 
 A newly registered target's KeyValueStore is filled by the next scheduled reconcile of the
 KeyValueStore sync function (at most ``KvsReconcileSchedule`` later); revocations from then on reach
@@ -25,6 +26,7 @@ it at once.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -146,14 +148,16 @@ class TargetRegistry:
         if target.trust_store_id:
             cloudfront = self._sessions.client_with(credentials, "cloudfront", KVS_REGION)
             _through(target, "GetTrustStore", lambda: cloudfront.get_trust_store(Identifier=target.trust_store_id))
-        try:
-            self._sessions.assume(target, external_id=False)
-        except EdgeRoleRefused:
-            return
-        raise EdgeRoleUnsafe(
-            f"edge target {target.name!r}: the role {target.role_arn} can be assumed without the external id; "
-            "its trust policy needs the sts:ExternalId condition (deploy edge/template.yaml)"
-        )
+        wrong = "kmsca-check-" + secrets.token_hex(16)  # no trust policy should accept it
+        for attempt, shown in ((False, "without the external id"), (wrong, "with another external id")):
+            try:
+                self._sessions.assume(target, external_id=attempt)
+            except EdgeRoleRefused:
+                continue
+            raise EdgeRoleUnsafe(
+                f"edge target {target.name!r}: the role {target.role_arn} can be assumed {shown}; its trust "
+                "policy needs the condition StringEquals sts:ExternalId (deploy edge/template.yaml)"
+            )
 
     def register_local(self, properties: Mapping[str, Any], now: datetime) -> dict[str, str]:
         """``Custom::EdgeTarget`` Create/Update: (re-)register the stack's own edge stack.
