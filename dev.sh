@@ -75,7 +75,7 @@ shift || true
 case "$job" in
     demo)
         system_deps; venv
-        exec "$VENV/bin/python" utils/demo.py "$@"
+        exec "$VENV/bin/python" -m utils.demo "$@"
         ;;
     test)
         system_deps; venv
