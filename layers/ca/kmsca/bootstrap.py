@@ -33,7 +33,7 @@ from .publish import CA_BUNDLE_KEY, ca_artefacts, publish
 from .records import CaRecord
 from .settings import BootstrapSettings
 from .signer import load_kms_private_key, signature_scheme
-from .store import CertificateStore
+from .store import CaRecords
 from .truststore import trust_store_problems
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ class CaHierarchyConfig:
 
 
 def _reissue_if_pointers_changed(
-    store: CertificateStore,
+    store: CaRecords,
     settings: BootstrapSettings,
     root: CaRecord,
     root_key: Any,
@@ -166,7 +166,7 @@ class BootstrapResult:
 
 
 def bootstrap_ca(
-    store: CertificateStore,
+    store: CaRecords,
     kms: KMSClient,
     s3: S3Client,
     settings: BootstrapSettings,

@@ -19,7 +19,7 @@ from .errors import CaNotReady
 from .records import CaRecord, pem
 from .settings import SigningSettings
 from .signer import CaPrivateKey, SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
-from .store import CertificateStore
+from .store import CaRecords
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -67,7 +67,7 @@ def load_signer(record: CaRecord, kms: KMSClient, key_id: str, signing: SigningS
 
 
 def load_ca_signers(
-    store: CertificateStore, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
+    store: CaRecords, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
 ) -> dict[str, CaSigner]:
     """Load CA records (one BatchGetItem) and their KMS keys (one GetPublicKey each).
 
@@ -112,7 +112,7 @@ class IssuingCa:
 
 
 def load_issuing_ca(
-    store: CertificateStore,
+    store: CaRecords,
     kms: KMSClient,
     key_id: str,
     signing: SigningSettings,

@@ -20,7 +20,7 @@ from .models import IssueRequest
 from .names import SanEntry, general_name_to_san
 from .records import STATUS_ISSUED, CertificateRecord, iso
 from .serial import canonical_serial
-from .store import CertificateStore, Renewal
+from .store import Certificates, Renewal
 
 #: Profiles whose certificates the CA renews by itself (ACM rotation into the same ARN).
 SELF_RENEWING = ("cloudfront-origin",)
@@ -43,7 +43,7 @@ class RenewalPlan:
     renewal: Renewal
 
 
-def plan_renewal(request: IssueRequest, store: CertificateStore, now: datetime) -> RenewalPlan | None:
+def plan_renewal(request: IssueRequest, store: Certificates, now: datetime) -> RenewalPlan | None:
     """Check a request's ``renews`` against the inventory (one GetItem); None when it renews nothing.
 
     Raises:

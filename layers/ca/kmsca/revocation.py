@@ -15,7 +15,7 @@ from .errors import InvalidRequest, InvalidRevocationReason
 from .models import _Strict
 from .records import EARLIEST_TIME, REASONS, iso, parse_iso
 from .serial import canonical_serial
-from .store import CertificateStore
+from .store import Revocations
 
 # Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
 CA_ONLY_REASONS = ("cACompromise", "aACompromise")
@@ -69,7 +69,7 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
     return moment
 
 
-def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> dict[str, object]:
+def revoke(store: Revocations, request: RevokeRequest, now: datetime) -> dict[str, object]:
     """Revoke one certificate.
 
     Returns:
