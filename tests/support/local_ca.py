@@ -2,7 +2,7 @@
 
 The certificates are built by the CA's own builders (:mod:`kmsca.certificates`) and signed with
 cryptography's in-memory keys, which sign exactly as the KMS-backed keys do for these builders
-(the KMS adapter is tested on its own, tests/test_signer.py). Keys are derived from fixed scalars,
+(the KMS adapter is tested on its own, tests/adapters/test_signer.py). Keys are derived from fixed scalars,
 so every run builds the same key pairs.
 """
 
