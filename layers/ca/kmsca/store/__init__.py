@@ -38,7 +38,8 @@ AWS errors are translated here and only here.
 
 from __future__ import annotations
 
-from .acm_imports import IMPORT_FAILED_REASON, AcmImports, PendingImport, PendingImportGone
+from ..errors import IdempotencyKeyInUse, PendingImportGone, WriteConflict
+from .acm_imports import IMPORT_FAILED_REASON, AcmImports, PendingImport
 from .acm_rotations import AcmRotations
 from .ca_records import CaRecords
 from .certificate_store import CertificateStore
@@ -47,7 +48,7 @@ from .crl_numbers import CrlNumbers
 from .dynamodb import DynamoDbCertificateStore
 from .dynamodb.renewals import SUPERSEDE_DUE
 from .dynamodb.table import ACM_ACTIVE, ACM_PENDING, IMPORT_FAILED, LIST_INDEX, PENDING_IMPORT, _plain
-from .idempotency import IdempotencyKeyInUse, IdempotencyRecords, WriteConflict
+from .idempotency import IdempotencyRecords
 from .renewals import RenewalLinks
 from .revocations import Revocations
 from .stream import revoked_entries_from_stream

@@ -14,10 +14,6 @@ from ..records import CertificateRecord, IdempotencyRecord
 IMPORT_FAILED_REASON = "cessationOfOperation"
 
 
-class PendingImportGone(Exception):
-    """The certificate is no longer pending its ACM import (another run finished or failed it)."""
-
-
 @dataclass(frozen=True)
 class PendingImport:
     """A certificate recorded before its ACM import, not yet recorded as imported.

@@ -8,15 +8,6 @@ from typing import Protocol
 from ..records import IdempotencyRecord
 
 
-class IdempotencyKeyInUse(Exception):
-    """Another request stored a result for the same idempotency key first (within its window)."""
-
-
-class WriteConflict(Exception):
-    """DynamoDB cancelled a transaction because another one was writing the same item
-    (``TransactionConflict``): nothing was written; retrying is safe."""
-
-
 class IdempotencyRecords(Protocol):
     """Idempotency records; they are written with the certificate (:meth:`Certificates.put_certificate`)."""
 

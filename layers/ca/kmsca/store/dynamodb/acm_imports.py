@@ -11,6 +11,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from ...errors import PendingImportGone
 from ...records import (
     STATUS_ISSUED,
     STATUS_REVOKED,
@@ -21,7 +22,7 @@ from ...records import (
     parse_iso,
 )
 from ...table_keys import certificate_key
-from ..acm_imports import IMPORT_FAILED_REASON, PendingImport, PendingImportGone
+from ..acm_imports import IMPORT_FAILED_REASON, PendingImport
 from .certificate_items import certificate_item, certificate_record
 from .certificates import DynamoDbCertificates
 from .table import ACM_ACTIVE, ACM_PENDING, IMPORT_FAILED, PENDING_IMPORT, _condition_failed, _item
@@ -124,7 +125,9 @@ class DynamoDbAcmImports(DynamoDbCertificates):
             )
         except ClientError as exc:
             if _condition_failed(exc):
-                raise PendingImportGone(f"certificate {serial_number} is no longer pending its ACM import") from exc
+                raise PendingImportGone(
+                    f"certificate {serial_number} is no longer pending its ACM import", serial_number=serial_number
+                ) from exc
             raise
 
     def fail_pending_import(self, record: CertificateRecord, now: datetime) -> bool:

@@ -10,12 +10,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...errors import RenewalRefused, SerialNumberCollision
+from ...errors import IdempotencyKeyInUse, PendingImportGone, RenewalRefused, SerialNumberCollision, WriteConflict
 from ...records import STATUS_ISSUED, CertificateRecord, IdempotencyRecord, iso
 from ...table_keys import certificate_key, idempotency_key, renewal_key
-from ..acm_imports import PendingImportGone
 from ..certificates import Renewal
-from ..idempotency import IdempotencyKeyInUse, WriteConflict
 from .certificate_items import certificate_item, certificate_record
 from .renewals import SUPERSEDE_DUE
 from .table import ACM_PENDING, DynamoDbTable, _ambiguous, _item
@@ -30,7 +28,8 @@ def _refuse_renewal(exc: ClientError, count: int) -> None:
     if cancelled and "ConditionalCheckFailed" in codes:
         raise RenewalRefused(
             "the certificate to renew is revoked, unknown or already renewed (show it to see its successor); "
-            "nothing was issued"
+            "nothing was issued",
+            cancellation_reasons=codes,
         ) from exc
 
 
@@ -174,9 +173,13 @@ class DynamoDbCertificates(DynamoDbTable):
             codes = [r.get("Code") for r in reasons]
             if codes and codes[0] != "ConditionalCheckFailed":
                 if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                    raise IdempotencyKeyInUse("the idempotency key was used by another request") from exc
+                    raise IdempotencyKeyInUse(
+                        "the idempotency key was used by another request", serial_number=record.serial_number
+                    ) from exc
                 if "TransactionConflict" in codes:
-                    raise WriteConflict("another request is writing the same idempotency key") from exc
+                    raise WriteConflict(
+                        "another request is writing the same idempotency key", serial_number=record.serial_number
+                    ) from exc
                 return False
             existing = reasons[0].get("Item") if reasons else None  # type: ignore[assignment]
         else:
@@ -185,9 +188,13 @@ class DynamoDbCertificates(DynamoDbTable):
             return True
         if condition_new:
             raise SerialNumberCollision(
-                f"serial number {record.serial_number} is already recorded; nothing was issued"
+                f"serial number {record.serial_number} is already recorded; nothing was issued",
+                serial_number=record.serial_number,
             ) from exc
-        raise PendingImportGone(f"certificate {record.serial_number} is no longer pending its ACM import") from exc
+        raise PendingImportGone(
+            f"certificate {record.serial_number} is no longer pending its ACM import",
+            serial_number=record.serial_number,
+        ) from exc
 
     def _idempotency_put(self, idempotency: IdempotencyRecord, now: datetime | None) -> dict[str, Any]:
         """The transaction's Put of an idempotency record: new, or replacing one whose window has

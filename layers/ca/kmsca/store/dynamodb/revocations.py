@@ -80,7 +80,8 @@ class DynamoDbRevocations(DynamoDbTable):
             old: dict[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
             if not old:
                 raise CertificateNotFound(
-                    f"no certificate with serial number {serial_number} was issued by this CA"
+                    f"no certificate with serial number {serial_number} was issued by this CA",
+                    serial_number=serial_number,
                 ) from exc
             return certificate_record(old), True
         return certificate_record(response["Attributes"]), False
