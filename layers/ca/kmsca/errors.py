@@ -19,8 +19,10 @@ AWS failure such as a ``ClientError`` or ``KMSInternalException``, a bug) goes o
 id, and the exception raised is a fresh one, without the cause, context or frames of the original
 (those go to the log only, with the error's ``details``).
 
-AWS errors (botocore's ``ClientError``) are translated into these in the adapters (the store, ACM,
-KMS, S3 modules), not in the CA's rules.
+AWS errors (botocore's ``ClientError``) belong to the adapters (the store, ACM, KMS, S3 modules),
+which translate the ones that mean something (a failed condition, a missing ARN) into these. Not
+yet everywhere: ``rotation.py`` and ``issuance.py`` still catch ``ClientError``/``BotoCoreError``
+for the failures they retry or report.
 """
 
 from __future__ import annotations
