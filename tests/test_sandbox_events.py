@@ -609,6 +609,8 @@ def test_a_revocation_reaches_the_crl_and_the_kvs_through_the_stream(ca: Sandbox
 
 @pytest.mark.e2e
 def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
+    """An issuance reaches only the CRL function (for its Certificate Issued event; no CRL), an
+    unrelated item reaches nobody."""
     time.sleep(1.5)  # let deliveries of earlier tests finish
     before = deliveries(ca)
     filtered = {
@@ -623,13 +625,43 @@ def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
     ca.client("dynamodb").put_item(
         TableName=ca.outputs["CaTableName"], Item={"pk": {"S": "TEST#unrelated"}, "status": {"S": "revoked"}}
     )
+    seen = {"PublishCrlFunction.Revocations": 1, "SyncKvsFunction.Revocations": 2}
     for name, source in ca.event_sources.items():
         if isinstance(source, DynamoDbStreamSource):
-            wait_for(lambda s=source, n=name: s.filtered_out >= filtered[n] + 2, what=f"{name} saw the changes")
+            wait_for(lambda s=source, n=name: s.filtered_out >= filtered[n] + seen[n], what=f"{name} saw the changes")
+    wait_for(
+        lambda: deliveries(ca)["PublishCrlFunction.Revocations"] > before["PublishCrlFunction.Revocations"],
+        what="the issuance delivered to the CRL function",
+    )
     time.sleep(1.2)  # longer than the batching window
-    assert deliveries(ca) == before
+    assert deliveries(ca)["SyncKvsFunction.Revocations"] == before["SyncKvsFunction.Revocations"]
     assert ca.kvs.etag(ca.outputs["RevokedSerialsStoreArn"]) == kvs_etag
     assert crl_number(issuing_crl(ca)) == number
+
+
+@pytest.mark.e2e
+def test_issued_and_revoked_events_reach_eventbridge(ca: Sandbox) -> None:
+    """The CRL function's role may put them (IAM enforced) and a subscriber's rule receives them."""
+    sqs, events = ca.client("sqs"), ca.client("events")
+    queue = sqs.create_queue(QueueName="certificate-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [ca.outputs["CertificateEventSource"]], "detail-type": ["Certificate Issued", "Certificate Revoked"]}
+    events.put_rule(Name="certificate-events", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="certificate-events", Targets=[{"Id": "queue", "Arn": queue_arn}])
+    received: list[dict[str, Any]] = []
+
+    def of(serial: str) -> list[str]:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return [e["detail-type"] for e in received if e["detail"]["serial_number"] == serial]
+
+    serial = ca.invoke("IssueFunction", {"csr": make_csr("evented")})["serial_number"]
+    wait_for(lambda: of(serial) == ["Certificate Issued"], what="the Certificate Issued event")
+    ca.invoke("RevokeFunction", {"serial_number": serial, "reason": "affiliationChanged"})
+    wait_for(lambda: of(serial) == ["Certificate Issued", "Certificate Revoked"], what="the Certificate Revoked event")
+    (revoked,) = [e for e in received if e["detail-type"] == "Certificate Revoked"]
+    assert revoked["detail"]["revocation_reason"] == "affiliationChanged"
 
 
 @pytest.mark.e2e
