@@ -59,7 +59,8 @@ def outcome(model: type, data: Any) -> tuple[str, Any]:
         result = validate(data)
     except (ValidationError, WireError) as exc:
         return "error", [(e["type"], tuple(e["loc"]), e["msg"]) for e in exc.errors()]
-    return "ok", result.model_dump()
+    # request_hash (idempotency) hashes model_dump(exclude={"idempotency_key"}, exclude_none=True)
+    return "ok", (result.model_dump(), result.model_dump(exclude={"idempotency_key"}, exclude_none=True))
 
 
 S = "x"
