@@ -1,7 +1,6 @@
 """Wire models: the issue request, parsed once at the handler boundary.
 
-Parsing is strict (:mod:`kmsca.wire`: pydantic's semantics and messages, without its import
-cost): no type coercion ("30" is not 30, true is not 1), unknown fields are refused,
+Parsing is strict: no type coercion ("30" is not 30, true is not 1), unknown fields are refused,
 and every failure becomes the domain error of the field it concerns, so a client gets the
 documented code (``InvalidCsr`` for a bad ``csr``, ``InvalidLifetime`` for a bad
 ``lifetime_days``, ...).
@@ -11,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from .errors import (
     CaError,
@@ -23,14 +24,13 @@ from .errors import (
     UnknownProfile,
 )
 from .names import SanEntry
-from .wire import Field, StrictInt, StrictStr, WireError, WireModel
 
 MAX_CSR_BYTES = 32 * 1024
 MAX_IDEMPOTENCY_KEY = 128
 
 
-class _Strict(WireModel):
-    """Strict, frozen, unknown fields refused (:mod:`kmsca.wire`; pydantic's semantics and messages)."""
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SubjectFields(_Strict):
@@ -129,7 +129,7 @@ def parse_request(model: type[_Strict], event: object) -> Any:
         raise InvalidRequest("the request must be a JSON object")
     try:
         return model.model_validate(event)
-    except WireError as exc:
+    except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         top_level_extra = first["type"] == "extra_forbidden" and len(first["loc"]) == 1
@@ -194,5 +194,5 @@ def parse_inventory_request(event: object) -> ShowRequest | ListRequest:
         raise InvalidRequest('operation must be "list" or "show"')
     try:
         return models[str(operation)].model_validate(event)  # type: ignore[return-value]
-    except WireError as exc:
+    except ValidationError as exc:
         raise InvalidRequest(_describe(exc.errors()[0])) from None

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field, StrictStr
+
 from .errors import InvalidRequest, InvalidRevocationReason
 from .models import _Strict
 from .records import EARLIEST_TIME, REASONS, iso, parse_iso
 from .serial import canonical_serial
 from .store import Revocations
-from .wire import Field, StrictStr
 
 # Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
 CA_ONLY_REASONS = ("cACompromise", "aACompromise")
