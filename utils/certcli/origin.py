@@ -66,7 +66,7 @@ ACM_REGION = "us-east-1"
 
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$")
 _TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # kmsca.targets.TARGET_NAME
-_KEY_OF_TYPE: dict[str, tuple[type, int]] = {
+_KEY_OF_TYPE: dict[str, tuple[type[ec.EllipticCurvePublicKey] | type[rsa.RSAPublicKey], int]] = {
     "ec-p256": (ec.EllipticCurvePublicKey, 256),
     "rsa-2048": (rsa.RSAPublicKey, 2048),
 }

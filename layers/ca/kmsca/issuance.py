@@ -36,8 +36,8 @@ from .acm_targets import AcmDestination, AcmTargets, account_of
 from .ca import IssuingCa
 from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
-    CaError,
     CaNotReady,
+    IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InvalidCsr,
     InvalidLifetime,
@@ -56,20 +56,13 @@ from .profiles import (
     origin_key_type,
     select_profile,
 )
-from .records import CertificateRecord, IdempotencyRecord, iso, pem
+from .records import CertificateParts, CertificateRecord, IdempotencyRecord, iso, pem
 from .renewal import RenewalPlan, plan_renewal
 from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Pauses before re-reading the idempotency record after losing a race for its key, seconds.
 RACE_BACKOFF = (0.05, 0.2, 0.5)
-
-
-class IdempotencyKeyInProgress(CaError):
-    """Another request with the same ``idempotency_key`` is being processed and has not stored its
-    result yet. Retryable: send the same request again (it then returns that certificate).
-
-    (Kept here, not in :mod:`kmsca.errors`, only while that module is being reworked.)"""
 
 
 @dataclass(frozen=True)
@@ -121,15 +114,19 @@ def check_validity(
     """
     days = policy.default_lifetime_days if lifetime_days is None else lifetime_days
     if days < 1:
-        raise InvalidLifetime(f"lifetime_days must be at least 1, got {days}")
+        raise InvalidLifetime(f"lifetime_days must be at least 1, got {days}", lifetime_days=days)
     if days > policy.max_lifetime_days:
         raise LifetimeExceeded(
-            f"lifetime_days {days} is above the maximum of {policy.max_lifetime_days} days"
+            f"lifetime_days {days} is above the maximum of {policy.max_lifetime_days} days",
+            lifetime_days=days,
+            max_lifetime_days=policy.max_lifetime_days,
         )
     not_after = now + timedelta(days=days)
     if not_after > issuer_not_after:
         raise LifetimeExceeded(
-            f"a {days}-day certificate would outlive the issuing CA, which expires {iso(issuer_not_after)}"
+            f"a {days}-day certificate would outlive the issuing CA, which expires {iso(issuer_not_after)}",
+            lifetime_days=days,
+            issuer_not_after=iso(issuer_not_after),
         )
     return now - BACKDATE, not_after
 
@@ -181,6 +178,8 @@ class SignedCertificate:
     profile: Profile
     private_key: GeneratedPrivateKey | None = None
     key_type: str | None = None
+    #: what the certificate was built from (its record needs no parsing of it)
+    parts: CertificateParts | None = None
     acm: AcmDestination | None = None  # where the CA-generated key's certificate is imported
 
 
@@ -207,7 +206,7 @@ class Issuer:
         self._ca = ca
         self._store = store
         self._policy = policy
-        self._acm = AcmTargets(acm) if isinstance(acm, AcmImporter) else acm
+        self._acm = acm if acm is None or isinstance(acm, AcmTargets) else AcmTargets(acm)
 
     def issue(self, request: IssueRequest, now: datetime) -> IssueOutcome:
         """Run the pipeline and return the response (see :func:`response_for`).
@@ -241,6 +240,7 @@ class Issuer:
             predecessor=plan.renewal.predecessor if plan else None,
             acm_target=signed.acm.target if signed.acm else None,
             acm_account_id=signed.acm.account_id if signed.acm else None,
+            parts=signed.parts,
         )
         imports = signed.private_key is not None and signed.acm is not None
         try:
@@ -288,8 +288,9 @@ class Issuer:
             destination = self._acm.resolve(request.target)  # TargetNotFound
             self._acm.prepare(destination)  # EdgeRoleRefused, EdgeTargetUnavailable: before signing
             private_key = generate_key(profile, key_type)
-            certificate = self._build(private_key.public_key(), subject, sans, profile, request.lifetime_days, now)
-            return SignedCertificate(certificate, profile, private_key, key_type, destination)
+            generated = private_key.public_key()
+            certificate, parts = self._build(generated, subject, sans, profile, request.lifetime_days, now)
+            return SignedCertificate(certificate, profile, private_key, key_type, parts, destination)
         if request.key_type is not None:
             raise InvalidRequest("key_type applies only to profiles whose key the CA generates (cloudfront-origin)")
         if request.target is not None:
@@ -298,7 +299,8 @@ class Issuer:
         public_key = check_key_policy(csr.public_key())
         subject = build_subject(plan.subject if plan else csr.subject, overrides)
         sans = validate_sans(requested_sans if requested_sans is not None else sans_from_csr(csr))
-        return SignedCertificate(self._build(public_key, subject, sans, profile, request.lifetime_days, now), profile)
+        certificate, parts = self._build(public_key, subject, sans, profile, request.lifetime_days, now)
+        return SignedCertificate(certificate, profile, parts=parts)
 
     def reissue(self, previous: CertificateRecord, now: datetime) -> SignedCertificate:
         """A fresh certificate with a fresh key like ``previous`` (same profile, subject, SANs, key
@@ -313,10 +315,10 @@ class Issuer:
         private_key = generate_key(profile, previous.key_type)
         lifetime = old.not_valid_after_utc - old.not_valid_before_utc - BACKDATE
         lifetime_days = max(1, round(lifetime / timedelta(days=1)))
-        certificate = self._build(
+        certificate, parts = self._build(
             private_key.public_key(), old.subject, validate_sans(entries), profile, lifetime_days, now
         )
-        return SignedCertificate(certificate, profile, private_key, previous.key_type or profile.key_types[0])
+        return SignedCertificate(certificate, profile, private_key, previous.key_type or profile.key_types[0], parts)
 
     def origin_bundle(self, signed: SignedCertificate) -> OriginBundle:
         """Certificate, key and chain (issuing + root, never the leaf) for ACM."""
@@ -330,24 +332,37 @@ class Issuer:
         profile: Profile,
         lifetime_days: int | None,
         now: datetime,
-    ) -> x509.Certificate:
+    ) -> tuple[x509.Certificate, CertificateParts]:
+        """The signed certificate and what it was built from (validity in whole seconds, as the
+        DER encodes it)."""
         check_profile_names(profile, subject, sans)
         not_before, not_after = check_validity(
             lifetime_days, self._policy, self._ca.issuing.certificate.not_valid_after_utc, now
         )
-        return build_end_entity_certificate(
+        issuer = self._ca.issuing.certificate
+        parts = CertificateParts(
+            serial_number=x509.random_serial_number(),
+            subject=subject,
+            issuer=issuer.subject,
+            sans=tuple(sans),
+            not_before=not_before.replace(microsecond=0),
+            not_after=not_after.replace(microsecond=0),
+            public_key=public_key,
+        )
+        certificate = build_end_entity_certificate(
             self._ca.private_key,
             self._ca.scheme,
-            self._ca.issuing.certificate,
+            issuer,
             public_key,
             subject,
             sans,
             profile.extended_key_usages,
-            x509.random_serial_number(),
-            not_before,
-            not_after,
+            parts.serial_number,
+            parts.not_before,
+            parts.not_after,
             self._ca.urls,
         )
+        return certificate, parts
 
     def _import_pending(self, signed: SignedCertificate, record: CertificateRecord, now: datetime) -> CertificateRecord:
         """Record the certificate as pending, then import it into its target's ACM; returns it with

@@ -15,7 +15,7 @@ from .errors import InvalidRequest, InvalidRevocationReason
 from .models import _Strict
 from .records import EARLIEST_TIME, REASONS, iso, parse_iso
 from .serial import canonical_serial
-from .store import CertificateStore
+from .store import Revocations
 
 # Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
 CA_ONLY_REASONS = ("cACompromise", "aACompromise")
@@ -44,8 +44,12 @@ def check_reason(reason: str) -> str:
     if reason in REASONS:
         return reason
     if reason in CA_ONLY_REASONS:
-        raise InvalidRevocationReason(f"{reason} applies to CA certificates, not to end-entity certificates")
-    raise InvalidRevocationReason(f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}")
+        raise InvalidRevocationReason(
+            f"{reason} applies to CA certificates, not to end-entity certificates", reason=reason
+        )
+    raise InvalidRevocationReason(
+        f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}", reason=reason[:64], allowed=list(REASONS)
+    )
 
 
 def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
@@ -62,14 +66,17 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
     except ValueError:
         raise InvalidRequest(
             f"invalidity_date {text[:64]!r} is not an ISO 8601 time with a UTC offset between "
-            f"{iso(EARLIEST_TIME)} and now, e.g. 2026-11-20T10:00:00Z"
+            f"{iso(EARLIEST_TIME)} and now, e.g. 2026-11-20T10:00:00Z",
+            invalidity_date=text[:64],
         ) from None
     if moment > now:
-        raise InvalidRequest(f"invalidity_date {iso(moment)} is in the future")
+        raise InvalidRequest(
+            f"invalidity_date {iso(moment)} is in the future", invalidity_date=iso(moment), now=iso(now)
+        )
     return moment
 
 
-def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> dict[str, object]:
+def revoke(store: Revocations, request: RevokeRequest, now: datetime) -> dict[str, object]:
     """Revoke one certificate.
 
     Returns:

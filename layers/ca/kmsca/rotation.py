@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .acm import AcmCertificateGone, AcmImporter
 from .acm_targets import AcmTargets
 from .certificates import ISSUING
-from .errors import CaError
+from .errors import CaError, InventoryInconsistent
 from .issuance import Issuer
 from .notify import Notifier
 from .records import STATUS_REVOKED, CertificateRecord, iso
@@ -41,7 +41,7 @@ from .store import CertificateStore, PendingImport
 
 ROTATION_LEASE = timedelta(minutes=15)
 #: What one ARN's failure may raise; anything else is a bug, reported the same way.
-EXPECTED_FAILURES = (CaError, ClientError, BotoCoreError)
+EXPECTED_FAILURES = (CaError, InventoryInconsistent, ClientError, BotoCoreError)
 
 
 @dataclass
@@ -79,7 +79,7 @@ class OriginCertificateRotation:
     ) -> None:
         self._issuer = issuer
         self._store = store
-        self._targets = AcmTargets(acm) if isinstance(acm, AcmImporter) else acm
+        self._targets = acm if isinstance(acm, AcmTargets) else AcmTargets(acm)
         self._notifier = notifier
         self._window = window
 
@@ -115,7 +115,11 @@ class OriginCertificateRotation:
         old = self._store.get_certificate(serial_number)
         try:
             if old is None:
-                raise CaError(f"certificate {serial_number} is in the ACM index but not in the inventory")
+                raise InventoryInconsistent(
+                    f"certificate {serial_number} is in the ACM index but not in the inventory",
+                    serial_number=serial_number,
+                    acm_certificate_arn=arn,
+                )
             destination = self._targets.resolve(old.acm_target)  # the same target's ACM, through its role
             self._targets.prepare(destination)
             acm = destination.importer
