@@ -363,7 +363,7 @@ def test_a_failed_rotation_is_a_rotation_failed_event(origin: Any, lambda_contex
     def refuse(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "ValidationException", "Message": "no"}}, "ImportCertificate")
 
-    origin.rotate.acm._acm.meta.events.register("before-call.acm.ImportCertificate", refuse)
+    origin.rotate.acm._local.client().meta.events.register("before-call.acm.ImportCertificate", refuse)
     result = origin.rotate.handler({"source": "schedule"}, lambda_context)
     assert [f["error"] for f in result["failed"]] == ["ClientError"]
     (event,) = origin.subscriber.received()
