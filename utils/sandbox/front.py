@@ -33,7 +33,7 @@ from werkzeug.wsgi import get_input_stream
 from .context import SandboxError, StackContext
 from .custom_resources import CFN_RESPONSE_PATH, PendingResponse
 from .distribution import DISTRIBUTION_PATH
-from .kvs import is_kvs_request
+from .kvs import is_kvs_request, kvs_operation
 from .runtime import Busy, InvocationResult, LocalFunction
 
 __all__ = ["KVS_PATH", "SCHEDULES_PATH", "Front", "FrontTarget", "QuietRequestHandler"]
@@ -44,14 +44,6 @@ SCHEDULES_PATH = "/__sandbox__/schedules/"
 KVS_PATH = "/__sandbox__/kvs"
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _SCOPE_RE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
-_KVS_OPERATIONS = {
-    ("GET", ""): "DescribeKeyValueStore",
-    ("GET", "keys"): "ListKeys",
-    ("POST", "keys"): "UpdateKeys",
-    ("GET", "key"): "GetKey",
-    ("PUT", "key"): "PutKey",
-    ("DELETE", "key"): "DeleteKey",
-}
 
 
 class FrontTarget(StackContext, Protocol):
@@ -105,14 +97,6 @@ def _lambda_error(start_response: StartResponse, status: str, code: str, message
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
     """The request's HTTP headers, ``Title-Case`` names."""
     return {key[5:].replace("_", "-").title(): str(value) for key, value in environ.items() if key.startswith("HTTP_")}
-
-
-def _kvs_operation(method: str, raw_path: str) -> tuple[str, str]:
-    """(KvsARN, operation name) of a data-plane request ``/key-value-stores/{arn}[/keys[/{key}]]``."""
-    parts = raw_path.split("?", 1)[0].strip("/").split("/")
-    arn = unquote(parts[1]) if len(parts) > 1 else ""
-    kind = "" if len(parts) <= 2 else ("keys" if len(parts) == 3 else "key")
-    return arn, _KVS_OPERATIONS.get((method, kind), "Unknown")
 
 
 def _query_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
@@ -299,7 +283,7 @@ class Front:
         if "?" not in raw and environ.get("QUERY_STRING"):
             raw += "?" + environ["QUERY_STRING"]
         headers = _headers(environ)
-        arn, operation = _kvs_operation(method, raw)
+        arn, operation = kvs_operation(method, raw)
         denied = self.sandbox.authorize(headers, f"cloudfront-keyvaluestore:{operation}", arn)
         if denied:
             payload = json.dumps({"Message": denied[1]}).encode()

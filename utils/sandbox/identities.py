@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -27,10 +28,11 @@ from typing import Any
 from .context import SandboxError, StackContext
 from .resources import creates, random_suffix
 from .runtime import LocalFunction
-from .template import NO_VALUE, Physical, Resource
+from .template import NO_VALUE, Physical, Resource, Template
 
 __all__ = [
     "Principal",
+    "add_sam_role_resources",
     "create_function_role",
     "create_principal",
     "create_root_principal",
@@ -87,6 +89,25 @@ def sam_roles(raw_template: Mapping[str, Any], region: str) -> dict[str, dict[st
         if role is not None and role.get("Type") == "AWS::IAM::Role":
             roles[logical_id] = role
     return roles
+
+
+def add_sam_role_resources(template: Template, roles: Mapping[str, Mapping[str, Any]]) -> None:
+    """Make each SAM-generated role ``<Function>Role`` a resource of ``template`` that its function
+    depends on, as in the transformed template: another resource may then need the role without
+    the function (``!GetAtt SyncKvsFunctionRole.Arn`` in a nested stack's parameters, an
+    ``AWS::IAM::Policy`` attached to it), while the function needs that resource."""
+    for function_id, role in roles.items():
+        function = template.resources.get(function_id)
+        role_id = f"{function_id}Role"
+        if function is None or role_id in template.resources:
+            continue
+        template.resources[role_id] = Resource(
+            logical_id=role_id,
+            type="AWS::IAM::Role",
+            properties=role.get("Properties") or {},
+            condition=function.condition,
+        )
+        template.resources[function_id] = dataclasses.replace(function, depends_on=(*function.depends_on, role_id))
 
 
 def _policy_json(document: Any) -> str:
@@ -163,6 +184,9 @@ def create_function_role(sandbox: StackContext, logical_id: str, sam_role: Mappi
     explicit = sandbox.template.resources[logical_id].properties.get("Role")
     if explicit is not None:
         return str(sandbox.resolve(explicit))
+    created = sandbox.physical.get(f"{logical_id}Role")
+    if created is not None:  # a resource of its own (add_sam_role_resources)
+        return str(created.attrs["Arn"])
     if sam_role is None:
         raise SandboxError(f"{logical_id}: SAM generated no role and the function names none")
     physical = _create_role(sandbox, f"{logical_id}Role", sandbox.resolve(sam_role.get("Properties") or {}))

@@ -43,20 +43,18 @@ import socket
 import threading
 import tomllib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
-from xml.sax.saxutils import escape
 
-import boto3
-import botocore.session
 from botocore.config import Config
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .accounts import AccountsMixin, check_workload_accounts, session
 from .acm_patch import patch_moto_acm
 from .context import SandboxError
 from .custom_resources import PendingResponse, create_custom_resource, send_custom_resource_request
@@ -66,16 +64,18 @@ from .events import DynamoDbStreamSource, FilterError, ScheduleSource
 from .front import Front, QuietRequestHandler
 from .iam_patch import AccessDenied, IamEnforcer, InvalidCredentials, patch_moto_iam
 from .iam_policy import RequestContext
-from .identities import Principal, create_principal, create_root_principal, sam_roles
+from .identities import Principal, add_sam_role_resources, create_principal, create_root_principal, sam_roles
 from .kms_patch import patch_moto_kms
 from .kvs import KvsEmulator, install_kvs_emulator, installed_kvs_emulator, uninstall_kvs_emulator
 from .resources import IGNORED_TYPES, RESOURCE_CREATORS, ConnectionFunction
 from .runtime import FunctionError, InvocationResult, LocalFunction
 from .s3_patch import S3RequestInfo, patch_moto_s3
+from .stacks import ChildStack, describe_stacks_xml
 from .template import Output, Physical, Template, TemplateError
 
 __all__ = [
     "EVENT_SOURCES",
+    "ChildStack",
     "ConnectionFunction",
     "EventSource",
     "FunctionError",
@@ -111,19 +111,6 @@ EVENT_SOURCES: dict[str, EventSourceFactory] = {
 ENFORCER = IamEnforcer()
 
 
-def _session(credentials: Mapping[str, str], region: str) -> boto3.session.Session:
-    """A boto3 session with these credentials, whatever AWS_PROFILE or config files the host has."""
-    # the host's AWS_PROFILE is not the sandbox's: this session reads no profile variable
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
-        region_name=region,
-        botocore_session=core,
-    )
-
-
 def _stack_name_from_samconfig(repo_root: Path) -> str:
     """``[default.global.parameters] stack_name`` of samconfig.toml, else "sandbox"."""
     try:
@@ -133,7 +120,7 @@ def _stack_name_from_samconfig(repo_root: Path) -> str:
         return "sandbox"
 
 
-class Sandbox:
+class Sandbox(AccountsMixin):
     """AWS emulation for one template on ``http://host:port`` (context manager).
 
     ``repo_root``: directory with ``template.yaml`` (and samconfig.toml); ``port``: 0 picks a
@@ -146,7 +133,9 @@ class Sandbox:
     KeyValueStore emulator), ``connection_functions``, ``schedules`` ((function, event) ->
     ScheduleSource; run one with :meth:`trigger_schedule`), ``admin`` and ``operator``
     (:class:`~utils.sandbox.identities.Principal`). ``run_schedules``: fire ``rate()``
-    schedules on a timer too (default: only on demand).
+    schedules on a timer too (default: only on demand). ``workload_accounts``: ids of further
+    accounts, each with an administrator of its own (:mod:`.accounts`: ``deploy_stack``,
+    ``admin_client``, ``create_caller``; ``stacks`` holds nested and deployed stacks).
     """
 
     _active = 0
@@ -167,6 +156,7 @@ class Sandbox:
         run_schedules: bool = False,
         enforce_iam: bool = True,
         gsi_lag_seconds: float = 0.0,
+        workload_accounts: Sequence[str] = (),
     ) -> None:
         self.repo_root = Path(repo_root).resolve()
         self.template_path = self.repo_root / template
@@ -174,6 +164,9 @@ class Sandbox:
         self.port = port
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
+        self.workload_accounts = check_workload_accounts(workload_accounts, self.account_id)
+        self.admins: dict[str, Principal] = {}
+        self.stacks: dict[str, ChildStack] = {}
         self.stack_name = stack_name or _stack_name_from_samconfig(self.repo_root)
         self.stack_id = f"arn:aws:cloudformation:{region}:{self.account_id}:stack/{self.stack_name}/{uuid.uuid4()}"
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -204,7 +197,7 @@ class Sandbox:
         self.function_urls: dict[str, str] = {}
         #: The KeyValueStore data-plane emulator (installed in this process while running).
         self.kvs: KvsEmulator = installed_kvs_emulator() or KvsEmulator()
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, ...], Any] = {}
         self._created_at = datetime.now(UTC)
         self._counted = False
 
@@ -231,7 +224,7 @@ class Sandbox:
         if self._server is not None:
             return self
         self.physical, self.functions, self._names, self.outputs = {}, {}, {}, {}
-        self.connection_functions, self.schedules = {}, {}
+        self.connection_functions, self.schedules, self.stacks = {}, {}, {}
         self.distributions, self.function_urls = {}, {}
         try:
             self.template = Template(
@@ -245,6 +238,7 @@ class Sandbox:
         except TemplateError as exc:
             raise SandboxError(str(exc)) from exc
         self.sam_roles = sam_roles(self.template.raw, self.region)
+        add_sam_role_resources(self.template, self.sam_roles)
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # AWS managed policies SAM attaches
         patch_moto_kms()
         patch_moto_acm()
@@ -260,6 +254,7 @@ class Sandbox:
             if installed_kvs_emulator() is None:
                 Sandbox._kvs_installed_by_sandbox = True
             self.kvs = install_kvs_emulator(self.kvs)
+            self.kvs.authorizer = lambda action, arn, headers: self.authorize(dict(headers), action, arn)
             if Sandbox._active == 0:
                 self.kvs.reset()
             Sandbox._active += 1
@@ -273,6 +268,7 @@ class Sandbox:
             self.admin = create_root_principal(
                 self.account_id, f"{self.stack_name}-sandbox-admin-{uuid.uuid4().hex[:8]}"
             )
+            self._create_account_admins()
             ENFORCER.enabled = self.enforce_iam
             self._create_resources()
             self._output_specs = self.template.outputs(self.physical)
@@ -339,6 +335,7 @@ class Sandbox:
                 Sandbox._active -= 1
                 if Sandbox._active == 0:
                     ENFORCER.enabled = False
+                    self.kvs.authorizer = None
                     set_gsi_lag(0)
                     _reset_moto()
                     self.kvs.reset()
@@ -365,25 +362,18 @@ class Sandbox:
         return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client of the sandbox administrator (cached; no retries, long read timeout)."""
+        """A boto3 client of the sandbox administrator (CA account; cached; no retries, long read timeout)."""
         if self.admin is None:
             raise SandboxError("the sandbox is not running (no administrator yet)")
-        key = (service, region or self.region)
-        if key not in self._clients:
-            self._clients[key] = _session(self.admin.credentials, key[1]).client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
-                config=Config(read_timeout=900, retries={"total_max_attempts": 1}),
-            )
-        return self._clients[key]
+        return self.admin_client(service, self.account_id, region)
 
     def function_client(self, logical_id: str, service: str) -> Any:
         """A boto3 client with a function's role credentials: what Lambda's event source mapping
         uses to read a stream for the function (the execution role needs the stream's permissions)."""
         key = (f"function:{logical_id}", service)
         if key not in self._clients:
-            session = _session(self.functions[logical_id].credentials, self.region)
-            self._clients[key] = session.client(
+            session_ = session(self.functions[logical_id].credentials, self.region)
+            self._clients[key] = session_.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
                 config=Config(read_timeout=900, retries={"total_max_attempts": 1}),
@@ -608,53 +598,22 @@ class Sandbox:
 
     def describe_stacks_xml(self) -> bytes:
         """CloudFormation DescribeStacks response (query protocol XML) for this stack."""
-        parameters = "".join(
-            "<member><ParameterKey>{}</ParameterKey><ParameterValue>{}</ParameterValue></member>".format(
-                escape(name),
-                "****" if spec.get("NoEcho") else escape(_param_text(self.template.parameters[name])),
-            )
-            for name, spec in self.template.parameter_specs.items()
+        return describe_stacks_xml(
+            stack_id=self.stack_id,
+            stack_name=self.stack_name,
+            template=self.template,
+            outputs=self._output_specs,
+            created=self._created_at,
         )
-        outputs = "".join(
-            "<member><OutputKey>{}</OutputKey><OutputValue>{}</OutputValue>{}{}</member>".format(
-                escape(o.key),
-                escape(o.value),
-                f"<Description>{escape(o.description)}</Description>" if o.description else "",
-                f"<ExportName>{escape(o.export_name)}</ExportName>" if o.export_name else "",
-            )
-            for o in self._output_specs.values()
-        )
-        created = self._created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        description = (
-            f"<Description>{escape(self.template.description)}</Description>" if self.template.description else ""
-        )
-        return (
-            '<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
-            "<DescribeStacksResult><Stacks><member>"
-            f"<StackId>{escape(self.stack_id)}</StackId>"
-            f"<StackName>{escape(self.stack_name)}</StackName>"
-            f"{description}"
-            f"<Parameters>{parameters}</Parameters>"
-            f"<CreationTime>{created}</CreationTime>"
-            "<StackStatus>CREATE_COMPLETE</StackStatus>"
-            "<DisableRollback>false</DisableRollback>"
-            "<NotificationARNs/>"
-            "<Capabilities><member>CAPABILITY_IAM</member><member>CAPABILITY_AUTO_EXPAND</member></Capabilities>"
-            f"<Outputs>{outputs}</Outputs>"
-            "<Tags/>"
-            "<EnableTerminationProtection>false</EnableTerminationProtection>"
-            "<DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation>"
-            "</member></Stacks></DescribeStacksResult>"
-            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-            "</DescribeStacksResponse>"
-        ).encode()
 
     def state(self) -> dict[str, Any]:
         """JSON-ready summary: endpoint_url, region, stack_name, functions (logical id -> name),
         outputs, key_value_stores (logical id -> ARN), connection_functions (logical id ->
         {name, arn, id, runtime, stage, key_value_store_arns, code}), schedules (function logical
         id -> event names), operator (the operator's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY),
-        admin (the same for the sandbox administrator, for inspection)."""
+        admin (the same for the sandbox administrator, for inspection), stacks (stacks deployed into
+        workload accounts: name -> {account_id, outputs, connection_functions}), admins (account id
+        -> its administrator's credentials)."""
         schedules: dict[str, list[str]] = {}
         for logical_id, event_name in self.schedules:
             schedules.setdefault(logical_id, []).append(event_name)
@@ -664,20 +623,36 @@ class Sandbox:
             "stack_name": self.stack_name,
             "functions": self.function_names,
             "outputs": dict(self.outputs),
-            "key_value_stores": {
-                r.logical_id: self.physical[r.logical_id].attrs["Arn"]
-                for r in self.template.of_type("AWS::CloudFront::KeyValueStore")
-                if r.logical_id in self.physical
-            },
+            "key_value_stores": _key_value_stores(self.template, self.physical, self.stacks, self.account_id),
             "connection_functions": {lid: f.summary() for lid, f in self.connection_functions.items()},
             "schedules": schedules,
             "operator": self.operator.credentials if self.operator else {},
             "admin": self.admin.credentials if self.admin else {},
+            "stacks": {
+                name: {
+                    "account_id": stack.account_id,
+                    "outputs": dict(stack.outputs),
+                    "connection_functions": {lid: f.summary() for lid, f in stack.connection_functions.items()},
+                }
+                for name, stack in self.stacks.items()
+                if stack.account_id != self.account_id
+            },
+            "admins": {account: admin.credentials for account, admin in self.admins.items()},
         }
 
 
-def _param_text(value: Any) -> str:
-    return ",".join(value) if isinstance(value, list) else str(value)
+def _key_value_stores(
+    template: Template, physical: Mapping[str, Physical], stacks: Mapping[str, ChildStack], account_id: str
+) -> dict[str, str]:
+    """Logical id -> ARN of the KeyValueStores of the stack and of its nested stacks (same account)."""
+    found = {}
+    for stack_template, created in [(template, physical)] + [
+        (s.template, s.physical) for s in stacks.values() if s.account_id == account_id
+    ]:
+        for resource in stack_template.of_type("AWS::CloudFront::KeyValueStore"):
+            if resource.logical_id in created:
+                found[resource.logical_id] = str(created[resource.logical_id].attrs["Arn"])
+    return found
 
 
 def _reset_moto() -> None:
