@@ -70,7 +70,10 @@ def assume(sandbox: Sandbox, credentials: dict[str, str], role_arn: str, externa
 
 
 def allow_assume(role_pattern: str) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_pattern}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role_pattern}],
+    }
 
 
 @pytest.fixture(scope="module")
