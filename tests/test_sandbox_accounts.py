@@ -333,3 +333,49 @@ def test_the_edge_role_imports_tagged_certificates_only(
     assert error_code(tag) == "AccessDeniedException"
     untagged = lambda: acm.import_certificate(Certificate=certificate, PrivateKey=key)  # noqa: E731
     assert error_code(untagged) == "AccessDeniedException"
+
+
+def test_a_ca_function_assumes_the_nested_edge_role_through_the_trust_alone(sandbox: Sandbox) -> None:
+    """Same account: the nested edge role's trust names the function's role, which is enough."""
+    (nested,) = [s for s in sandbox.stacks.values() if s.account_id == sandbox.ca_account_id]
+    role_arn = nested.outputs["EdgeRoleArn"]
+    external_id = sandbox.stack_id.rsplit("/", 1)[1]
+    function_credentials = sandbox.functions["SyncKvsFunction"].credentials
+    session = assume(sandbox, function_credentials, role_arn, external_id)
+    kvs = credentials_client(sandbox, session, "cloudfront-keyvaluestore", "us-east-1")
+    arn = sandbox.outputs["RevokedSerialsStoreArn"]
+    assert kvs.describe_key_value_store(KvsARN=arn)["KvsARN"] == arn
+    assert (
+        error_code(lambda: assume(sandbox, function_credentials, role_arn, "wrong-external-id-000")) == "AccessDenied"
+    )
+    # the issue function's role is trusted too; the OCSP responder's is not
+    assume(sandbox, sandbox.functions["IssueFunction"].credentials, role_arn, external_id)
+    ocsp = sandbox.functions["OcspFunction"].credentials
+    assert error_code(lambda: assume(sandbox, ocsp, role_arn, external_id)) == "AccessDenied"
+
+
+def test_deploy_edge_stack_trusts_the_ca_functions_only(sandbox: Sandbox) -> None:
+    outputs = sandbox.deploy_edge_stack(OTHER, external_id=EXTERNAL_ID)
+    assert outputs["AccountId"] == OTHER
+    stack = sandbox.stacks[f"edge-{OTHER}"]
+    assert stack.parameters["CaRoleArns"] == sandbox.outputs["EdgeCallerRoleArns"]
+    assert stack.parameters["CaAccountId"] == sandbox.ca_account_id
+    # the CA administrator may call sts:AssumeRole on anything, but the trust does not name it
+    admin = sandbox.admins[sandbox.ca_account_id].credentials
+    assert error_code(lambda: assume(sandbox, admin, outputs["EdgeRoleArn"], EXTERNAL_ID)) == "AccessDenied"
+
+
+def test_a_trust_may_name_the_callers_organisation(sandbox: Sandbox, ca_caller: dict[str, str]) -> None:
+    org = sandbox.admin_client("organizations", region="us-east-1").create_organization(FeatureSet="ALL")
+    org_id = org["Organization"]["Id"]
+    sandbox.admin_client("iam", WORKLOAD).create_role(
+        RoleName="kmsca-dev-edge-org",
+        AssumeRolePolicyDocument=(
+            '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",'
+            f' "Principal": {{"AWS": "*"}}, "Condition": {{"StringEquals": {{"aws:PrincipalOrgID": "{org_id}"}}}}}}]}}'
+        ),
+    )
+    role = f"arn:aws:iam::{WORKLOAD}:role/kmsca-dev-edge-org"
+    assume(sandbox, ca_caller, role, None)  # the CA account manages the organisation
+    outsider = sandbox.create_caller(OTHER, "org-outsider", allow_assume("*")).credentials
+    assert error_code(lambda: assume(sandbox, outsider, role, None)) == "AccessDenied"

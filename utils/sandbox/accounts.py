@@ -12,7 +12,8 @@ and evaluates role trust policies for ``sts:AssumeRole``, the one way across.
 - ``ca_account_id`` (the sandbox's own stack), ``workload_accounts`` (ids given at construction);
 - :meth:`~AccountsMixin.admin_client` (service, account, region);
 - :meth:`~AccountsMixin.create_caller` (an IAM user with an inline policy in an account);
-- :meth:`~AccountsMixin.deploy_stack` (a template, e.g. ``edge/template.yaml``, into an account);
+- :meth:`~AccountsMixin.deploy_stack` (a template, e.g. ``edge/template.yaml``, into an account),
+  :meth:`~AccountsMixin.deploy_edge_stack` (the edge stack with the CA stack's values);
 - ``stacks``: stack name -> :class:`~utils.sandbox.stacks.ChildStack` (nested and deployed ones).
 """
 
@@ -32,6 +33,7 @@ from botocore.config import Config
 from .context import SandboxError
 from .identities import Principal, create_principal, create_root_principal
 from .stacks import ChildStack
+from .template import Template
 
 __all__ = ["AccountsMixin", "check_workload_accounts", "session"]
 
@@ -70,6 +72,9 @@ class AccountsMixin:
 
     account_id: str
     region: str
+    repo_root: Path
+    template: Template
+    outputs: dict[str, str]
     stack_name: str
     workload_accounts: tuple[str, ...]
     admin: Principal | None
@@ -124,6 +129,30 @@ class AccountsMixin:
         """
         return create_principal(
             self.admin_client("iam", account_id), name, inline_policy=json.loads(json.dumps(policy_document))
+        )
+
+    def deploy_edge_stack(self, account_id: str, external_id: str | None = None) -> dict[str, str]:
+        """Deploy ``edge/template.yaml`` into ``account_id`` as README's workload-account steps do:
+        ``CaAccountId`` this sandbox's, ``CaRoleArns`` its output ``EdgeCallerRoleArns``, the same
+        project and environment, ``ExternalId`` given or random. Returns the outputs.
+
+        Raises:
+            SandboxError: no ``EdgeCallerRoleArns`` output (``EnableViewerMtls=false``), or what
+                :meth:`deploy_stack` raises.
+        """
+        outputs, parameters = self.outputs, self.template.parameters
+        if "EdgeCallerRoleArns" not in outputs:
+            raise SandboxError("the CA stack has no EdgeCallerRoleArns output (EnableViewerMtls=false?)")
+        return self.deploy_stack(
+            self.repo_root / "edge" / "template.yaml",
+            account_id,
+            {
+                "CaProjectName": parameters.get("ProjectName", "kmsca"),
+                "CaEnvironmentName": parameters.get("EnvironmentName", "dev"),
+                "CaAccountId": self.account_id,
+                "CaRoleArns": outputs["EdgeCallerRoleArns"],
+                "ExternalId": external_id or str(uuid.uuid4()),
+            },
         )
 
     def deploy_stack(

@@ -612,7 +612,7 @@ class Sandbox(AccountsMixin):
         {name, arn, id, runtime, stage, key_value_store_arns, code}), schedules (function logical
         id -> event names), operator (the operator's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY),
         admin (the same for the sandbox administrator, for inspection), stacks (stacks deployed into
-        workload accounts: name -> {account_id, outputs, connection_functions}), admins (account id
+        workload accounts: name -> {account_id, parameters, outputs, connection_functions}), admins (account id
         -> its administrator's credentials)."""
         schedules: dict[str, list[str]] = {}
         for logical_id, event_name in self.schedules:
@@ -631,6 +631,7 @@ class Sandbox(AccountsMixin):
             "stacks": {
                 name: {
                     "account_id": stack.account_id,
+                    "parameters": dict(stack.parameters),
                     "outputs": dict(stack.outputs),
                     "connection_functions": {lid: f.summary() for lid, f in stack.connection_functions.items()},
                 }

@@ -66,6 +66,8 @@ class ChildStack:
         self.stack_name = stack_name
         self.stack_id = f"arn:aws:cloudformation:{self.region}:{account_id}:stack/{stack_name}/{uuid.uuid4()}"
         overrides = {str(k): _parameter_text(v) for k, v in (parameters or {}).items()}
+        #: The parameters given (as CloudFormation received them; NoEcho ones too: a sandbox).
+        self.parameters = overrides
         try:
             self.template = Template(
                 Path(template_path),
