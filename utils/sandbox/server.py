@@ -9,12 +9,14 @@ One HTTP endpoint on 127.0.0.1 answers every AWS API a client or a function uses
    (:mod:`.identities`);
 2. patches moto where AWS is stricter (KMS signing, ACM import rules and re-import, DynamoDB
    atomic writes and index lag, S3's 403 for a missing key, IAM evaluation);
-3. creates an administrator user (CloudFormation's stand-in) and switches IAM enforcement on:
-   from then on every request is authorised against the caller's policies
-   (:mod:`.iam_patch`), including the sandbox's own provisioning, which acts as the admin;
+3. creates an administrator user (CloudFormation's stand-in) in the CA account and in each
+   workload account (:mod:`.accounts`) and switches IAM enforcement on: from then on every
+   request is authorised against the caller's policies (:mod:`.iam_patch`), including the
+   sandbox's own provisioning, which acts as the admin;
 4. creates the template's resources in dependency order (:mod:`.resources`,
-   :mod:`.identities`): each function gets the role SAM generates and runs in worker processes
-   of its own with that role's session credentials (:mod:`.runtime`);
+   :mod:`.identities`, nested stacks: :mod:`.stacks`): each function gets the role SAM
+   generates and runs in worker processes of its own with that role's session credentials
+   (:mod:`.runtime`);
 5. runs each custom resource's ``Create`` through its function (:mod:`.custom_resources`);
 6. creates the operator user, whose only permissions are the template's managed policies:
    :meth:`env` gives its credentials to the operator tools;
@@ -27,6 +29,10 @@ Use from tests::
         sandbox.client("dynamodb")                                 # administrator's client
         subprocess.run([...], env={**os.environ, **sandbox.env()}) # the operator's tools
         sandbox.trigger_schedule("SyncKvsFunction").raise_for_error()
+
+    with Sandbox(repo_root, workload_accounts=("222222222222",)) as sandbox:
+        edge = sandbox.deploy_edge_stack("222222222222")         # edge/template.yaml there
+        sandbox.admin_client("acm", "222222222222", "us-east-1")  # that account's administrator
 
 Limits: one active Sandbox per process is the normal case (moto's state is process-global
 and is reset when the first sandbox starts and the last one stops). No ``LogType=Tail``,
