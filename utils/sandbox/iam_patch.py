@@ -178,6 +178,32 @@ class IamEnforcer:
                 f"on resource: {context.resource} {reason}"
             )
 
+    def authorize_headers(self, headers: Mapping[str, str], action: str, resource: str) -> tuple[str, str] | None:
+        """For the sandbox's own HTTP answers (Lambda Invoke, KVS): None when the request's
+        credentials (``Authorization``, ``X-Amz-Security-Token`` headers) may do ``action`` on
+        ``resource``; else AWS's (error code, message): ``UnrecognizedClientException`` for unknown
+        credentials, ``AccessDeniedException`` when refused. None when disabled."""
+        if not self.enabled:
+            return None
+        authorization = headers.get("Authorization", "")
+        key = authorization.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in authorization else ""
+        context = RequestContext(action=action, resource=resource, condition_values={})
+        try:
+            self.authorize(key, headers.get("X-Amz-Security-Token"), [context])
+        except InvalidCredentials as exc:
+            return "UnrecognizedClientException", exc.message
+        except AccessDenied as exc:
+            return "AccessDeniedException", exc.message
+        return None
+
+    def allows(self, access_key_id: str, session_token: str | None, action: str, resource: str) -> bool:
+        """Whether these credentials may do ``action`` on ``resource`` (True when disabled)."""
+        try:
+            self.authorize(access_key_id, session_token, [RequestContext(action, resource, {})])
+        except AccessDenied:
+            return False
+        return True
+
 
 def _account_of(access_key_id: str, default: str) -> str:
     from moto.iam.models import get_account_id_from

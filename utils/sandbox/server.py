@@ -68,8 +68,7 @@ from .distribution import Distribution
 from .dynamodb_patch import patch_moto_dynamodb, set_gsi_lag
 from .events import DynamoDbStreamSource, FilterError, ScheduleSource
 from .front import Front, QuietRequestHandler
-from .iam_patch import AccessDenied, IamEnforcer, InvalidCredentials, patch_moto_iam
-from .iam_policy import RequestContext
+from .iam_patch import IamEnforcer, patch_moto_iam
 from .identities import Principal, add_sam_role_resources, create_principal, create_root_principal, sam_roles
 from .kms_patch import patch_moto_kms
 from .kvs import KvsEmulator, install_kvs_emulator, installed_kvs_emulator, uninstall_kvs_emulator
@@ -388,32 +387,13 @@ class Sandbox(AccountsMixin):
 
     def authorize(self, headers: dict[str, str], action: str, resource: str) -> tuple[str, str] | None:
         """None when the request's credentials may do ``action`` on ``resource``; else AWS's
-        (error code, message): ``UnrecognizedClientException`` for unknown credentials,
-        ``AccessDeniedException`` when no policy allows it."""
-        if not ENFORCER.enabled:
-            return None
-        authorization = headers.get("Authorization", "")
-        key = authorization.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in authorization else ""
-        context = RequestContext(action=action, resource=resource, condition_values={})
-        try:
-            ENFORCER.authorize(key, headers.get("X-Amz-Security-Token"), [context])
-        except InvalidCredentials as exc:
-            return "UnrecognizedClientException", exc.message
-        except AccessDenied as exc:
-            return "AccessDeniedException", exc.message
-        return None
+        (error code, message) (:meth:`~utils.sandbox.iam_patch.IamEnforcer.authorize_headers`)."""
+        return ENFORCER.authorize_headers(headers, action, resource)
 
     def _may_list_bucket(self, request: S3RequestInfo) -> bool:
         """Whether the caller may s3:ListBucket on the bucket (decides 403 or 404 for a missing key)."""
-        if not ENFORCER.enabled:
-            return True
-        context = RequestContext(action="s3:ListBucket", resource=f"arn:aws:s3:::{request.bucket}", condition_values={})
         token = request.headers.get("X-Amz-Security-Token") or request.headers.get("x-amz-security-token")
-        try:
-            ENFORCER.authorize(request.access_key_id or "", token, [context])
-        except AccessDenied:
-            return False
-        return True
+        return ENFORCER.allows(request.access_key_id or "", token, "s3:ListBucket", f"arn:aws:s3:::{request.bucket}")
 
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsic functions in ``value`` against what the sandbox has created so far."""
