@@ -157,18 +157,18 @@ def test_a_named_caller_without_an_identity_policy_is_refused_cross_account(
     sandbox: Sandbox, edge: dict[str, str]
 ) -> None:
     """Cross-account, both sides must allow: the role's trust and the caller's identity policy."""
+    caller = sandbox.create_caller(sandbox.ca_account_id, "no-policy", NOTHING)
     sandbox.deploy_stack(
         REPO / "edge" / "template.yaml",
         OTHER,
         {
             "CaAccountId": sandbox.ca_account_id,
-            "CaRoleArns": f"arn:aws:iam::{sandbox.ca_account_id}:user/no-policy",
+            "CaRoleArns": caller.arn,
             "ExternalId": EXTERNAL_ID,
             "CaEnvironmentName": "nopolicy",
         },
         stack_name="edge-no-policy",
     )
-    caller = sandbox.create_caller(sandbox.ca_account_id, "no-policy", NOTHING)
     role = f"arn:aws:iam::{OTHER}:role/kmsca-nopolicy-edge-{sandbox.region}"
     assert error_code(lambda: assume(sandbox, caller.credentials, role, EXTERNAL_ID)) == "AccessDenied"
 
@@ -245,6 +245,19 @@ def test_deploy_stack_checks_parameters_and_names(sandbox: Sandbox, edge: dict[s
             {"CaAccountId": sandbox.ca_account_id, "CaRoleArns": "arn:aws:iam::1:role/x", "ExternalId": "short"},
             stack_name="edge-bad",
         )
+    with pytest.raises(SandboxError, match="Invalid principal"):  # IAM checks trust principals exist
+        sandbox.deploy_stack(
+            REPO / "edge" / "template.yaml",
+            OTHER,
+            {
+                "CaAccountId": sandbox.ca_account_id,
+                "CaRoleArns": f"arn:aws:iam::{sandbox.ca_account_id}:role/not-yet",
+                "ExternalId": EXTERNAL_ID,
+                "CaEnvironmentName": "notyet",
+            },
+            stack_name="edge-not-yet",
+        )
+    assert "edge-not-yet" not in sandbox.stacks
     with pytest.raises(SandboxError, match="exists already"):
         sandbox.deploy_stack(REPO / "edge" / "template.yaml", WORKLOAD, {})
     with pytest.raises(SandboxError, match="not an account"):

@@ -168,9 +168,12 @@ class AccountsMixin:
         and the account, e.g. ``edge-222222222222``). Its connection functions are in
         ``stacks[name].connection_functions``.
 
+        A failed deploy is not rolled back: resources created before the failure stay.
+
         Raises:
             SandboxError: unknown account, bad parameters (checked as CloudFormation does), a
-                resource that cannot be created, or a stack of that name exists already.
+                resource that cannot be created (e.g. a trust policy naming a principal that does
+                not exist), or a stack of that name exists already.
         """
         if account_id not in self.admins:
             raise SandboxError(f"account {account_id} is not an account of the sandbox (has {sorted(self.admins)})")

@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -121,8 +122,35 @@ def _policy_json(document: Any) -> str:
     return json.dumps(document)
 
 
+def _check_trust_principals(logical_id: str, document: Any) -> None:
+    """IAM refuses a trust policy naming a user or role that does not exist (CreateRole:
+    MalformedPolicyDocument "Invalid principal in policy"); moto does not check.
+
+    Raises:
+        SandboxError: a ``Principal.AWS`` user or role ARN names nothing.
+    """
+    from moto.iam.models import iam_backends
+
+    if isinstance(document, str):
+        document = json.loads(document)
+    for statement in document.get("Statement") or []:
+        principal = statement.get("Principal")
+        entries = principal.get("AWS", []) if isinstance(principal, Mapping) else []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            match = re.fullmatch(r"arn:aws[a-z-]*:iam::([0-9]{12}):(user|role)/(?:.*/)?([^/]+)", str(entry))
+            if match is None:
+                continue
+            account, kind, name = match.groups()
+            backend = iam_backends[account]["aws"]
+            try:
+                backend.get_user(name) if kind == "user" else backend.get_role(name)
+            except Exception:
+                raise SandboxError(f"{logical_id}: Invalid principal in policy: {entry} does not exist") from None
+
+
 def _create_role(sandbox: StackContext, logical_id: str, props: Mapping[str, Any]) -> Physical:
     """Create a role with its inline and managed policies from resolved properties."""
+    _check_trust_principals(logical_id, props["AssumeRolePolicyDocument"])
     iam = sandbox.client("iam")
     name = str(props.get("RoleName") or f"{sandbox.stack_name}-{logical_id}-{random_suffix()}")[:64]
     kwargs: dict[str, Any] = {
