@@ -392,3 +392,13 @@ def test_a_trust_may_name_the_callers_organisation(sandbox: Sandbox, ca_caller: 
     assume(sandbox, ca_caller, role, None)  # the CA account manages the organisation
     outsider = sandbox.create_caller(OTHER, "org-outsider", allow_assume("*")).credentials
     assert error_code(lambda: assume(sandbox, outsider, role, None)) == "AccessDenied"
+
+
+def test_describe_stacks_shows_a_deployed_stack_to_its_account_only(sandbox: Sandbox, edge: dict[str, str]) -> None:
+    name = f"edge-{WORKLOAD}"
+    (stack,) = sandbox.admin_client("cloudformation", WORKLOAD).describe_stacks(StackName=name)["Stacks"]
+    assert {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]} == edge
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["ExternalId"] == "****"  # NoEcho
+    ca_cloudformation = sandbox.admin_client("cloudformation")
+    assert error_code(lambda: ca_cloudformation.describe_stacks(StackName=name)) == "ValidationError"

@@ -32,7 +32,7 @@ from botocore.config import Config
 
 from .context import SandboxError
 from .identities import Principal, create_principal, create_root_principal
-from .stacks import ChildStack
+from .stacks import ChildStack, describe_stacks_xml
 from .template import Template
 
 __all__ = ["AccountsMixin", "check_workload_accounts", "session"]
@@ -49,6 +49,13 @@ def session(credentials: Mapping[str, str], region: str) -> boto3.session.Sessio
         region_name=region,
         botocore_session=core,
     )
+
+
+def _account_of_key(access_key_id: str) -> str:
+    """The account of an access key in moto's IAM (moto's default account when unknown)."""
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key_id)
 
 
 def check_workload_accounts(accounts: Sequence[str], ca_account_id: str) -> tuple[str, ...]:
@@ -130,6 +137,23 @@ class AccountsMixin:
         return create_principal(
             self.admin_client("iam", account_id), name, inline_policy=json.loads(json.dumps(policy_document))
         )
+
+    def child_stack_xml(self, name_or_id: str, headers: Mapping[str, str]) -> tuple[str, bytes] | None:
+        """(stack id, DescribeStacks response) of the nested or deployed stack named ``name_or_id``
+        (name or id) in the account of the request's credentials; None when it has none."""
+        authorization = headers.get("Authorization", "")
+        key = authorization.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in authorization else ""
+        account = _account_of_key(key)
+        for stack in self.stacks.values():
+            if stack.account_id == account and name_or_id in (stack.stack_name, stack.stack_id):
+                return stack.stack_id, describe_stacks_xml(
+                    stack_id=stack.stack_id,
+                    stack_name=stack.stack_name,
+                    template=stack.template,
+                    outputs=stack.output_specs,
+                    created=stack.created_at,
+                )
+        return None
 
     def deploy_edge_stack(self, account_id: str, external_id: str | None = None) -> dict[str, str]:
         """Deploy ``edge/template.yaml`` into ``account_id`` as README's workload-account steps do:

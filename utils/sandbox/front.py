@@ -3,7 +3,9 @@
 - Lambda ``Invoke`` (``POST /2015-03-31/functions/{name-or-arn}/invocations``) of the
   template's functions: authorised (``lambda:InvokeFunction`` on the function ARN, for the
   caller's credentials) and run by the function's workers;
-- CloudFormation ``DescribeStacks`` of the sandbox's stack (``cloudformation:DescribeStacks``);
+- CloudFormation ``DescribeStacks`` of the sandbox's stack, and of its nested stacks and the
+  stacks deployed into workload accounts for callers of their account
+  (``cloudformation:DescribeStacks``);
 - ``PUT /__sandbox__/cfn-response/{request-id}``: custom-resource responses;
 - the CloudFront KeyValueStore data plane (SigV4A), authorised per operation on the store ARN
   and answered by :class:`~utils.sandbox.kvs.KvsEmulator`; ``GET /__sandbox__/kvs[/{arn}]``
@@ -59,6 +61,9 @@ class FrontTarget(StackContext, Protocol):
 
     def describe_stacks_xml(self) -> bytes:
         """DescribeStacks response body."""
+
+    def child_stack_xml(self, name_or_id: str, headers: dict[str, str]) -> tuple[str, bytes] | None:
+        """(stack id, DescribeStacks body) of a nested or deployed stack of the caller's account."""
 
     def authorize(self, headers: dict[str, str], action: str, resource: str) -> tuple[str, str] | None:
         """None when the request's credentials may do ``action`` on ``resource``, else (code, message)."""
@@ -175,11 +180,16 @@ class Front:
         body = _read_body(environ)
         params = parse_qs(environ.get("QUERY_STRING", "")) | parse_qs(body.decode("utf-8", "replace"))
         stack = (params.get("StackName") or [None])[0]
-        if (params.get("Action") or [""])[0] != "DescribeStacks" or stack not in (
-            None,
-            self.sandbox.stack_name,
-            self.sandbox.stack_id,
-        ):
+        if (params.get("Action") or [""])[0] != "DescribeStacks":
+            return self.moto_app(environ, start_response)
+        child = self.sandbox.child_stack_xml(stack, _headers(environ)) if stack else None
+        if child is not None and region == self.sandbox.region:
+            denied = self.sandbox.authorize(_headers(environ), "cloudformation:DescribeStacks", child[0])
+            if denied:
+                code = "InvalidClientTokenId" if denied[0] == "UnrecognizedClientException" else "AccessDenied"
+                return _query_error(start_response, "403 Forbidden", code, denied[1])
+            return _respond(start_response, "200 OK", child[1], [("Content-Type", "text/xml")])
+        if stack not in (None, self.sandbox.stack_name, self.sandbox.stack_id):
             return self.moto_app(environ, start_response)
         if region != self.sandbox.region:
             if stack is None:
