@@ -18,6 +18,7 @@ One HTTP endpoint on 127.0.0.1 answers every AWS API a client or a function uses
    generates and runs in worker processes of its own with that role's session credentials
    (:mod:`.runtime`);
 5. runs each custom resource's ``Create`` through its function (:mod:`.custom_resources`);
+   functions are looked up, invoked and fed by their event sources in :mod:`.invocations`;
 6. creates the operator user, whose only permissions are the template's managed policies:
    :meth:`env` gives its credentials to the operator tools;
 7. starts the event sources: DynamoDB stream pollers, schedules (:mod:`.events`).
@@ -42,18 +43,17 @@ no versions/aliases, no asynchronous retries.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
 import threading
 import tomllib
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.config import Config
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -66,10 +66,11 @@ from .context import SandboxError
 from .custom_resources import PendingResponse, create_custom_resource, send_custom_resource_request
 from .distribution import Distribution
 from .dynamodb_patch import patch_moto_dynamodb, set_gsi_lag
-from .events import DynamoDbStreamSource, FilterError, ScheduleSource
+from .events import ScheduleSource
 from .front import Front, QuietRequestHandler
 from .iam_patch import IamEnforcer, patch_moto_iam
 from .identities import Principal, add_sam_role_resources, create_principal, create_root_principal, sam_roles
+from .invocations import EVENT_SOURCES, EventSource, FunctionsMixin
 from .kms_patch import patch_moto_kms
 from .kvs import KvsEmulator, install_kvs_emulator, installed_kvs_emulator, uninstall_kvs_emulator
 from .resources import IGNORED_TYPES, RESOURCE_CREATORS, ConnectionFunction
@@ -93,25 +94,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class EventSource(Protocol):
-    """A background poller feeding a function (DynamoDB stream, schedule, ...)."""
-
-    def start(self) -> None:
-        """Begin delivering events (returns at once; work happens in a thread)."""
-
-    def stop(self) -> None:
-        """Stop delivering and join the thread."""
-
-
-EventSourceFactory = Callable[[Any, LocalFunction, str, Mapping[str, Any]], EventSource]
-#: SAM event ``Type`` ("DynamoDB", "Schedule", "ScheduleV2", ...) -> factory(sandbox, function,
-#: event name, resolved Properties). A factory delivers events with ``sandbox.run_function``.
-EVENT_SOURCES: dict[str, EventSourceFactory] = {
-    "DynamoDB": DynamoDbStreamSource,
-    "ScheduleV2": ScheduleSource,
-    "Schedule": ScheduleSource,
-}
-
 #: The process-wide IAM enforcer moto is patched with (one moto per process).
 ENFORCER = IamEnforcer()
 
@@ -125,7 +107,7 @@ def _stack_name_from_samconfig(repo_root: Path) -> str:
         return "sandbox"
 
 
-class Sandbox(AccountsMixin):
+class Sandbox(FunctionsMixin, AccountsMixin):
     """AWS emulation for one template on ``http://host:port`` (context manager).
 
     ``repo_root``: directory with ``template.yaml`` (and samconfig.toml); ``port``: 0 picks a
@@ -458,127 +440,6 @@ class Sandbox(AccountsMixin):
             properties=properties,
             old_properties=old_properties,
         )
-
-    def register_function(self, function: LocalFunction) -> None:
-        """Make a function invocable by name and ARN (called by the function creator)."""
-        self.functions[function.logical_id] = function
-        self._names[function.name] = function
-
-    def lookup_function(self, name_or_arn: str) -> tuple[LocalFunction | None, str | None]:
-        """(function, qualifier) for a name, full/partial ARN, or name:qualifier; (None, None) if not ours."""
-        parts = name_or_arn.split(":")
-        if name_or_arn.startswith("arn:") and len(parts) >= 7:
-            name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
-        elif len(parts) >= 3 and parts[1] == "function":
-            name, qualifier = parts[2], (parts[3] if len(parts) > 3 else None)
-        elif len(parts) == 2:
-            name, qualifier = parts
-        else:
-            name, qualifier = name_or_arn, None
-        function = self._names.get(name)
-        return (function, qualifier) if function else (None, None)
-
-    def _start_event_sources(self) -> None:
-        for function in self.functions.values():
-            for event_name, event in function.spec.events.items():
-                kind = str(event.get("Type"))
-                factory = EVENT_SOURCES.get(kind)
-                if factory is None:
-                    logger.info("%s event %s (%s) is not emulated yet", function.logical_id, event_name, kind)
-                    continue
-                try:
-                    source = factory(self, function, event_name, self.resolve(event.get("Properties") or {}))
-                    source.start()
-                except (FilterError, ValueError) as exc:
-                    raise SandboxError(f"{function.logical_id} event {event_name} ({kind}): {exc}") from exc
-                self._event_sources[f"{function.logical_id}.{event_name}"] = source
-                if isinstance(source, ScheduleSource):
-                    self.schedules[(function.logical_id, event_name)] = source
-
-    @property
-    def event_sources(self) -> dict[str, EventSource]:
-        """ "<FunctionLogicalId>.<EventName>" -> running event source (stream pollers, schedules)."""
-        return dict(self._event_sources)
-
-    def trigger_schedule(self, logical_id: str, event_name: str | None = None) -> InvocationResult:
-        """Run a function's schedule (``ScheduleV2``/``Schedule`` event) now, as the scheduler would:
-        the function gets the event's ``Input`` (parsed JSON). ``event_name`` may be omitted when
-        the function has one schedule. Returns the :class:`InvocationResult` (check
-        ``function_error`` or call ``raise_for_error()``); no retries.
-
-        Raises:
-            SandboxError: unknown function, no such schedule, or several and none named.
-        """
-        if logical_id not in self.functions:
-            raise SandboxError(f"no function {logical_id} in the sandbox (has {sorted(self.functions)})")
-        candidates = {name: source for (lid, name), source in self.schedules.items() if lid == logical_id}
-        if not candidates:
-            raise SandboxError(f"{logical_id} has no schedule event")
-        if event_name is None:
-            if len(candidates) > 1:
-                raise SandboxError(f"{logical_id} has several schedules; name one of {sorted(candidates)}")
-            (source,) = candidates.values()
-        elif event_name in candidates:
-            source = candidates[event_name]
-        else:
-            raise SandboxError(f"{logical_id} has no schedule event {event_name} (has {sorted(candidates)})")
-        return source.fire()
-
-    # -- invocations -------------------------------------------------------------------------------
-
-    # -- invocations -------------------------------------------------------------------------------
-
-    def run_function(
-        self, logical_id: str, event: Any, *, wait: float | None = None, request_id: str | None = None
-    ) -> InvocationResult:
-        """Invoke a function in one of its workers (no HTTP); waits up to ``wait`` s for a free worker.
-
-        Raises:
-            Busy: every worker of the function stayed busy (HTTP API: 429 TooManyRequestsException).
-        """
-        function = self.functions[logical_id]
-        request_id = request_id or str(uuid.uuid4())
-        result = function.run(event, request_id, wait=wait)
-        if result.function_error:
-            error = result.json() or {}
-            logger.info(
-                "%s %s failed in %.0f ms: %s", function.name, request_id, result.duration_ms, error.get("errorType")
-            )
-        else:
-            logger.info("%s %s succeeded in %.0f ms", function.name, request_id, result.duration_ms)
-        return result
-
-    def run_function_async(self, logical_id: str, event: Any) -> str:
-        """Invoke in a background thread (InvocationType=Event); returns a request id at once."""
-        request_id = str(uuid.uuid4())
-
-        def call() -> None:
-            try:
-                self.run_function(logical_id, event, wait=3600, request_id=request_id)
-            except Exception:
-                logger.exception("asynchronous invocation of %s failed", logical_id)
-
-        thread = threading.Thread(target=call, name=f"event-{logical_id}", daemon=True)
-        self._async_threads = [t for t in self._async_threads if t.is_alive()]
-        self._async_threads.append(thread)
-        thread.start()
-        return request_id
-
-    def invoke(self, logical_id: str, payload: Any = None, *, invocation_type: str = "RequestResponse") -> Any:
-        """Invoke a function through the Lambda API (boto3 -> HTTP -> worker) as the administrator.
-
-        Returns the decoded response payload (None for Event), or raises :class:`FunctionError`
-        whose ``error_type`` is the exception class name the handler raised.
-        """
-        response = self.client("lambda").invoke(
-            FunctionName=self.functions[logical_id].name,
-            InvocationType=invocation_type,
-            Payload=json.dumps(payload if payload is not None else {}).encode(),
-        )
-        body = response["Payload"].read()
-        if response.get("FunctionError"):
-            raise FunctionError(json.loads(body))
-        return json.loads(body) if body else None
 
     # -- CloudFormation view ----------------------------------------------------------------------
 
