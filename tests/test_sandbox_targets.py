@@ -102,3 +102,24 @@ def test_an_origin_certificate_lands_in_the_workload_accounts_acm(sandbox: Sandb
     assert arn not in [c["CertificateArn"] for c in ca_acm.list_certificates()["CertificateSummaryList"]]
     rotated = sandbox.trigger_schedule("RotateAcmFunction").raise_for_error()
     assert rotated["failed"] == [] and [r["acm_certificate_arn"] for r in rotated["rotated"]] == [arn]
+
+
+def test_a_role_without_the_external_id_condition_is_unsafe(sandbox: Sandbox, edge: dict[str, str]) -> None:
+    """A role the CA may assume (its name) whose trust names the CA account but no sts:ExternalId:
+    registration proves the confused deputy and refuses it; nothing is written."""
+    iam = sandbox.admin_client("iam", WORKLOAD)
+    trust = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",'
+             f' "Principal": {{"AWS": "arn:aws:iam::{sandbox.ca_account_id}:root"}}}}]}}')  # fmt: skip
+    role = iam.create_role(RoleName="kmsca-dev-edge-unsafe", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    describe = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action":'
+                f' "cloudfront-keyvaluestore:DescribeKeyValueStore", "Resource": "{edge["RevokedSerialsStoreArn"]}"}}]}}')
+    iam.put_role_policy(RoleName="kmsca-dev-edge-unsafe", PolicyName="describe", PolicyDocument=describe)
+    with pytest.raises(FunctionError) as refused:
+        sandbox.invoke(
+            "TargetsFunction",
+            {"operation": "register", "name": "unsafe", "account_id": WORKLOAD, "role_arn": role,
+             "external_id": EXTERNAL_ID, "kvs_arn": edge["RevokedSerialsStoreArn"]},
+        )  # fmt: skip
+    assert refused.value.error_type == "EdgeRoleUnsafe", refused.value.error_message
+    names = [t["name"] for t in sandbox.invoke("TargetsFunction", {"operation": "list"})["targets"]]
+    assert "unsafe" not in names
