@@ -17,9 +17,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.ca import load_issuing_ca
+from kmsca.caller_policy import grant_for
 from kmsca.errors import CaError, wire_errors
+from kmsca.function_url import FUNCTION_URL, parse_invocation
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest, parse_request
+from kmsca.policy_store import DynamoDbPolicyStore
 from kmsca.settings import IssueSettings
 from kmsca.store import DynamoDbCertificateStore
 
@@ -31,7 +34,9 @@ SETTINGS = IssueSettings.from_env()
 kms = boto3.client("kms")
 # CloudFront reads ACM in us-east-1 only; the client is made on the first cloudfront-origin request.
 acm = AcmImporter(lambda: boto3.client("acm", region_name=ACM_REGION))
-store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
+dynamodb = boto3.client("dynamodb")
+store = DynamoDbCertificateStore(dynamodb, SETTINGS.table_name)
+policies = DynamoDbPolicyStore(dynamodb, SETTINGS.table_name)
 _issuer: Issuer | None = None
 
 
@@ -46,15 +51,23 @@ def get_issuer() -> Issuer:
     return _issuer
 
 
-@wire_errors(logger)
+@wire_errors(logger, FUNCTION_URL)
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
-        request = parse_request(IssueRequest, event)
-        logger.append_keys(profile=request.profile)
-        outcome = get_issuer().issue(request, datetime.now(UTC))
+        invocation = parse_invocation(event)
+        request = parse_request(IssueRequest, invocation.request)
+        caller = invocation.caller
+        logger.append_keys(profile=request.profile, caller=caller.arn if caller else "direct-invoke")
+        if caller is None:  # direct Invoke: administrators (lambda:InvokeFunction), no policy
+            outcome = get_issuer().issue(request, datetime.now(UTC))
+        else:
+            stored = policies.load()
+            grant = grant_for(stored.document if stored else None, caller, context.invoked_function_arn.split(":")[4])
+            logger.append_keys(policy_rule=grant.rule.name if grant.rule else None)
+            outcome = get_issuer().issue(request, datetime.now(UTC), caller, grant)
     except CaError as exc:
         logger.warning("request refused", extra={"error_code": exc.code, "reason": exc.message})
         metrics.add_metric(name="CertificatesRejected", unit=MetricUnit.Count, value=1)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 
 class CaError(Exception):
@@ -95,6 +95,28 @@ class RenewalRefused(CaError):
     (``cloudfront-origin``: ACM rotation). Nothing was issued."""
 
 
+class NotAuthorized(CaError):
+    """The verified caller's issuance policy does not allow the request (a profile, a name, an IP
+    address, a lifetime, or a revocation outside its rule), or no rule names the caller. The
+    message names the rule (``rule``) and what failed (``reason``). Nothing was signed or stored.
+
+    Attributes:
+        rule: the name of the policy rule that decided, or ``(none)`` when no rule names the caller.
+        reason: what the rule does not allow.
+    """
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"not authorized by issuance policy rule {rule!r}: {reason}")
+        self.rule = rule
+        self.reason = reason
+
+
+class InvalidIssuancePolicy(CaError):
+    """The issuance policy document is not valid (unknown key, bad pattern, wrong type), or the
+    stored one cannot be read: then every function-URL request is refused (fail closed) until an
+    administrator stores a valid one (utils/issuance-policy.py)."""
+
+
 class InternalError(CaError):
     """An infrastructure failure (AWS throttling or outage, an unexpected fault). Retry with backoff
     (with the same ``idempotency_key`` for an issue request)."""
@@ -123,11 +145,25 @@ def to_wire(exc: BaseException, request_id: str) -> CaError:
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
+class Responder(Protocol):
+    """Another wire for some events (a function URL's HTTP answers: :mod:`kmsca.function_url`)."""
+
+    def applies(self, event: Any) -> bool:
+        """Whether ``event`` is answered by this responder."""
+
+    def ok(self, result: Any) -> Any:
+        """The answer for a handler's result."""
+
+    def refused(self, wire: CaError) -> Any:
+        """The answer for a refusal (already made by :func:`to_wire`)."""
+
+
+def wire_errors(logger: Any = None, responder: Responder | None = None) -> Callable[[Handler], Handler]:
     """Decorate a Lambda handler (outermost) so that it raises only :func:`to_wire` exceptions.
 
     Infrastructure failures are logged with their stack trace (``logger.exception``); callers see
-    ``InternalError`` and the request id, never a stack of the CA's code.
+    ``InternalError`` and the request id, never a stack of the CA's code. With a ``responder``, an
+    event it applies to gets the responder's answers instead (returned, not raised).
     """
     log = logger if logger is not None else logging.getLogger(__name__)
 
@@ -135,13 +171,17 @@ def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Any:
             request_id = str(getattr(context, "aws_request_id", "") or "unknown")
+            answers = responder is not None and responder.applies(event)
             try:
-                return handler(event, context)
+                result = handler(event, context)
+                return responder.ok(result) if answers and responder is not None else result
             except CaError as exc:
                 wire = to_wire(exc, request_id)
             except Exception as exc:  # every infrastructure failure: retryable, logged, not shown
                 log.exception("internal error", extra={"error_type": type(exc).__name__})
                 wire = to_wire(exc, request_id)
+            if answers and responder is not None:
+                return responder.refused(wire)
             raise wire  # outside the except block: no __context__, one frame (this line)
 
         return wrapper  # type: ignore[return-value]

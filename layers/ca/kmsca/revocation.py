@@ -11,7 +11,8 @@ from datetime import datetime
 
 from pydantic import Field, StrictStr
 
-from .errors import InvalidRequest, InvalidRevocationReason
+from .caller_policy import UNRESTRICTED, Caller, Grant
+from .errors import CertificateNotFound, InvalidRequest, InvalidRevocationReason
 from .models import _Strict
 from .records import EARLIEST_TIME, REASONS, iso, parse_iso
 from .serial import canonical_serial
@@ -69,8 +70,15 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
     return moment
 
 
-def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> dict[str, object]:
-    """Revoke one certificate.
+def revoke(
+    store: CertificateStore,
+    request: RevokeRequest,
+    now: datetime,
+    caller: Caller | None = None,
+    grant: Grant = UNRESTRICTED,
+) -> dict[str, object]:
+    """Revoke one certificate, if ``grant`` lets ``caller`` revoke it (``may_revoke``: ``own`` and
+    ``matching`` read the certificate's record first: one more GetItem).
 
     Returns:
         ``{"serial_number", "revoked_at", "reason", "already_revoked"}`` (and ``invalidity_date``
@@ -81,10 +89,15 @@ def revoke(store: CertificateStore, request: RevokeRequest, now: datetime) -> di
         InvalidRequest: bad serial number or invalidity date.
         InvalidRevocationReason: see :func:`check_reason`.
         CertificateNotFound: no such certificate.
+        NotAuthorized: the caller's rule does not let it revoke this certificate (nothing written).
     """
     serial_number = canonical_serial(request.serial_number)
     reason = check_reason(request.reason)
     invalidity_date = check_invalidity_date(request.invalidity_date, now)
+    existing = store.get_certificate(serial_number) if grant.revoke_needs_record else None
+    if grant.revoke_needs_record and existing is None:
+        raise CertificateNotFound(f"no certificate with serial number {serial_number} was issued by this CA")
+    grant.check_revoke(caller, existing)
     record, already_revoked = store.revoke(serial_number, reason, now, invalidity_date)
     response: dict[str, object] = {
         "serial_number": record.serial_number,

@@ -15,6 +15,8 @@ Item kinds (attributes written by :mod:`kmsca.store` and the modules named):
 - ``NOTICE#<serial>#<days>`` / ``NOTICE#CA#<ca>#<serial>#<days>``: the marker of an expiry
   notice sent (:mod:`kmsca.expiry`; TTL).
 - ``KVSSTATE#<store id>``: what the CA last wrote to a KeyValueStore (:mod:`kmsca.kvs_state`).
+- ``POLICY#<name>``: a policy document; ``POLICY#issuance`` is the per-caller issuance policy
+  (:mod:`kmsca.policy_store`, :mod:`kmsca.caller_policy`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ CRLNUMBER_PREFIX = "CRLNUMBER#"
 RENEWAL_PREFIX = "RENEWAL#"
 NOTICE_PREFIX = "NOTICE#"
 KVSSTATE_PREFIX = "KVSSTATE#"
+POLICY_PREFIX = "POLICY#"
+ISSUANCE_POLICY = "issuance"
 
 
 def _id_of(prefix: str, key: str) -> str:
@@ -84,3 +88,8 @@ def notice_key(serial_number: str, threshold_days: object, ca: str | None = None
 def kvs_state_key(store_id: str) -> str:
     """``KVSSTATE#<store id>``: the CA's state of a KeyValueStore (the id is the ARN's last part)."""
     return f"{KVSSTATE_PREFIX}{store_id}"
+
+
+def policy_key(name: str = ISSUANCE_POLICY) -> str:
+    """``POLICY#<name>``: a policy document (``POLICY#issuance``: the issuance policy)."""
+    return f"{POLICY_PREFIX}{name}"
