@@ -245,7 +245,10 @@ class Grant:
             raise NotAuthorized(rule.name, f"profile {profile!r} is not one of its profiles ({allowed})")
         if lifetime_days > rule.max_lifetime_days:
             raise NotAuthorized(
-                rule.name, f"lifetime_days {lifetime_days} is above its max_lifetime_days {rule.max_lifetime_days}"
+                rule.name,
+                f"lifetime_days {lifetime_days} is above its max_lifetime_days {rule.max_lifetime_days} "
+                f"(a request without lifetime_days gets the CA's default: send lifetime_days of at most "
+                f"{rule.max_lifetime_days})",
             )
         problem = rule.name_problem(subject, sans)
         if problem:
