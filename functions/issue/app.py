@@ -4,6 +4,11 @@ Adapter only: parse the event into :class:`kmsca.models.IssueRequest`, call
 :meth:`kmsca.issuance.Issuer.issue`, return its response. Refusals propagate as
 :class:`kmsca.errors.CaError` subclasses, so the invoke response carries ``FunctionError`` with
 ``errorType`` = the error code and ``errorMessage`` = the reason.
+
+Two paths reach it (:mod:`kmsca.function_url`): the function URL (``AuthType: AWS_IAM``; the
+verified caller's issuance policy applies, :mod:`kmsca.caller_policy`, answers are HTTP with
+``{"error", "message"}`` on refusal) and a direct Invoke (administrators with
+``lambda:InvokeFunction``; no policy, refusals raised as before).
 """
 
 from __future__ import annotations

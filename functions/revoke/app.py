@@ -4,6 +4,11 @@ Adapter only: parse into :class:`kmsca.revocation.RevokeRequest`, call
 :func:`kmsca.revocation.revoke`, return its response. Refusals propagate as
 :class:`kmsca.errors.CaError` (``errorType`` = the code). The table stream then triggers CRL
 publication and the KeyValueStore sync.
+
+Two paths reach it (:mod:`kmsca.function_url`): the function URL (``AuthType: AWS_IAM``; the
+verified caller's issuance policy applies, :mod:`kmsca.caller_policy`, answers are HTTP with
+``{"error", "message"}`` on refusal) and a direct Invoke (administrators with
+``lambda:InvokeFunction``; no policy, refusals raised as before).
 """
 
 from __future__ import annotations
