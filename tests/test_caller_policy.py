@@ -344,3 +344,18 @@ def test_refusals_on_the_url_are_http_answers_and_raised_on_direct_invoke() -> N
     with pytest.raises(NotAuthorized):
         handler({}, None)
     assert http_response(200, {"a": 1})["body"] == '{"a": 1}'
+
+
+def test_a_renewal_supersedes_so_it_needs_ownership_or_revocation_rights() -> None:
+    team = Caller(WEB_ROLE_SESSION, WORKLOAD)
+    grant = grant_for(DOCUMENT, team, CA_ACCOUNT)  # may_revoke own
+    mine = FakeRecord("1", "client", WEB_ROLE_SESSION, certificate([], name(cn="device-1")))
+    grant.check_renew(team, mine, revokes=True)
+    theirs = FakeRecord("2", "client", "arn:aws:iam::222222222222:user/alice", certificate([], name(cn="device-1")))
+    with pytest.raises(NotAuthorized, match="renewing certificate 2 supersedes it"):
+        grant.check_renew(team, theirs, revokes=False)
+    bob = Caller("arn:aws:iam::333333333333:user/bob", "333333333333", "o-abcdefghij")  # may_revoke none
+    own = FakeRecord("3", "client", bob.arn, certificate([], name()))
+    grant_for(DOCUMENT, bob, CA_ACCOUNT).check_renew(bob, own, revokes=False)
+    with pytest.raises(NotAuthorized, match="may_revoke none"):
+        grant_for(DOCUMENT, bob, CA_ACCOUNT).check_renew(bob, own, revokes=True)

@@ -52,7 +52,10 @@ Semantics (decisions where AWS has no precedent):
   request's ``lifetime_days``, or the CA's default when it sends none: then it must send one).
 - ``may_revoke``: ``none``; ``own`` (certificates whose ``requested_by`` is the caller's
   principal: the same IAM user, or the same role whatever the session name); ``matching``
-  (certificates of a profile and names this rule would issue); ``any``.
+  (certificates of a profile and names this rule would issue); ``any``. A renewal (``renews``)
+  supersedes the certificate renewed: a caller renews its own certificates, or those its
+  ``may_revoke`` covers (only those when it asks ``revoke_renewed_after_hours``); the new
+  certificate's names are checked like any request.
 - **No document stored**: callers of the CA's own account get what the CA's global limits allow
   (the behaviour before policies existed); callers of any other account get nothing. Once a
   document is stored it alone decides (a CA-account caller named by no rule gets nothing).
@@ -287,6 +290,23 @@ class Grant:
         )
         if problem:
             raise NotAuthorized(rule.name, f"certificate {record.serial_number}: {problem} (may_revoke matching)")
+
+
+    def check_renew(self, caller: Caller | None, record: Any, revokes: bool) -> None:
+        """Raise :class:`NotAuthorized` unless ``caller`` may renew the certificate of ``record``:
+        its own certificate, or one its ``may_revoke`` covers (a renewal supersedes the certificate
+        renewed); with ``revokes`` (``revoke_renewed_after_hours``) only what ``may_revoke`` covers."""
+        rule = self.rule
+        if rule is None:
+            return
+        if not revokes and caller is not None and owner_of(record.requested_by) == caller.owner:
+            return
+        try:
+            self.check_revoke(caller, record)
+        except NotAuthorized as exc:
+            raise NotAuthorized(
+                rule.name, f"renewing certificate {record.serial_number} supersedes it, and {exc.reason}"
+            ) from None
 
 
 UNRESTRICTED = Grant(None)

@@ -239,6 +239,8 @@ class Issuer:
             )
 
         plan = plan_renewal(request, self._store, now)
+        if plan is not None:
+            grant.check_renew(caller, plan.predecessor, revokes=request.revoke_renewed_after_hours is not None)
         signed = self.sign(request, now, plan, grant)
         record = CertificateRecord.from_certificate(
             signed.certificate,
