@@ -245,6 +245,10 @@ def test_own_revokes_only_the_callers_certificates(sandbox: Sandbox, principals:
     status, issued = call(sandbox, principals["team"], "IssueFunctionUrl", payload)
     assert status == 200, issued
     serial = issued["serial_number"]
+    takeover = {"csr": new_csr(None), "renews": serial, "lifetime_days": 7, "revoke_renewed_after_hours": 0}
+    status, body = call(sandbox, principals["other-team"], "IssueFunctionUrl", takeover)
+    assert (status, body["error"]) == (403, "NotAuthorized"), body
+    assert f"renewing certificate {serial} supersedes it" in body["message"]
     status, body = call(sandbox, principals["other-team"], "RevokeFunctionUrl", {"serial_number": serial})
     assert (status, body["error"]) == (403, "NotAuthorized")
     assert "not requested by this caller" in body["message"]
