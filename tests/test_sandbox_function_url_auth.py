@@ -113,3 +113,18 @@ def test_a_wrong_signature_names_nobody(key: Any, change: str) -> None:
     body = json.dumps({"a": 2}).encode() if change == "body" else b'{"a": 1}'
     now = time.time() + 16 * 60 if change == "stale" else None
     assert verify_signature("POST", URL, headers, body, "eu-west-1", now=now) is None
+
+
+def test_the_callers_organization_comes_from_moto() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from utils.sandbox.function_urls import _organization_of
+
+    with mock_aws():
+        organizations = boto3.client("organizations", region_name="us-east-1")
+        org = organizations.create_organization(FeatureSet="ALL")["Organization"]
+        member = organizations.create_account(Email="w@example.com", AccountName="w")["CreateAccountStatus"]
+        assert _organization_of(member["AccountId"]) == org["Id"]
+        assert _organization_of(org["MasterAccountId"]) == org["Id"]
+        assert _organization_of("999999999999") is None
