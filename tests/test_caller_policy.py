@@ -22,10 +22,10 @@ from kmsca.caller_policy import (
     Grant,
     grant_for,
     owner_of,
-    parse_document,
 )
 from kmsca.errors import CertificateNotFound, InvalidIssuancePolicy, InvalidRequest, NotAuthorized, wire_errors
 from kmsca.function_url import FUNCTION_URL, http_response, parse_invocation
+from kmsca.policy_document import parse_document
 from kmsca.revocation import RevokeRequest, revoke
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

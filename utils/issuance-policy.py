@@ -29,8 +29,8 @@ from typing import IO, Any
 
 from certcli.aws import ENV_STACK_NAME, clients_for, default_stack_name, stack_outputs  # puts layers/ca on the path
 from certcli.errors import CliError, Refused
-from kmsca.caller_policy import parse_document
 from kmsca.errors import CaError
+from kmsca.policy_document import parse_document
 from kmsca.policy_store import DynamoDbPolicyStore
 
 ENV_TABLE_NAME = "KMSCA_TABLE_NAME"

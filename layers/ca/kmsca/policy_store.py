@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from .caller_policy import IssuancePolicyDocument, parse_document
+from .caller_policy import IssuancePolicyDocument
 from .errors import CaError, InvalidIssuancePolicy
+from .policy_document import parse_document
 from .records import iso
 from .table_keys import policy_key
 
