@@ -283,6 +283,9 @@ def test_the_cli_and_the_policy_tool_work_through_the_urls(sandbox: Sandbox, tmp
     put = tool("issuance-policy.py", "put", str(document))
     assert put.returncode == 0, put.stderr
     assert json.loads(put.stdout)["revision"] == 1
+    got = tool("issuance-policy.py", "get")
+    assert got.returncode == 0 and json.loads(got.stdout) == json.loads(document.read_text()), got.stderr
+    assert "revision 1, updated" in got.stderr and sandbox.operator.arn in got.stderr
     stale = tool("issuance-policy.py", "put", str(document), "--if-revision", "0")
     assert stale.returncode == 1 and "PolicyRevisionConflict" in stale.stderr
     refused = tool("server-cert.py", "evil.example.net", "--san", "dns:evil.example.net", "--lifetime-days", "30")
