@@ -2,7 +2,7 @@
 # Developer entry point. Sets up what it needs (a virtualenv, openssl) and runs one job:
 #   ./dev.sh demo     the demo on the local sandbox (no AWS account needed)
 #   ./dev.sh test     the test suite
-#   ./dev.sh lint     ruff, mypy (CA core, sandbox, functions), cfn-lint, connection function embedded in the template
+#   ./dev.sh lint     ruff, mypy (CA core, tools, functions, test support), cfn-lint, connection function embedded in the template
 #   ./dev.sh sam      sam validate --lint and sam build (SAM CLI in its own virtualenv)
 #   ./dev.sh bench    the benchmark (AWS calls and latency per issuance)
 #   ./dev.sh sandbox  start the local sandbox in the foreground (Ctrl-C stops it)
@@ -75,7 +75,7 @@ shift || true
 case "$job" in
     demo)
         system_deps; venv
-        exec "$VENV/bin/python" utils/demo.py "$@"
+        exec "$VENV/bin/python" -m utils.demo "$@"
         ;;
     test)
         system_deps; venv
@@ -85,7 +85,9 @@ case "$job" in
         venv
         "$VENV/bin/ruff" check .
         "$VENV/bin/mypy" --ignore-missing-imports layers/ca/kmsca
-        "$VENV/bin/mypy" --ignore-missing-imports utils/sandbox
+        # the tools (sandbox, demo, CLIs, benchmark) import the core: the layer is on the path
+        MYPYPATH=layers/ca "$VENV/bin/mypy" --ignore-missing-imports utils
+        MYPYPATH=layers/ca:. "$VENV/bin/mypy" --ignore-missing-imports --explicit-package-bases tests/support
         # each function is its own app.py: package bases keep them apart; the layer is on the path, as in Lambda
         MYPYPATH=layers/ca "$VENV/bin/mypy" --ignore-missing-imports --explicit-package-bases functions
         "$VENV/bin/cfn-lint" template.yaml

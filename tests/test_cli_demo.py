@@ -6,9 +6,13 @@ connection function under Node.js)."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import ipaddress
 import json
 import os
+import shutil
+import ssl
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +26,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from utils import demo
+from utils.demo import constants as demo_constants
+from utils.demo import crls as demo_crls
+from utils.demo import nginx as demo_nginx
+from utils.demo import tls as demo_tls
+from utils.demo import x509_text as demo_x509
+from utils.demo.steps import cloudfront as cloudfront_steps
+from utils.demo.steps import nginx as nginx_steps
+from utils.demo.steps import revocation as revocation_steps
 
 PEM = serialization.Encoding.PEM
 
@@ -111,19 +123,26 @@ def pki(tmp_path: Path) -> Pki:
 
 
 @pytest.fixture
-def server(pki: Pki) -> demo.MtlsServer:
-    with demo.MtlsServer(*pki.server, pki.bundle) as running:
+def server(pki: Pki) -> demo_tls.MtlsServer:
+    with demo_tls.MtlsServer(*pki.server, pki.bundle) as running:
         yield running
 
 
+def _revocation(
+    crl_number_before: int = 0, revoked_at: str = "", recorded_wall: float = 0.0
+) -> demo.Revocation:
+    """What step_revoke hands on for serial 0a0b0c, revoke-cert.py having returned now."""
+    return demo.Revocation("0a0b0c", crl_number_before, revoked_at, time.monotonic(), recorded_wall)
+
+
 def _demo(tmp_path: Path) -> demo.Demo:
-    return demo.Demo(out_dir=tmp_path, work=tmp_path, sandbox=demo.Sandbox(tmp_path, timeout=1))
+    return demo.Demo(out_dir=tmp_path, work=tmp_path, sandbox=demo.SandboxProcess(tmp_path, timeout=1))
 
 
 @pytest.mark.parametrize("tls12", [False, True])
-def test_python_client_with_issued_certificate_is_accepted(pki: Pki, server: demo.MtlsServer, tls12: bool) -> None:
-    client = demo.TlsClient("ours", "python", *pki.client, expect_accept=True, tls12=tls12)
-    accepted, seen = demo.python_client(client, server.port, pki.bundle)
+def test_python_client_with_issued_certificate_is_accepted(pki: Pki, server: demo_tls.MtlsServer, tls12: bool) -> None:
+    client = demo_tls.TlsClient("ours", "python", *pki.client, expect_accept=True, tls12=tls12)
+    accepted, seen = demo_tls.python_client(client, server.port, pki.bundle)
     event = server.next_event()
     assert accepted, seen
     assert event.accepted
@@ -133,9 +152,9 @@ def test_python_client_with_issued_certificate_is_accepted(pki: Pki, server: dem
 
 
 @pytest.mark.parametrize("tls12", [False, True])
-def test_python_client_without_certificate_is_refused(pki: Pki, server: demo.MtlsServer, tls12: bool) -> None:
-    client = demo.TlsClient("none", "python", None, None, expect_accept=False, tls12=tls12)
-    accepted, seen = demo.python_client(client, server.port, pki.bundle)
+def test_python_client_without_certificate_is_refused(pki: Pki, server: demo_tls.MtlsServer, tls12: bool) -> None:
+    client = demo_tls.TlsClient("none", "python", None, None, expect_accept=False, tls12=tls12)
+    accepted, seen = demo_tls.python_client(client, server.port, pki.bundle)
     event = server.next_event()
     assert not accepted
     assert seen.startswith("refused: ")
@@ -143,34 +162,34 @@ def test_python_client_without_certificate_is_refused(pki: Pki, server: demo.Mtl
     assert "PEER_DID_NOT_RETURN_A_CERTIFICATE" in event.detail
 
 
-def test_certificate_from_another_ca_is_refused(pki: Pki, server: demo.MtlsServer, tmp_path: Path) -> None:
-    chain, key = demo.foreign_client_cert(tmp_path / "other")
+def test_certificate_from_another_ca_is_refused(pki: Pki, server: demo_tls.MtlsServer, tmp_path: Path) -> None:
+    chain, key = demo_tls.foreign_client_cert(tmp_path / "other")
     assert key.stat().st_mode & 0o777 == 0o600
-    accepted, _ = demo.python_client(demo.TlsClient("other", "python", chain, key, False), server.port, pki.bundle)
+    accepted, _ = demo_tls.python_client(demo_tls.TlsClient("other", "python", chain, key, False), server.port, pki.bundle)
     event = server.next_event()
     assert not accepted and not event.accepted
     assert "CERTIFICATE_VERIFY_FAILED" in event.detail
 
 
-def test_server_certificate_is_not_a_client_certificate(pki: Pki, server: demo.MtlsServer) -> None:
-    client = demo.TlsClient("server as client", "python", *pki.server, expect_accept=False)
-    accepted, _ = demo.python_client(client, server.port, pki.bundle)
+def test_server_certificate_is_not_a_client_certificate(pki: Pki, server: demo_tls.MtlsServer) -> None:
+    client = demo_tls.TlsClient("server as client", "python", *pki.server, expect_accept=False)
+    accepted, _ = demo_tls.python_client(client, server.port, pki.bundle)
     event = server.next_event()
     assert not accepted and not event.accepted
     assert "unsuitable certificate purpose" in event.detail
 
 
-def test_openssl_client(pki: Pki, server: demo.MtlsServer, tmp_path: Path) -> None:
+def test_openssl_client(pki: Pki, server: demo_tls.MtlsServer, tmp_path: Path) -> None:
     runner = _demo(tmp_path)
-    accepted, seen = demo.openssl_client(
-        runner, demo.TlsClient("ours", "openssl", *pki.client, True), server.port, pki.bundle
+    accepted, seen = demo_tls.openssl_client(
+        runner, demo_tls.TlsClient("ours", "openssl", *pki.client, True), server.port, pki.bundle
     )
     assert accepted, seen
     assert "Verification: OK" in seen
     assert server.next_event().accepted
 
-    accepted, seen = demo.openssl_client(
-        runner, demo.TlsClient("none", "openssl", None, None, False), server.port, pki.bundle
+    accepted, seen = demo_tls.openssl_client(
+        runner, demo_tls.TlsClient("none", "openssl", None, None, False), server.port, pki.bundle
     )
     assert not accepted
     assert "alert certificate required" in seen
@@ -179,10 +198,10 @@ def test_openssl_client(pki: Pki, server: demo.MtlsServer, tmp_path: Path) -> No
 
 def test_a_server_that_accepts_everything_would_be_caught(pki: Pki, tmp_path: Path) -> None:
     """The refusal check is real: against a server that does not ask for certificates, 'no certificate' is accepted."""
-    lax = demo.MtlsServer(*pki.server, pki.bundle)
-    lax.context.verify_mode = demo.ssl.CERT_NONE
+    lax = demo_tls.MtlsServer(*pki.server, pki.bundle)
+    lax.context.verify_mode = ssl.CERT_NONE
     with lax:
-        accepted, _ = demo.python_client(demo.TlsClient("none", "python", None, None, False), lax.port, pki.bundle)
+        accepted, _ = demo_tls.python_client(demo_tls.TlsClient("none", "python", None, None, False), lax.port, pki.bundle)
     assert accepted
 
 
@@ -190,7 +209,7 @@ def test_failed_sandbox_is_reported_and_dependent_steps_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(
-        demo.Sandbox, "command", lambda self, port: [sys.executable, "-c", "print('port in use'); raise SystemExit(3)"]
+        demo.SandboxProcess, "command", lambda self, port: [sys.executable, "-c", "print('port in use'); raise SystemExit(3)"]
     )
     assert demo.main(["--out-dir", str(tmp_path / "out")]) == 1
     out = capsys.readouterr().out
@@ -202,9 +221,9 @@ def test_failed_sandbox_is_reported_and_dependent_steps_are_skipped(
 
 def test_sandbox_that_never_gets_ready_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        demo.Sandbox, "command", lambda self, port: [sys.executable, "-c", "import time; time.sleep(60)"]
+        demo.SandboxProcess, "command", lambda self, port: [sys.executable, "-c", "import time; time.sleep(60)"]
     )
-    sandbox = demo.Sandbox(tmp_path, timeout=0.5)
+    sandbox = demo.SandboxProcess(tmp_path, timeout=0.5)
     with pytest.raises(demo.StepFailed, match="no state file after"):
         sandbox.start()
     assert sandbox.stop().startswith("stopped")
@@ -213,7 +232,7 @@ def test_sandbox_that_never_gets_ready_is_stopped(tmp_path: Path, monkeypatch: p
 
 def test_excerpt_joins_values_on_the_next_line() -> None:
     text = "        X509v3 Extended Key Usage: \n                TLS Web Client Authentication\n        Other: x\n"
-    assert demo.excerpt(text) == ["X509v3 Extended Key Usage: TLS Web Client Authentication"]
+    assert demo_x509.excerpt(text) == ["X509v3 Extended Key Usage: TLS Web Client Authentication"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,12 +241,12 @@ def test_excerpt_joins_values_on_the_next_line() -> None:
 
 def test_crl_helpers(pki: Pki) -> None:
     crl = pki.crl([0x0A0B0C, 0x05], number=42)
-    assert demo.crl_number(crl) == 42
-    assert demo.entries(crl) == "2 entries"
-    assert demo.entries(pki.crl([0x05])) == "1 entry"
-    entry = demo.listed(crl, "0a0b0c")
-    assert entry is not None and demo.entry_reason(entry) == "keyCompromise"
-    assert demo.listed(crl, "0102030405") is None
+    assert demo_crls.crl_number(crl) == 42
+    assert demo_crls.entries(crl) == "2 entries"
+    assert demo_crls.entries(pki.crl([0x05])) == "1 entry"
+    entry = demo_crls.listed(crl, "0a0b0c")
+    assert entry is not None and demo_crls.entry_reason(entry) == "keyCompromise"
+    assert demo_crls.listed(crl, "0102030405") is None
 
 
 @pytest.mark.parametrize(
@@ -243,20 +262,20 @@ def test_crl_helpers(pki: Pki) -> None:
     ],
 )
 def test_http_summary(status: int | None, body: str, shown: str) -> None:
-    assert demo.http_summary(status, body) == shown
+    assert demo_nginx.http_summary(status, body) == shown
 
 
 def test_python_server_with_crls_refuses_the_revoked_client(pki: Pki) -> None:
-    with demo.MtlsServer(*pki.server, pki.bundle, crl_file=pki.crls) as server:
-        accepted, seen = demo.python_client(
-            demo.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle
+    with demo_tls.MtlsServer(*pki.server, pki.bundle, crl_file=pki.crls) as server:
+        accepted, seen = demo_tls.python_client(
+            demo_tls.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle
         )
         event = server.next_event()
         assert accepted and event.accepted, (seen, event)
 
         for tls12 in (False, True):
-            client = demo.TlsClient("revoked", "python", *pki.revoked, False, tls12=tls12)
-            accepted, seen = demo.python_client(client, server.port, pki.bundle)
+            client = demo_tls.TlsClient("revoked", "python", *pki.revoked, False, tls12=tls12)
+            accepted, seen = demo_tls.python_client(client, server.port, pki.bundle)
             event = server.next_event()
             assert not accepted and not event.accepted
             assert "certificate revoked" in event.detail
@@ -275,34 +294,34 @@ def test_python_server_without_a_crl_for_the_ca_refuses_everyone(pki: Pki, tmp_p
     )
     crls = tmp_path / "other-crl.pem"
     crls.write_bytes(other_crl.public_bytes(PEM))
-    with demo.MtlsServer(*pki.server, pki.bundle, crl_file=crls) as server:
-        accepted, _ = demo.python_client(demo.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle)
+    with demo_tls.MtlsServer(*pki.server, pki.bundle, crl_file=crls) as server:
+        accepted, _ = demo_tls.python_client(demo_tls.TlsClient("good", "python", *pki.client, True), server.port, pki.bundle)
         event = server.next_event()
     assert not accepted and not event.accepted
     assert "unable to get certificate CRL" in event.detail
 
 
-@pytest.mark.skipif(demo.find_nginx() is None, reason="nginx is not installed (apt-get install nginx-light)")
+@pytest.mark.skipif(demo_nginx.find_nginx() is None, reason="nginx is not installed (apt-get install nginx-light)")
 def test_nginx_with_crls(pki: Pki, tmp_path: Path) -> None:
     runner = _demo(tmp_path)
-    nginx_binary = demo.find_nginx()
+    nginx_binary = demo_nginx.find_nginx()
     assert nginx_binary is not None
-    with demo.Nginx(
+    with demo_nginx.Nginx(
         nginx_binary, tmp_path / "nginx", fullchain=pki.server[0], key=pki.server[1], ca_bundle=pki.bundle,
         crls=pki.crls,
     ) as nginx:  # fmt: skip
-        status, body = demo.python_https_get(nginx.port, pki.bundle, *pki.client)
+        status, body = demo_nginx.python_https_get(nginx.port, pki.bundle, *pki.client)
         assert status == 200, body
         assert "serial 0102030405 verify SUCCESS" in body
-        status, body = demo.openssl_https_get(runner, nginx.port, pki.bundle, *pki.client)
+        status, body = demo_nginx.openssl_https_get(runner, nginx.port, pki.bundle, *pki.client)
         assert status == 200, body
-        status, body = demo.python_https_get(nginx.port, pki.bundle, *pki.revoked)
+        status, body = demo_nginx.python_https_get(nginx.port, pki.bundle, *pki.revoked)
         assert status == 400
         assert "The SSL certificate error" in body
-        status, body = demo.openssl_https_get(runner, nginx.port, pki.bundle, *pki.revoked)
+        status, body = demo_nginx.openssl_https_get(runner, nginx.port, pki.bundle, *pki.revoked)
         assert status == 400
-        status, body = demo.python_https_get(nginx.port, pki.bundle, None, None)
-        assert (status, demo.http_summary(status, body)) == (400, "400 No required SSL certificate was sent")
+        status, body = demo_nginx.python_https_get(nginx.port, pki.bundle, None, None)
+        assert (status, demo_nginx.http_summary(status, body)) == (400, "400 No required SSL certificate was sent")
         time.sleep(0.1)
         assert any("certificate revoked" in line for line in nginx.log_lines("verify error"))
         process = nginx.process
@@ -310,11 +329,11 @@ def test_nginx_with_crls(pki: Pki, tmp_path: Path) -> None:
 
 
 def test_nginx_that_cannot_start_is_reported(pki: Pki, tmp_path: Path) -> None:
-    nginx_binary = demo.find_nginx() or sys.executable  # python exits at once on nginx's options too
+    nginx_binary = demo_nginx.find_nginx() or sys.executable  # python exits at once on nginx's options too
     missing = tmp_path / "no-such-crls.pem"
     with (
         pytest.raises(demo.StepFailed, match="exited with status"),
-        demo.Nginx(
+        demo_nginx.Nginx(
             nginx_binary,
             tmp_path / "nginx",
             fullchain=pki.server[0],
@@ -327,9 +346,9 @@ def test_nginx_that_cannot_start_is_reported(pki: Pki, tmp_path: Path) -> None:
 
 
 def test_missing_nginx_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo, "find_nginx", lambda: None)
+    monkeypatch.setattr(demo_nginx, "find_nginx", lambda: None)
     with pytest.raises(demo.StepFailed, match=r"nginx is not installed.*apt-get install nginx-light"):
-        demo.step_nginx(_demo(tmp_path))
+        nginx_steps.step_nginx(_demo(tmp_path))
 
 
 def test_crl_wait_times_out_with_a_clear_message(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,46 +361,46 @@ def test_crl_wait_times_out_with_a_clear_message(pki: Pki, tmp_path: Path, monke
         calls.append(key)
         return crl, crl.public_bytes(serialization.Encoding.DER), {"crl-number": "3"}
 
-    monkeypatch.setattr(demo, "fetch_crl", fetch)
-    monkeypatch.setattr(demo, "CRL_WAIT_SECONDS", 0.5)
-    monkeypatch.setattr(demo, "CRL_POLL_SECONDS", 0.1)
-    runner.revocation.update(serial="0a0b0c", crl_number_before=3, recorded=time.monotonic())
+    monkeypatch.setattr(revocation_steps, "fetch_crl", fetch)
+    monkeypatch.setattr(revocation_steps, "CRL_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(revocation_steps, "CRL_POLL_SECONDS", 0.1)
+    runner.state.revocation = _revocation(crl_number_before=3)
     with pytest.raises(
         demo.StepFailed, match=r"no published issuing.crl lists 0a0b0c 0.5 s after .*\(still number 3, 1 entry"
     ):
-        demo.step_crl_published(runner)
+        revocation_steps.step_crl_published(runner)
     assert len(calls) >= 3
     assert set(calls) == {"issuing.crl"}
 
 
 def test_crl_wait_checks_what_it_finds(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = _demo(tmp_path)
-    runner.files["issuing_pem"] = pki.bundle  # the test CA signs the CRL
+    runner.state.published = demo.PublishedCa(pki.bundle, pki.bundle, pki.bundle)  # the test CA signs the CRL
     crl = pki.crl([0x0A0B0C], number=4)
     monkeypatch.setattr(
-        demo, "fetch_crl", lambda _d, _k: (crl, crl.public_bytes(serialization.Encoding.DER), {"crl-number": "4"})
+        revocation_steps, "fetch_crl", lambda _d, _k: (crl, crl.public_bytes(serialization.Encoding.DER), {"crl-number": "4"})
     )
-    runner.revocation.update(serial="0a0b0c", crl_number_before=3, recorded=time.monotonic())
-    assert "CRL number 3 -> 4 lists the revoked serial" in demo.step_crl_published(runner)
+    runner.state.revocation = revocation = _revocation(crl_number_before=3)
+    assert "CRL number 3 -> 4 lists the revoked serial" in revocation_steps.step_crl_published(runner)
 
-    runner.revocation.update(crl_number_before=4)  # a CRL number that did not increase is a failure
+    revocation.crl_number_before = 4  # a CRL number that did not increase is a failure
     with pytest.raises(demo.StepFailed, match="CRL number 4 is not above 4"):
-        demo.step_crl_published(runner)
+        revocation_steps.step_crl_published(runner)
 
     (tmp_path / "forged").mkdir()
     forged = Pki(tmp_path / "forged").crl([0x0A0B0C], 9)  # same issuer name, another key
     monkeypatch.setattr(
-        demo, "fetch_crl", lambda _d, _k: (forged, forged.public_bytes(serialization.Encoding.DER), {"crl-number": "9"})
+        revocation_steps, "fetch_crl", lambda _d, _k: (forged, forged.public_bytes(serialization.Encoding.DER), {"crl-number": "9"})
     )
     with pytest.raises(demo.StepFailed, match="its signature does not verify under the issuing CA's key"):
-        demo.step_crl_published(runner)
+        revocation_steps.step_crl_published(runner)
 
 
 def test_crl_excerpt(pki: Pki, tmp_path: Path) -> None:
     der = tmp_path / "issuing.crl"
     der.write_bytes(pki.crl([0x0A0B0C], number=12).public_bytes(serialization.Encoding.DER))
     text = _demo(tmp_path).run(["openssl", "crl", "-inform", "DER", "-in", str(der), "-noout", "-text"]).stdout
-    lines = demo.excerpt(text, demo.CRL_EXCERPT)
+    lines = demo_x509.excerpt(text, demo_x509.CRL_EXCERPT)
     assert "X509v3 CRL Number: 12" in lines
     assert "Serial Number: 0A0B0C" in lines
     assert "X509v3 CRL Reason Code: Key Compromise" in lines
@@ -396,14 +415,14 @@ def test_crl_excerpt(pki: Pki, tmp_path: Path) -> None:
     [(0x4A3F05, "4a:3f:05"), (0x8F01, "00:8f:01"), (0x0A1B, "0a:1b"), (0x01, "01"), (0x80, "00:80"), (0x7F, "7f")],
 )
 def test_colon_hex_is_the_der_integer_as_cloudfront_shows_it(serial: int, shown: str) -> None:
-    assert demo.colon_hex(serial) == shown
+    assert demo_x509.colon_hex(serial) == shown
 
 
 def _origin_leaf(pki: Pki, key: Any, eku: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, demo.ORIGIN_CN)]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, demo_constants.ORIGIN_CN)]))
         .issuer_name(pki.ca.subject)
         .public_key(key.public_key())
         .serial_number(0x4A3F05)
@@ -446,12 +465,12 @@ class OriginSetup:
         crt.write_bytes(self.leaf.public_bytes(PEM))
         chain.write_bytes(self.pki.ca.public_bytes(PEM))
         info = {
-            "serial_number": "4a3f05", "subject": f"CN={demo.ORIGIN_CN}", "profile": "cloudfront-origin",
+            "serial_number": "4a3f05", "subject": f"CN={demo_constants.ORIGIN_CN}", "profile": "cloudfront-origin",
             "not_after": "2027-02-19T08:00:00Z", "key_type": "ec-p256", "acm_certificate_arn": self.arn,
             "acm_region": "us-east-1", "origin_mtls_config": {"OriginMtlsConfig": {"ClientCertificateArn": self.arn}},
             "files": {"certificate": str(crt), "chain": str(chain)}, "written": [str(crt), str(chain)],
         }  # fmt: skip
-        return demo.subprocess.CompletedProcess([script, *args], 0, json.dumps(info), "")
+        return subprocess.CompletedProcess([script, *args], 0, json.dumps(info), "")
 
     def _client(self, service: str, region: str | None = None) -> Any:
         from botocore.stub import Stubber
@@ -466,7 +485,7 @@ class OriginSetup:
                 "describe_certificate",
                 {
                     "Certificate": {
-                        "CertificateArn": self.arn, "DomainName": demo.ORIGIN_CN, "Serial": "4a:3f:05",
+                        "CertificateArn": self.arn, "DomainName": demo_constants.ORIGIN_CN, "Serial": "4a:3f:05",
                         "Status": "ISSUED", "Type": "IMPORTED", "KeyAlgorithm": self.key_algorithm,
                         "ExtendedKeyUsages": self.ekus, "NotAfter": dt.datetime(2027, 2, 19, tzinfo=dt.UTC),
                     }
@@ -498,7 +517,7 @@ def origin(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OriginS
 def test_origin_step_shows_the_certificate_in_acm_us_east_1(
     origin: OriginSetup, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = demo.step_origin_cert(origin.runner)
+    result = cloudfront_steps.step_origin_cert(origin.runner)
     assert result.startswith(f"{ACM_ARN}: ISSUED, EC P-256, EKU clientAuth")
     assert origin.regions == ["us-east-1"]
     out = capsys.readouterr().out
@@ -508,7 +527,8 @@ def test_origin_step_shows_the_certificate_in_acm_us_east_1(
     assert "X509v3 Extended Key Usage: TLS Web Client Authentication" in out
     assert "NIST CURVE: P-256" in out
     assert "CN=Unit Test CA  (issuing CA)" in out
-    assert origin.runner.issued["origin"]["acm_certificate_arn"] == ACM_ARN
+    assert origin.runner.state.origin is not None
+    assert origin.runner.state.origin.summary["acm_certificate_arn"] == ACM_ARN
 
 
 def test_origin_step_marks_certificates_it_did_not_import(
@@ -518,7 +538,7 @@ def test_origin_step_marks_certificates_it_did_not_import(
     (origin.runner.work / "other").mkdir()
     other = Pki(origin.runner.work / "other")
     origin.acm_chain = [origin.pki.ca, other.ca]
-    demo.step_origin_cert(origin.runner)
+    cloudfront_steps.step_origin_cert(origin.runner)
     assert "(appended by the ACM emulation, not imported by the CA)" in capsys.readouterr().out
 
 
@@ -545,7 +565,7 @@ def test_origin_step_fails_on_what_acm_must_not_hold(
 ) -> None:
     change(origin)
     with pytest.raises(demo.StepFailed, match=message):
-        demo.step_origin_cert(origin.runner)
+        cloudfront_steps.step_origin_cert(origin.runner)
 
 
 def test_origin_step_reports_a_refusal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -553,10 +573,10 @@ def test_origin_step_reports_a_refusal(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(
         demo.Demo,
         "cli",
-        lambda self, *args: demo.subprocess.CompletedProcess(args, 2, "", "error: CaNotReady: no ACM access\n"),
+        lambda self, *args: subprocess.CompletedProcess(args, 2, "", "error: CaNotReady: no ACM access\n"),
     )
     with pytest.raises(demo.StepFailed, match="exited with status 2: error: CaNotReady: no ACM access"):
-        demo.step_origin_cert(runner)
+        cloudfront_steps.step_origin_cert(runner)
 
 
 def _not_found() -> Exception:
@@ -598,11 +618,10 @@ KVS_ARN = "arn:aws:cloudfront::123456789012:key-value-store/ff3c97df-7662-46da-b
 def _kvs_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kvs: FakeKvs) -> demo.Demo:
     runner = _demo(tmp_path)
     runner.sandbox.state = {"region": "eu-west-1", "outputs": {"RevokedSerialsStoreArn": KVS_ARN}}
-    runner.revocation.update(serial="0a0b0c", revoked_at="2026-11-21T08:00:00Z", recorded=time.monotonic(),
-                             recorded_wall=time.time())  # fmt: skip
-    runner.issued["client"] = {"serial_number": "0102030405"}
+    runner.state.revocation = _revocation(revoked_at="2026-11-21T08:00:00Z", recorded_wall=time.time())
+    runner.state.client = demo.Issued("0102030405")
     monkeypatch.setattr(demo.Demo, "kvs_client", lambda self: kvs)
-    monkeypatch.setattr(demo, "KVS_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(cloudfront_steps, "KVS_POLL_SECONDS", 0.01)
     return runner
 
 
@@ -611,12 +630,13 @@ def test_kvs_step_waits_for_the_sync_and_exports_the_store(
 ) -> None:
     kvs = FakeKvs({"0a0b0c": "2026-11-21T08:00:00Z keyCompromise", "0d": "2026-11-20T08:00:00Z superseded"}, 3)
     runner = _kvs_demo(tmp_path, monkeypatch, kvs)
-    result = demo.step_kvs(runner)
+    result = cloudfront_steps.step_kvs(runner)
     assert result.startswith("0a0b0c -> '2026-11-21T08:00:00Z keyCompromise' (found after ")
     out = capsys.readouterr().out
     assert "(4 polls)" in out
     assert "get_key(0102030405) (the good client certificate): ResourceNotFoundException, not revoked" in out
-    assert json.loads(runner.files["kvs_items"].read_text()) == {
+    assert runner.state.kvs_export is not None
+    assert json.loads(runner.state.kvs_export.read_text()) == {
         "data": [
             {"key": "0a0b0c", "value": "2026-11-21T08:00:00Z keyCompromise"},
             {"key": "0d", "value": "2026-11-20T08:00:00Z superseded"},
@@ -626,15 +646,15 @@ def test_kvs_step_waits_for_the_sync_and_exports_the_store(
 
 def test_kvs_items_follows_pages() -> None:
     kvs = FakeKvs({f"{i:02x}": "v" for i in range(120)})
-    assert len(demo.kvs_items(kvs, KVS_ARN)) == 120
+    assert len(cloudfront_steps.kvs_items(kvs, KVS_ARN)) == 120
     assert [len(p["Items"]) for p in kvs.pages] == [50, 50, 20]
 
 
 def test_kvs_step_times_out_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = _kvs_demo(tmp_path, monkeypatch, FakeKvs({}))
-    monkeypatch.setattr(demo, "KVS_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(cloudfront_steps, "KVS_WAIT_SECONDS", 0.2)
     with pytest.raises(demo.StepFailed, match=r"0a0b0c is not in the KeyValueStore after 0.2 s .*SyncKvsFunction"):
-        demo.step_kvs(runner)
+        cloudfront_steps.step_kvs(runner)
 
 
 @pytest.mark.parametrize(
@@ -648,33 +668,34 @@ def test_kvs_step_checks_what_it_finds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, items: dict[str, str], message: str
 ) -> None:
     with pytest.raises(demo.StepFailed, match=message):
-        demo.step_kvs(_kvs_demo(tmp_path, monkeypatch, FakeKvs(items)))
+        cloudfront_steps.step_kvs(_kvs_demo(tmp_path, monkeypatch, FakeKvs(items)))
 
 
 def test_kvs_step_without_a_store_is_a_clear_failure(tmp_path: Path) -> None:
     runner = _demo(tmp_path)
     runner.sandbox.state = {"region": "eu-west-1", "outputs": {}}
     with pytest.raises(demo.StepFailed, match="no RevokedSerialsStoreArn output"):
-        demo.step_kvs(runner)
+        cloudfront_steps.step_kvs(runner)
 
 
 def test_kvs_client_without_awscrt_is_a_clear_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = demo.importlib.util.find_spec
-    monkeypatch.setattr(demo.importlib.util, "find_spec", lambda name: None if name == "awscrt" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "awscrt" else real(name))
     with pytest.raises(demo.StepFailed, match=r"SigV4A, which needs awscrt"):
         _demo(tmp_path).kvs_client()
 
 
 def _connection_demo(pki: Pki, tmp_path: Path, items: dict[str, str]) -> demo.Demo:
     runner = _demo(tmp_path)
-    runner.files.update(revoked_certificate=pki.revoked[0], client_certificate=pki.client[0])
+    runner.state.revoked = demo.Issued("0a0b0c", files={"certificate": pki.revoked[0]})
+    runner.state.client = demo.Issued("0102030405", files={"certificate": pki.client[0]})
     export = tmp_path / "kvs-items.json"
     export.write_text(json.dumps({"data": [{"key": k, "value": v} for k, v in items.items()]}))
-    runner.files["kvs_items"] = export
+    runner.state.kvs_export = export
     return runner
 
 
-needs_node = pytest.mark.skipif(demo.shutil.which("node") is None, reason="Node.js is not installed")
+needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 
 
 @needs_node
@@ -688,11 +709,11 @@ def test_connection_function_denies_the_revoked_and_allows_the_good(
                 "name": "kmsca-dev-revocation-check",
                 "runtime": "cloudfront-js-2.0",
                 "stage": "LIVE",
-                "code": (demo.CONNECTION_DIR / "connection.js").read_text(),
+                "code": (demo_constants.CONNECTION_DIR / "connection.js").read_text(),
             }
         }
     }
-    assert demo.step_connection_function(runner).startswith("revoked certificate denied")
+    assert cloudfront_steps.step_connection_function(runner).startswith("revoked certificate denied")
     out = capsys.readouterr().out
     assert "serialNumber 0a:0b:0c" in out  # the pki's revoked serial, as CloudFront renders it
     assert "serialNumber 0A0B0C" in out  # as openssl x509 -serial prints it
@@ -707,7 +728,7 @@ def test_connection_function_with_an_empty_store_lets_the_revoked_in(pki: Pki, t
     """The decision comes from the store's content: without the key, the revoked certificate is allowed."""
     runner = _connection_demo(pki, tmp_path, {})
     with pytest.raises(demo.StepFailed, match="unexpected decision or log for: revoked certificate"):
-        demo.step_connection_function(runner)
+        cloudfront_steps.step_connection_function(runner)
 
 
 @needs_node
@@ -715,13 +736,13 @@ def test_connection_function_code_must_be_the_deployed_code(pki: Pki, tmp_path: 
     runner = _connection_demo(pki, tmp_path, {"0a0b0c": "v"})
     runner.sandbox.state = {"connection_functions": {"RevocationCheckFunction": {"code": "// stale copy\n"}}}
     with pytest.raises(demo.StepFailed, match=r"embed-connection-function\.py"):
-        demo.step_connection_function(runner)
+        cloudfront_steps.step_connection_function(runner)
 
 
 def test_missing_node_is_a_clear_failure(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo.shutil, "which", lambda name, **_: None)
+    monkeypatch.setattr(shutil, "which", lambda name, **_: None)
     with pytest.raises(demo.StepFailed, match=r"Node\.js is not installed"):
-        demo.step_connection_function(_connection_demo(pki, tmp_path, {}))
+        cloudfront_steps.step_connection_function(_connection_demo(pki, tmp_path, {}))
 
 
 def test_the_cloudfront_steps_come_last_and_need_their_inputs() -> None:

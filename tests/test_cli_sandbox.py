@@ -7,6 +7,7 @@ it, and the CLIs run as a user runs them, with ``AWS_ENDPOINT_URL`` pointing at 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from utils import certcli, demo
+from utils.demo.steps import cloudfront as cloudfront_steps
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +29,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.Sandbox]:
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.SandboxProcess]:
     """The sandbox, started the way the demo starts it; stopped afterwards."""
-    running = demo.Sandbox(tmp_path_factory.mktemp("sandbox"), timeout=120)
+    running = demo.SandboxProcess(tmp_path_factory.mktemp("sandbox"), timeout=120)
     try:
         running.start()
         yield running
@@ -38,7 +40,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[demo.Sandbox]:
 
 
 @pytest.fixture(scope="module")
-def sandbox_env(sandbox: demo.Sandbox) -> dict[str, str]:
+def sandbox_env(sandbox: demo.SandboxProcess) -> dict[str, str]:
     """Environment of a shell that exported the sandbox's settings."""
     env = demo.client_environment(sandbox.state)
     env["KMSCA_STACK_NAME"] = sandbox.state["stack_name"]
@@ -169,7 +171,7 @@ def test_revocation_refusals_pass_through(
     assert result.stdout == ""
 
 
-def _acm_us_east_1(sandbox: demo.Sandbox) -> Any:
+def _acm_us_east_1(sandbox: demo.SandboxProcess) -> Any:
     admin = sandbox.state["admin"]  # inspection as the sandbox administrator
     return boto3.client(
         "acm", endpoint_url=sandbox.state["endpoint_url"], region_name="us-east-1",
@@ -178,7 +180,7 @@ def _acm_us_east_1(sandbox: demo.Sandbox) -> Any:
 
 
 def test_cloudfront_origin_key_type_must_match_the_issuing_ca(
-    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+    sandbox: demo.SandboxProcess, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     """ACM refuses a leaf whose algorithm differs from its signing CA's: the CA refuses first."""
     acm = _acm_us_east_1(sandbox)
@@ -195,7 +197,7 @@ def test_cloudfront_origin_key_type_must_match_the_issuing_ca(
 
 @pytest.mark.parametrize(("key_type", "algorithm"), [("ec-p256", "EC_prime256v1")])
 def test_cloudfront_origin_certificate_is_in_acm_us_east_1(
-    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path, key_type: str, algorithm: str
+    sandbox: demo.SandboxProcess, sandbox_env: dict[str, str], tmp_path: Path, key_type: str, algorithm: str
 ) -> None:
     result = cli(
         "cloudfront-origin-cert.py", "origin.example.com", "--san", "dns:origin.example.com", "--key-type", key_type,
@@ -298,7 +300,7 @@ def test_cloudfront_origin_refusals(sandbox_env: dict[str, str], tmp_path: Path,
 
 
 def test_revoked_serial_reaches_the_keyvaluestore(
-    sandbox: demo.Sandbox, sandbox_env: dict[str, str], tmp_path: Path
+    sandbox: demo.SandboxProcess, sandbox_env: dict[str, str], tmp_path: Path
 ) -> None:
     issued = cli("client-cert.py", "to-revoke-kvs", "--json", env=sandbox_env, cwd=tmp_path)
     assert issued.returncode == 0, issued.stderr
@@ -319,13 +321,14 @@ def test_revoked_serial_reaches_the_keyvaluestore(
             assert time.monotonic() < deadline, f"{serial} not in the KeyValueStore after 15 s"
             time.sleep(0.2)
     assert value == f"{revoked_at} keyCompromise"
-    assert serial in demo.kvs_items(kvs, arn)
+    assert serial in cloudfront_steps.kvs_items(kvs, arn)
 
 
 def test_demo_passes(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(REPO / "utils" / "demo.py"), "--out-dir", str(tmp_path / "out")],
+        [sys.executable, "-m", "utils.demo", "--out-dir", str(tmp_path / "out")],
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=600,

@@ -59,7 +59,7 @@ class CallCounter:
         boto3.DEFAULT_SESSION.events.register("before-call.*.*", self._count)  # type: ignore[union-attr]
 
     def _count(self, event_name: str, **_: Any) -> None:
-        _, service, operation = event_name.split(".", 2)
+        _event, service, operation = event_name.split(".", 2)
         if service != "lambda":  # the benchmark's own Invoke calls are not the function's
             self.calls[f"{service}:{operation}"] += 1
 
@@ -112,7 +112,7 @@ class ServerCallCounter:
                 counter.calls[f"{counter.PREFIXES[prefix]}:{operation}"] += 1
             return original(app, environ, start_response)
 
-        front.Front.__call__ = counted  # type: ignore[method-assign]
+        front.Front.__call__ = counted  # type: ignore[method-assign,assignment]
 
     def take(self) -> Counter[str]:
         taken = Counter(self.calls)
@@ -138,7 +138,7 @@ class MotoTransactTime:
             finally:
                 timer.seconds.append(time.perf_counter() - started)
 
-        DynamoDBBackend.transact_write_items = timed  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items = timed  # type: ignore[method-assign,assignment]
 
 
 def fill_table(sandbox: Any, count: int) -> None:
@@ -350,6 +350,13 @@ class RevokedIndexPages:
         return AWSResponse(request.url, 200, {"Content-Type": "application/x-amz-json-1.0"}, MockRawResponse(raw))
 
 
+def _admin(sandbox: Any) -> Any:
+    """The sandbox administrator's principal (set once the sandbox has started)."""
+    if sandbox.admin is None:
+        raise RuntimeError("the sandbox has no administrator yet (not started)")
+    return sandbox.admin
+
+
 def _crl_publisher(sandbox_endpoint: str, region: str, credentials: dict[str, str], physical: dict[str, str]) -> Any:
     """(index emulator, publisher, issuing signer) against the sandbox, as the function builds them."""
     from kmsca.ca import load_ca_signers
@@ -393,8 +400,8 @@ def crl_section(sizes: list[int], runs: int) -> str:
     wait = HttpWait()
     rows = []
     with Sandbox(REPO, parameter_overrides={"LogLevel": "WARNING", "EnableViewerMtls": "false"}) as sandbox:
-        credentials = {"aws_access_key_id": sandbox.admin.access_key_id,
-                       "aws_secret_access_key": sandbox.admin.secret_access_key}
+        admin = _admin(sandbox)
+        credentials = {"aws_access_key_id": admin.access_key_id, "aws_secret_access_key": admin.secret_access_key}
         physical = {"table": sandbox.physical["CaTable"].ref, "key": sandbox.physical["IssuingCaKey"].attrs["Arn"],
                     "public": sandbox.physical["PublicBucket"].ref, "internal": sandbox.physical["InternalBucket"].ref}
         index, publisher, signer = _crl_publisher(sandbox.endpoint_url, sandbox.region, credentials, physical)
@@ -458,10 +465,12 @@ def kvs_section(count: int) -> str:
 
     rows = []
     with Sandbox(REPO, parameter_overrides={"LogLevel": "WARNING"}) as sandbox:
+        admin = _admin(sandbox)
+
         def client(service: str, region: str | None = None) -> Any:
             return boto3.client(
                 service, endpoint_url=sandbox.endpoint_url, region_name=region or sandbox.region,
-                aws_access_key_id=sandbox.admin.access_key_id, aws_secret_access_key=sandbox.admin.secret_access_key,
+                aws_access_key_id=admin.access_key_id, aws_secret_access_key=admin.secret_access_key,
             )
 
         arn = sandbox.outputs["RevokedSerialsStoreArn"]

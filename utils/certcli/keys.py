@@ -31,7 +31,7 @@ class KeyType:
     name: str
     description: str
     generate: Callable[[], PrivateKey]
-    csr_hash: Callable[[], hashes.HashAlgorithm]
+    csr_hash: Callable[[], hashes.SHA256 | hashes.SHA384]
 
 
 def _ec(curve: ec.EllipticCurve) -> Callable[[], PrivateKey]:

@@ -67,7 +67,7 @@ ORIGIN_KEY_TYPES = ("ec-p256", "rsa-2048")
 ACM_REGION = "us-east-1"
 
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$")
-_KEY_OF_TYPE: dict[str, tuple[type, int]] = {
+_KEY_OF_TYPE: dict[str, tuple[type[ec.EllipticCurvePublicKey] | type[rsa.RSAPublicKey], int]] = {
     "ec-p256": (ec.EllipticCurvePublicKey, 256),
     "rsa-2048": (rsa.RSAPublicKey, 2048),
 }

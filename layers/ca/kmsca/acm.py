@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
+from .errors import AcmCertificateGone
 from .serial import canonical_serial
 
 if TYPE_CHECKING:
@@ -26,10 +27,6 @@ ACM_REGION = "us-east-1"
 #: ACM key algorithms of CloudFront origin certificates (ListCertificates lists RSA_2048 only by default).
 ORIGIN_KEY_ALGORITHMS = ("EC_prime256v1", "RSA_2048")
 MANAGED_BY = "kmsca"
-
-
-class AcmCertificateGone(Exception):
-    """The ARN does not exist any more (deleted outside this CA)."""
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from .certificates import (
 )
 from .errors import ConfigurationError
 from .publish import CA_BUNDLE_KEY, ca_artefacts, publish
-from .records import CaRecord
+from .records import CaRecord, iso
 from .settings import BootstrapSettings
 from .signer import load_kms_private_key, signature_scheme
-from .store import CertificateStore
+from .store import CaRecords
 from .truststore import trust_store_problems
 
 if TYPE_CHECKING:
@@ -71,13 +71,15 @@ class CaHierarchyConfig:
         def text(name: str, required: bool = False) -> str:
             value = properties.get(name, "")
             if not isinstance(value, str) or (required and not value.strip()):
-                raise ConfigurationError(f"custom resource property {name} must be a non-empty string")
+                raise ConfigurationError(f"custom resource property {name} must be a non-empty string", property=name)
             return value.strip()
 
         def days(name: str) -> int:
             value = str(properties.get(name, ""))
             if not value.isdigit() or int(value) < 1:
-                raise ConfigurationError(f"custom resource property {name}={value!r} is not a positive integer")
+                raise ConfigurationError(
+                    f"custom resource property {name}={value!r} is not a positive integer", property=name, value=value
+                )
             return int(value)
 
         config = cls(
@@ -90,7 +92,11 @@ class CaHierarchyConfig:
             issuing_lifetime_days=days("IssuingCaLifetimeDays"),
         )
         if config.issuing_lifetime_days >= config.root_lifetime_days:
-            raise ConfigurationError("IssuingCaLifetimeDays must be shorter than RootCaLifetimeDays")
+            raise ConfigurationError(
+                "IssuingCaLifetimeDays must be shorter than RootCaLifetimeDays",
+                issuing_lifetime_days=config.issuing_lifetime_days,
+                root_lifetime_days=config.root_lifetime_days,
+            )
         return config
 
     def subject(self, common_name: str) -> x509.Name:
@@ -110,7 +116,7 @@ class CaHierarchyConfig:
 
 
 def _reissue_if_pointers_changed(
-    store: CertificateStore,
+    store: CaRecords,
     settings: BootstrapSettings,
     root: CaRecord,
     root_key: Any,
@@ -166,7 +172,7 @@ class BootstrapResult:
 
 
 def bootstrap_ca(
-    store: CertificateStore,
+    store: CaRecords,
     kms: KMSClient,
     s3: S3Client,
     settings: BootstrapSettings,
@@ -206,7 +212,11 @@ def bootstrap_ca(
     if issuing is None:
         not_after = now + timedelta(days=config.issuing_lifetime_days)
         if not_after > root.certificate.not_valid_after_utc:
-            raise ConfigurationError("the issuing CA would outlive the root CA; shorten IssuingCaLifetimeDays")
+            raise ConfigurationError(
+                "the issuing CA would outlive the root CA; shorten IssuingCaLifetimeDays",
+                issuing_not_after=iso(not_after),
+                root_not_after=iso(root.certificate.not_valid_after_utc),
+            )
         certificate = build_issuing_certificate(
             root_key,
             root_scheme,

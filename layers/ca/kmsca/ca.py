@@ -19,7 +19,7 @@ from .errors import CaNotReady
 from .records import CaRecord, pem
 from .settings import SigningSettings
 from .signer import CaPrivateKey, SignatureScheme, UnsupportedCaKey, load_kms_private_key, signature_scheme
-from .store import CertificateStore
+from .store import CaRecords
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -38,7 +38,9 @@ def check_key_matches(record: CaRecord, private_key: CaPrivateKey) -> None:
     if _spki(record.certificate.public_key()) != _spki(private_key.public_key()):
         raise CaNotReady(
             f"the {record.name} CA certificate {record.serial_number} does not match its KMS key; "
-            "refusing to sign"
+            "refusing to sign",
+            ca=record.name,
+            serial_number=record.serial_number,
         )
 
 
@@ -61,13 +63,13 @@ def load_signer(record: CaRecord, kms: KMSClient, key_id: str, signing: SigningS
     try:
         private_key = load_kms_private_key(kms, key_id)
     except UnsupportedCaKey as exc:
-        raise CaNotReady(str(exc)) from exc
+        raise CaNotReady(str(exc), **exc.details) from exc
     check_key_matches(record, private_key)
     return CaSigner(record, private_key, signature_scheme(private_key, signing))
 
 
 def load_ca_signers(
-    store: CertificateStore, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
+    store: CaRecords, kms: KMSClient, key_ids: dict[str, str], signing: SigningSettings
 ) -> dict[str, CaSigner]:
     """Load CA records (one BatchGetItem) and their KMS keys (one GetPublicKey each).
 
@@ -81,7 +83,7 @@ def load_ca_signers(
     signers = {}
     for name, key_id in key_ids.items():
         if name not in records:
-            raise CaNotReady(f"the {name} CA has not been created yet; deploy the stack (bootstrap) first")
+            raise CaNotReady(f"the {name} CA has not been created yet; deploy the stack (bootstrap) first", ca=name)
         signers[name] = load_signer(records[name], kms, key_id, signing)
     return signers
 
@@ -112,7 +114,7 @@ class IssuingCa:
 
 
 def load_issuing_ca(
-    store: CertificateStore,
+    store: CaRecords,
     kms: KMSClient,
     key_id: str,
     signing: SigningSettings,
@@ -127,7 +129,10 @@ def load_issuing_ca(
     """
     records = store.get_cas([ROOT, ISSUING])
     if ROOT not in records or ISSUING not in records:
-        raise CaNotReady("the CA hierarchy has not been created yet; deploy the stack (bootstrap) first")
+        raise CaNotReady(
+            "the CA hierarchy has not been created yet; deploy the stack (bootstrap) first",
+            missing=[name for name in (ROOT, ISSUING) if name not in records],
+        )
     signer = load_signer(records[ISSUING], kms, key_id, signing)
     return IssuingCa(
         issuing=records[ISSUING],

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -35,7 +35,7 @@ from .ca import CaSigner
 from .certificates import sign
 from .publish import Artefact, publish
 from .records import REASONS, RevokedEntry, UnreadableRecord
-from .store import CertificateStore
+from .store import CrlNumbers, Revocations
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -87,6 +87,10 @@ def merge_revocations(
     return list(merged.values())
 
 
+class CrlStore(Revocations, CrlNumbers, Protocol):
+    """What CRL publication reads and writes: the revoked certificates of a CA and its CRL numbers."""
+
+
 @dataclass(frozen=True)
 class CrlPublication:
     """What one publication did.
@@ -126,7 +130,7 @@ class CrlPublisher:
     """
 
     def __init__(
-        self, store: CertificateStore, s3: S3Client, public_bucket: str, internal_bucket: str, validity: timedelta
+        self, store: CrlStore, s3: S3Client, public_bucket: str, internal_bucket: str, validity: timedelta
     ) -> None:
         self._store = store
         self._s3 = s3

@@ -1,40 +1,74 @@
 """One error hierarchy for the CA, and its translation to the wire.
 
-Every refusal is a subclass of :class:`CaError`. The class name *is* the machine-readable
-error code: the Lambda runtime puts the class name of the exception a handler raises in the
-invoke response's ``errorType`` and ``str(exc)`` in ``errorMessage``, so the names below are part
-of the public contract: never rename them.
+Every error the CA raises is a :class:`KmscaError`, with structured fields: ``code`` (the class
+name), ``message`` (one sentence a person understands) and ``details`` (the values that explain
+it: limits, serial numbers, names of settings; never secrets or keys). Two branches:
+
+- :class:`CaError`: a refusal of the caller's request (a bad input, a state that forbids it). The
+  class name *is* the machine-readable error code on the wire: the Lambda runtime puts the class
+  name of the exception a handler raises in the invoke response's ``errorType`` and ``str(exc)``
+  in ``errorMessage``, so the names below are part of the public contract: never rename them.
+- :class:`InternalFailure`: a failure the CA detects that is not the caller's (a concurrent
+  writer, an inconsistent record, an unusable key, a missing setting). Callers never see these by
+  name: on the wire they are :class:`InternalError`, like an AWS failure.
 
 The translation happens in one place, :func:`wire_errors`, the outermost decorator of every
-handler: a :class:`CaError` goes out as itself; anything else (an AWS failure such as a
-``ClientError`` or ``KMSInternalException``, a bug) goes out as :class:`InternalError`, whose
-message says to retry. Every message ends with the Lambda request id, and the exception raised is
-a fresh one, without the cause, context or frames of the original (those go to the log only).
+handler: a :class:`CaError` goes out as itself; anything else (an :class:`InternalFailure`, an
+AWS failure such as a ``ClientError`` or ``KMSInternalException``, a bug) goes out as
+:class:`InternalError`, whose message says to retry. Every message ends with the Lambda request
+id, and the exception raised is a fresh one, without the cause, context or frames of the original
+(those go to the log only, with the error's ``details``).
+
+AWS errors (botocore's ``ClientError``) belong to the adapters (the store, ACM, KMS, S3 modules),
+which translate the ones that mean something (a failed condition, a missing ARN) into these. Not
+yet everywhere: ``rotation.py`` and ``issuance.py`` still catch ``ClientError``/``BotoCoreError``
+for the failures they retry or report.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 
-class CaError(Exception):
-    """Base class of all CA refusals.
+class KmscaError(Exception):
+    """Base class of every error the CA raises.
+
+    Args:
+        message: one sentence a person understands; never contains secrets or keys.
+        **details: the values that explain the error (JSON-serialisable: str, int, bool, None, or
+            lists of them), e.g. ``LifetimeExceeded(..., lifetime_days=400, max_lifetime_days=365)``.
 
     Attributes:
-        code: the error code sent to clients (the class name).
-        message: one sentence a person understands; never contains secrets or keys.
+        code: the error code (the class name).
+        message: as given.
+        details: read-only mapping of the values given.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **details: object) -> None:
         super().__init__(message)
         self.message = message
+        self.details: Mapping[str, object] = MappingProxyType(dict(details))
 
     @property
     def code(self) -> str:
         return type(self).__name__
+
+    def to_dict(self) -> dict[str, object]:
+        """``{"code", "message", "details"}``, for logs and reports."""
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}
+
+
+class CaError(KmscaError):
+    """Base class of all CA refusals: the caller sees the code (class name) and the message."""
+
+
+class InternalFailure(KmscaError):
+    """Base class of the failures the CA detects that are not the caller's fault; on the wire they
+    are :class:`InternalError` (retryable), in the logs they keep their code and details."""
 
 
 class InvalidRequest(CaError):
@@ -106,7 +140,7 @@ class NotAuthorized(CaError):
     """
 
     def __init__(self, rule: str, reason: str) -> None:
-        super().__init__(f"not authorized by issuance policy rule {rule!r}: {reason}")
+        super().__init__(f"not authorized by issuance policy rule {rule!r}: {reason}", rule=rule, reason=reason)
         self.rule = rule
         self.reason = reason
 
@@ -117,13 +151,55 @@ class InvalidIssuancePolicy(CaError):
     administrator stores a valid one (utils/issuance-policy.py)."""
 
 
+class PolicyRevisionConflict(CaError):
+    """The stored issuance policy changed since it was read (another administrator wrote it): read
+    it again, merge the change, write again. Nothing was written."""
+
+
 class InternalError(CaError):
     """An infrastructure failure (AWS throttling or outage, an unexpected fault). Retry with backoff
     (with the same ``idempotency_key`` for an issue request)."""
 
 
-class ConfigurationError(Exception):
+class IdempotencyKeyInProgress(CaError):
+    """Another request with the same ``idempotency_key`` is being processed and has not stored its
+    result yet. Retryable: send the same request again (it then returns that certificate)."""
+
+
+class ConfigurationError(InternalFailure):
     """A required setting is missing or invalid; raised at cold start, names the setting."""
+
+
+class UnsupportedCaKey(InternalFailure):
+    """The KMS key is not a signing key, or of a key spec a CA cannot sign with (the CA loader turns
+    it into :class:`CaNotReady` for callers)."""
+
+
+class InventoryInconsistent(InternalFailure):
+    """Two records of the inventory disagree (e.g. an ACM index entry without its certificate)."""
+
+
+class IdempotencyKeyInUse(InternalFailure):
+    """Another request stored a result for the same idempotency key first (within its window); the
+    issuer answers with that request's certificate."""
+
+
+class WriteConflict(InternalFailure):
+    """DynamoDB cancelled a transaction because another one was writing the same item
+    (``TransactionConflict``): nothing was written; retrying is safe."""
+
+
+class PendingImportGone(InternalFailure):
+    """The certificate is no longer pending its ACM import (another run finished or failed it)."""
+
+
+class AcmCertificateGone(InternalFailure):
+    """The ACM ARN does not exist any more (deleted outside this CA)."""
+
+
+class TrustStoreOcspUnavailable(InternalFailure):
+    """OCSP checking was asked for the trust store, but a CA certificate of the chain has no AIA
+    OCSP URL (CloudFront would refuse every client chain through it)."""
 
 
 def to_wire(exc: BaseException, request_id: str) -> CaError:
@@ -135,7 +211,7 @@ def to_wire(exc: BaseException, request_id: str) -> CaError:
     suffix = f" (request id {request_id})"
     if isinstance(exc, CaError):
         wire: CaError = type(exc).__new__(type(exc))
-        CaError.__init__(wire, exc.message + suffix)
+        KmscaError.__init__(wire, exc.message + suffix, **exc.details)
     else:
         wire = InternalError(f"an internal error occurred (an AWS service failed or was throttled); retry{suffix}")
     wire.__suppress_context__ = True
@@ -178,7 +254,10 @@ def wire_errors(logger: Any = None, responder: Responder | None = None) -> Calla
             except CaError as exc:
                 wire = to_wire(exc, request_id)
             except Exception as exc:  # every infrastructure failure: retryable, logged, not shown
-                log.exception("internal error", extra={"error_type": type(exc).__name__})
+                extra: dict[str, object] = {"error_type": type(exc).__name__}
+                if isinstance(exc, KmscaError):
+                    extra["error_details"] = dict(exc.details)
+                log.exception("internal error", extra=extra)
                 wire = to_wire(exc, request_id)
             if answers and responder is not None:
                 return responder.refused(wire)

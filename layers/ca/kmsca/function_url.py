@@ -8,7 +8,8 @@ Two ways reach these functions:
   ``callerId``, ``userArn``, ``principalOrgId``; Lambda Developer Guide, "Invoking Lambda function
   URLs", request payload). The request is the JSON body of a ``POST``; the answer is
   ``{"statusCode", "headers", "body"}``: 200 with the response JSON, or an error status with
-  ``{"error": <code>, "message": <sentence>}`` (:data:`STATUS`).
+  ``{"error": <code>, "message": <sentence>}`` and, when the error has any, ``"details"`` (its
+  structured fields, e.g. ``rule`` and ``reason`` of ``NotAuthorized``) (:data:`STATUS`).
 - **Direct Invoke** (administrators: ``lambda:InvokeFunction``): the event is the request itself,
   no caller is known, and refusals are raised (``errorType`` = the code) as before.
 """
@@ -114,7 +115,10 @@ class FunctionUrlResponder:
         return http_response(200, result)
 
     def refused(self, wire: CaError) -> dict[str, Any]:
-        return http_response(STATUS.get(wire.code, 400), {"error": wire.code, "message": wire.message})
+        body: dict[str, Any] = {"error": wire.code, "message": wire.message}
+        if wire.details:  # e.g. NotAuthorized: rule, reason
+            body["details"] = dict(wire.details)
+        return http_response(STATUS.get(wire.code, 400), body)
 
 
 FUNCTION_URL = FunctionUrlResponder()

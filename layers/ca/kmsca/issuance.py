@@ -36,8 +36,8 @@ from .ca import IssuingCa
 from .caller_policy import UNRESTRICTED, Caller, Grant
 from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
-    CaError,
     CaNotReady,
+    IdempotencyKeyInProgress,
     IdempotencyKeyReused,
     InvalidCsr,
     InvalidLifetime,
@@ -63,13 +63,6 @@ from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, Wri
 IDEMPOTENCY_TTL = timedelta(hours=24)
 #: Pauses before re-reading the idempotency record after losing a race for its key, seconds.
 RACE_BACKOFF = (0.05, 0.2, 0.5)
-
-
-class IdempotencyKeyInProgress(CaError):
-    """Another request with the same ``idempotency_key`` is being processed and has not stored its
-    result yet. Retryable: send the same request again (it then returns that certificate).
-
-    (Kept here, not in :mod:`kmsca.errors`, only while that module is being reworked.)"""
 
 
 @dataclass(frozen=True)
@@ -121,15 +114,19 @@ def check_validity(
     """
     days = policy.default_lifetime_days if lifetime_days is None else lifetime_days
     if days < 1:
-        raise InvalidLifetime(f"lifetime_days must be at least 1, got {days}")
+        raise InvalidLifetime(f"lifetime_days must be at least 1, got {days}", lifetime_days=days)
     if days > policy.max_lifetime_days:
         raise LifetimeExceeded(
-            f"lifetime_days {days} is above the maximum of {policy.max_lifetime_days} days"
+            f"lifetime_days {days} is above the maximum of {policy.max_lifetime_days} days",
+            lifetime_days=days,
+            max_lifetime_days=policy.max_lifetime_days,
         )
     not_after = now + timedelta(days=days)
     if not_after > issuer_not_after:
         raise LifetimeExceeded(
-            f"a {days}-day certificate would outlive the issuing CA, which expires {iso(issuer_not_after)}"
+            f"a {days}-day certificate would outlive the issuing CA, which expires {iso(issuer_not_after)}",
+            lifetime_days=days,
+            issuer_not_after=iso(issuer_not_after),
         )
     return now - BACKDATE, not_after
 

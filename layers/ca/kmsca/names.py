@@ -116,7 +116,9 @@ def _check_attribute_value(oid: ObjectIdentifier, value: str) -> None:
     if not value or value != value.strip():
         raise InvalidSubject(f"subject {name} must be non-empty and have no leading or trailing spaces")
     if len(value) > bound:
-        raise InvalidSubject(f"subject {name} is longer than {bound} characters (RFC 5280 appendix A)")
+        raise InvalidSubject(
+            f"subject {name} is longer than {bound} characters (RFC 5280 appendix A)", attribute=name, max_length=bound
+        )
     if oid == NameOID.COUNTRY_NAME and not re.fullmatch(r"[A-Z]{2}", value):
         raise InvalidSubject(f"subject countryName {value!r} is not a two-letter ISO 3166 code such as 'DE'")
     if oid == NameOID.EMAIL_ADDRESS:
@@ -306,7 +308,11 @@ def san_to_general_name(entry: SanEntry) -> x509.GeneralName:
         return x509.RFC822Name(validate_email(entry.value))
     if entry.type == "uri":
         return x509.UniformResourceIdentifier(validate_uri(entry.value))
-    raise InvalidSubjectAlternativeName(f"SAN type {entry.type!r} is not one of {', '.join(SAN_TYPES)}")
+    raise InvalidSubjectAlternativeName(
+        f"SAN type {entry.type!r} is not one of {', '.join(SAN_TYPES)}",
+        san_type=entry.type[:16],
+        allowed=list(SAN_TYPES),
+    )
 
 
 def general_name_to_san(name: x509.GeneralName) -> SanEntry:
@@ -339,13 +345,17 @@ def validate_sans(entries: Sequence[SanEntry]) -> list[x509.GeneralName]:
         InvalidSubjectAlternativeName: any entry invalid, too many, or a duplicate.
     """
     if len(entries) > MAX_SANS:
-        raise InvalidSubjectAlternativeName(f"at most {MAX_SANS} SANs are allowed, got {len(entries)}")
+        raise InvalidSubjectAlternativeName(
+            f"at most {MAX_SANS} SANs are allowed, got {len(entries)}", count=len(entries), max_sans=MAX_SANS
+        )
     names = [san_to_general_name(entry) for entry in entries]
     seen: set[tuple[str, str]] = set()
     for entry, name in zip(entries, names, strict=True):
         key = (entry.type, str(name.value).lower())
         if key in seen:
-            raise InvalidSubjectAlternativeName(f"SAN {entry.type}:{entry.value} is listed twice")
+            raise InvalidSubjectAlternativeName(
+                f"SAN {entry.type}:{entry.value} is listed twice", san_type=entry.type, san_value=entry.value
+            )
         seen.add(key)
     return names
 

@@ -22,6 +22,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
+from .errors import KmscaError
 from .serial import serial_to_hex
 
 #: Largest request accepted, bytes. A one-certificate request (RFC 5019 2.1.1) is about 80-120
@@ -36,7 +37,7 @@ OCSP_RESPONSE_TYPE = "application/ocsp-response"
 REASONS = {flag.value: flag for flag in x509.ReasonFlags}
 
 
-class OcspRefusal(Exception):
+class OcspRefusal(KmscaError):
     """A request the responder answers with an error status (RFC 6960 4.2.1), never a 500.
 
     Attributes:
@@ -45,7 +46,7 @@ class OcspRefusal(Exception):
     """
 
     def __init__(self, status: ocsp.OCSPResponseStatus, problem: str) -> None:
-        super().__init__(problem)
+        super().__init__(problem, status=status.name)
         self.status = status
         self.problem = problem
 

@@ -18,17 +18,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .caller_policy import IssuancePolicyDocument
-from .errors import CaError, InvalidIssuancePolicy
+from .errors import InvalidIssuancePolicy, PolicyRevisionConflict
 from .policy_document import parse_document
 from .records import iso
 from .table_keys import policy_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-
-class PolicyRevisionConflict(CaError):
-    """The stored policy changed since it was read (another administrator wrote it): read it again."""
 
 
 @dataclass(frozen=True)

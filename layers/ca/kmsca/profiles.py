@@ -85,7 +85,7 @@ def select_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise UnknownProfile(
-            f"profile {name[:64]!r} is not one of {', '.join(PROFILES)}"
+            f"profile {name[:64]!r} is not one of {', '.join(PROFILES)}", profile=name[:64], allowed=list(PROFILES)
         ) from None
 
 
@@ -122,7 +122,10 @@ def check_key_policy(public_key: object) -> SubjectPublicKey:
         numbers = public_key.public_numbers()
         if not MIN_RSA_BITS <= public_key.key_size <= MAX_RSA_BITS:
             raise KeyPolicyViolation(
-                f"RSA keys must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, this one has {public_key.key_size}"
+                f"RSA keys must have {MIN_RSA_BITS} to {MAX_RSA_BITS} bits, this one has {public_key.key_size}",
+                key_size=public_key.key_size,
+                min_key_size=MIN_RSA_BITS,
+                max_key_size=MAX_RSA_BITS,
             )
         if numbers.e < MIN_RSA_EXPONENT or numbers.e % 2 == 0:
             raise KeyPolicyViolation(f"RSA public exponent must be odd and at least {MIN_RSA_EXPONENT}")
@@ -130,7 +133,8 @@ def check_key_policy(public_key: object) -> SubjectPublicKey:
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         if public_key.curve.name not in ALLOWED_CURVES:
             raise KeyPolicyViolation(
-                f"EC curve {public_key.curve.name} is not accepted; use P-256, P-384 or P-521"
+                f"EC curve {public_key.curve.name} is not accepted; use P-256, P-384 or P-521",
+                curve=public_key.curve.name,
             )
         return public_key
     if isinstance(public_key, _MLDSA_KEYS):
@@ -174,14 +178,19 @@ def origin_key_type(profile: Profile, key_type: object, ca_public_key: object) -
     if key_type is not None and (not isinstance(key_type, str) or key_type not in profile.key_types):
         raise KeyPolicyViolation(
             f"key_type {str(key_type)[:32]!r} is not allowed for profile {profile.name!r}; use one of "
-            + ", ".join(profile.key_types)
+            + ", ".join(profile.key_types),
+            key_type=str(key_type)[:32],
+            profile=profile.name,
+            allowed=list(profile.key_types),
         )
     ca_algorithm = ca_key_algorithm(ca_public_key)
     matching = KEY_TYPE_FOR_CA_ALGORITHM.get(ca_algorithm)
     if matching is None or matching not in profile.key_types:
         raise KeyPolicyViolation(
             f"profile {profile.name!r} needs an EC or RSA issuing CA (ACM imports a certificate only when its "
-            f"key algorithm matches the signing CA's); this issuing CA's key is {ca_algorithm}"
+            f"key algorithm matches the signing CA's); this issuing CA's key is {ca_algorithm}",
+            profile=profile.name,
+            ca_key_algorithm=ca_algorithm,
         )
     if key_type is None:
         return matching
@@ -189,7 +198,10 @@ def origin_key_type(profile: Profile, key_type: object, ca_public_key: object) -
         raise KeyPolicyViolation(
             f"key_type {key_type!r} is an {_KEY_TYPE_ALGORITHM[key_type]} key but the issuing CA's key is "
             f"{ca_algorithm}; ACM refuses a certificate whose algorithm differs from its signing CA's: "
-            f"use key_type {matching!r}"
+            f"use key_type {matching!r}",
+            key_type=key_type,
+            ca_key_algorithm=ca_algorithm,
+            matching_key_type=matching,
         )
     return key_type
 
@@ -208,7 +220,10 @@ def generate_key(profile: Profile, key_type: str | None) -> GeneratedPrivateKey:
     if chosen not in profile.key_types:
         raise KeyPolicyViolation(
             f"key_type {chosen[:32]!r} is not allowed for profile {profile.name!r}; use one of "
-            + ", ".join(profile.key_types)
+            + ", ".join(profile.key_types),
+            key_type=chosen[:32],
+            profile=profile.name,
+            allowed=list(profile.key_types),
         )
     if chosen == "ec-p256":
         return ec.generate_private_key(ec.SECP256R1())

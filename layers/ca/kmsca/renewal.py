@@ -20,7 +20,7 @@ from .models import IssueRequest
 from .names import SanEntry, general_name_to_san
 from .records import STATUS_ISSUED, CertificateRecord, iso
 from .serial import canonical_serial
-from .store import CertificateStore, Renewal
+from .store import Certificates, Renewal
 
 #: Profiles whose certificates the CA renews by itself (ACM rotation into the same ARN).
 SELF_RENEWING = ("cloudfront-origin",)
@@ -43,7 +43,7 @@ class RenewalPlan:
     renewal: Renewal
 
 
-def plan_renewal(request: IssueRequest, store: CertificateStore, now: datetime) -> RenewalPlan | None:
+def plan_renewal(request: IssueRequest, store: Certificates, now: datetime) -> RenewalPlan | None:
     """Check a request's ``renews`` against the inventory (one GetItem); None when it renews nothing.
 
     Raises:
@@ -63,23 +63,38 @@ def plan_renewal(request: IssueRequest, store: CertificateStore, now: datetime) 
     try:
         serial_number = canonical_serial(request.renews)
     except CaError as exc:
-        raise InvalidRequest(f"renews: {exc.message}") from None
+        raise InvalidRequest(f"renews: {exc.message}", **exc.details) from None
     predecessor = store.get_certificate(serial_number)
     if predecessor is None:
-        raise RenewalRefused(f"no certificate with serial number {serial_number} was issued by this CA")
+        raise RenewalRefused(
+            f"no certificate with serial number {serial_number} was issued by this CA", serial_number=serial_number
+        )
     if predecessor.profile in SELF_RENEWING:
         raise RenewalRefused(
             f"{predecessor.profile} certificates are renewed by the ACM rotation job into the same ARN; "
-            "revoke the current one to have it rotated at the next run"
+            "revoke the current one to have it rotated at the next run",
+            serial_number=serial_number,
+            profile=predecessor.profile,
         )
     if predecessor.profile != request.profile:
         raise RenewalRefused(
-            f"certificate {serial_number} has profile {predecessor.profile!r}, the request {request.profile!r}"
+            f"certificate {serial_number} has profile {predecessor.profile!r}, the request {request.profile!r}",
+            serial_number=serial_number,
+            profile=predecessor.profile,
+            requested_profile=request.profile,
         )
     if predecessor.status != STATUS_ISSUED:
-        raise RenewalRefused(f"certificate {serial_number} is {predecessor.status}; request a new certificate")
+        raise RenewalRefused(
+            f"certificate {serial_number} is {predecessor.status}; request a new certificate",
+            serial_number=serial_number,
+            status=predecessor.status,
+        )
     if predecessor.not_after <= now:
-        raise RenewalRefused(f"certificate {serial_number} expired at {iso(predecessor.not_after)}; request a new one")
+        raise RenewalRefused(
+            f"certificate {serial_number} expired at {iso(predecessor.not_after)}; request a new one",
+            serial_number=serial_number,
+            not_after=iso(predecessor.not_after),
+        )
     hours = request.revoke_renewed_after_hours
     revoke_at = None if hours is None else now + timedelta(hours=hours)
     certificate = predecessor.certificate

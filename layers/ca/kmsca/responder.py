@@ -43,7 +43,7 @@ from .ocsp import (
 )
 from .records import STATUS_REVOKED
 from .serial import serial_to_hex
-from .store import CertificateStore
+from .store import Certificates
 
 #: Lifetime of a delegated responder certificate (about a day, as the issue asks).
 RESPONDER_LIFETIME = timedelta(hours=24)
@@ -138,7 +138,7 @@ class OcspResponder:
         validity: nextUpdate - thisUpdate of every response this function signs.
     """
 
-    store: CertificateStore
+    store: Certificates
     load_issuing: Callable[[], CaSigner]
     load_root_certificate: Callable[[], x509.Certificate]
     presigned: PresignedSource

@@ -8,15 +8,16 @@ first revocation (``already_revoked``: true).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import Field, StrictStr
 
 from .caller_policy import UNRESTRICTED, Caller, Grant
 from .errors import CertificateNotFound, InvalidRequest, InvalidRevocationReason
 from .models import _Strict
-from .records import EARLIEST_TIME, REASONS, iso, parse_iso
+from .records import EARLIEST_TIME, REASONS, CertificateRecord, iso, parse_iso
 from .serial import canonical_serial
-from .store import CertificateStore
+from .store import Revocations
 
 # Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
 CA_ONLY_REASONS = ("cACompromise", "aACompromise")
@@ -45,8 +46,12 @@ def check_reason(reason: str) -> str:
     if reason in REASONS:
         return reason
     if reason in CA_ONLY_REASONS:
-        raise InvalidRevocationReason(f"{reason} applies to CA certificates, not to end-entity certificates")
-    raise InvalidRevocationReason(f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}")
+        raise InvalidRevocationReason(
+            f"{reason} applies to CA certificates, not to end-entity certificates", reason=reason
+        )
+    raise InvalidRevocationReason(
+        f"reason {reason[:64]!r} is not one of {', '.join(REASONS)}", reason=reason[:64], allowed=list(REASONS)
+    )
 
 
 def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
@@ -63,15 +68,25 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
     except ValueError:
         raise InvalidRequest(
             f"invalidity_date {text[:64]!r} is not an ISO 8601 time with a UTC offset between "
-            f"{iso(EARLIEST_TIME)} and now, e.g. 2026-11-20T10:00:00Z"
+            f"{iso(EARLIEST_TIME)} and now, e.g. 2026-11-20T10:00:00Z",
+            invalidity_date=text[:64],
         ) from None
     if moment > now:
-        raise InvalidRequest(f"invalidity_date {iso(moment)} is in the future")
+        raise InvalidRequest(
+            f"invalidity_date {iso(moment)} is in the future", invalidity_date=iso(moment), now=iso(now)
+        )
     return moment
 
 
+class RevocationStore(Revocations, Protocol):
+    """What :func:`revoke` needs: revocation, and the record a ``may_revoke`` rule checks."""
+
+    def get_certificate(self, serial_number: str) -> CertificateRecord | None:
+        """One certificate by canonical serial number; None when unknown."""
+
+
 def revoke(
-    store: CertificateStore,
+    store: RevocationStore,
     request: RevokeRequest,
     now: datetime,
     caller: Caller | None = None,

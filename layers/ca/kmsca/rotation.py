@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .acm import AcmCertificateGone, AcmImporter
 from .certificates import ISSUING
-from .errors import CaError
+from .errors import CaError, InventoryInconsistent
 from .issuance import Issuer
 from .notify import Notifier
 from .records import STATUS_REVOKED, CertificateRecord, iso
@@ -40,7 +40,7 @@ from .store import CertificateStore, PendingImport
 
 ROTATION_LEASE = timedelta(minutes=15)
 #: What one ARN's failure may raise; anything else is a bug, reported the same way.
-EXPECTED_FAILURES = (CaError, ClientError, BotoCoreError)
+EXPECTED_FAILURES = (CaError, InventoryInconsistent, ClientError, BotoCoreError)
 
 
 @dataclass
@@ -108,7 +108,11 @@ class OriginCertificateRotation:
         old = self._store.get_certificate(serial_number)
         try:
             if old is None:
-                raise CaError(f"certificate {serial_number} is in the ACM index but not in the inventory")
+                raise InventoryInconsistent(
+                    f"certificate {serial_number} is in the ACM index but not in the inventory",
+                    serial_number=serial_number,
+                    acm_certificate_arn=arn,
+                )
             signed = self._issuer.reissue(old, now)
             new = CertificateRecord.from_certificate(
                 signed.certificate,

@@ -44,12 +44,14 @@ def parse_serial(text: str) -> int:
     cleaned = text.strip().lower().replace(":", "")
     cleaned = cleaned.removeprefix("0x")
     if not cleaned or not _HEX.match(cleaned):
-        raise InvalidRequest(f"serial_number {text[:64]!r} is not hexadecimal")
+        raise InvalidRequest(f"serial_number {text[:64]!r} is not hexadecimal", serial_number=text[:64])
     value = int(cleaned, 16)
     if value <= 0:
         raise InvalidRequest("serial_number must be a positive integer (RFC 5280 4.1.2.2)")
     if (value.bit_length() + 7) // 8 > MAX_SERIAL_OCTETS:
-        raise InvalidRequest(f"serial_number is longer than {MAX_SERIAL_OCTETS} octets (RFC 5280 4.1.2.2)")
+        raise InvalidRequest(
+            f"serial_number is longer than {MAX_SERIAL_OCTETS} octets (RFC 5280 4.1.2.2)", max_octets=MAX_SERIAL_OCTETS
+        )
     return value
 
 

@@ -22,14 +22,16 @@ _URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*[A-Za-z
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
-        raise ConfigurationError(f"required environment variable {name} is not set")
+        raise ConfigurationError(f"required environment variable {name} is not set", setting=name)
     return value
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     value = env.get(name, "").strip() or default
     if value not in choices:
-        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        raise ConfigurationError(
+            f"{name}={value!r} is not one of {', '.join(choices)}", setting=name, value=value, allowed=list(choices)
+        )
     return value
 
 
@@ -37,10 +39,10 @@ def _positive_int(env: Mapping[str, str], name: str, default: int | None = None)
     raw = env.get(name, "").strip()
     if not raw:
         if default is None:
-            raise ConfigurationError(f"required environment variable {name} is not set")
+            raise ConfigurationError(f"required environment variable {name} is not set", setting=name)
         return default
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigurationError(f"{name}={raw!r} is not a positive integer")
+        raise ConfigurationError(f"{name}={raw!r} is not a positive integer", setting=name, value=raw)
     return int(raw)
 
 
@@ -49,7 +51,9 @@ def _base_url(env: Mapping[str, str], name: str = "PUBLIC_BASE_URL") -> str | No
     if not value:
         return None
     if not _URL.match(value):
-        raise ConfigurationError(f"{name}={value!r} is not an http(s) URL without a trailing slash")
+        raise ConfigurationError(
+            f"{name}={value!r} is not an http(s) URL without a trailing slash", setting=name, value=value
+        )
     return value
 
 
@@ -111,7 +115,10 @@ class IssueSettings:
         if settings.default_lifetime_days > settings.max_lifetime_days:
             raise ConfigurationError(
                 f"DEFAULT_LIFETIME_DAYS={settings.default_lifetime_days} is above "
-                f"MAX_LIFETIME_DAYS={settings.max_lifetime_days}"
+                f"MAX_LIFETIME_DAYS={settings.max_lifetime_days}",
+                setting="DEFAULT_LIFETIME_DAYS",
+                value=settings.default_lifetime_days,
+                max_lifetime_days=settings.max_lifetime_days,
             )
         return settings
 
@@ -283,7 +290,9 @@ class OcspSettings:
         env = os.environ if env is None else env
         validity = _positive_int(env, "OCSP_VALIDITY_MINUTES", 60)
         if validity > 360:
-            raise ConfigurationError(f"OCSP_VALIDITY_MINUTES={validity} is above 360")
+            raise ConfigurationError(
+                f"OCSP_VALIDITY_MINUTES={validity} is above 360", setting="OCSP_VALIDITY_MINUTES", value=validity
+            )
         return cls(
             table_name=_required(env, "CA_TABLE_NAME"),
             public_bucket=_required(env, "PUBLIC_BUCKET_NAME"),
@@ -299,7 +308,9 @@ def _days_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> t
         return default
     parts = [p.strip() for p in raw.split(",")]
     if not all(p.isdigit() and 1 <= int(p) <= 3650 for p in parts) or len(set(parts)) != len(parts):
-        raise ConfigurationError(f"{name}={raw!r} is not a comma-separated list of distinct days, 1-3650")
+        raise ConfigurationError(
+            f"{name}={raw!r} is not a comma-separated list of distinct days, 1-3650", setting=name, value=raw
+        )
     return tuple(sorted((int(p) for p in parts), reverse=True))
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa, utils
 from cryptography.utils import Buffer
 
+from .errors import UnsupportedCaKey
 from .settings import SigningSettings
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 _CURVE_HASH: dict[str, str] = {"secp256r1": "SHA_256", "secp384r1": "SHA_384", "secp521r1": "SHA_512"}
 _KMS_EC_SPECS = {"ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"}
 _KMS_RSA_SPECS = {"RSA_2048", "RSA_3072", "RSA_4096"}
-
-
-class UnsupportedCaKey(Exception):
-    """The KMS key cannot serve as a CA key (wrong usage or key spec, e.g. ECC_SECG_P256K1)."""
 
 
 def _hash_name(algorithm: hashes.HashAlgorithm) -> str:
@@ -252,7 +249,9 @@ def load_kms_private_key(kms: KMSClient, key_id: str) -> CaPrivateKey:
     """
     response = kms.get_public_key(KeyId=key_id)
     if response.get("KeyUsage") != "SIGN_VERIFY":
-        raise UnsupportedCaKey(f"KMS key {key_id} is not a SIGN_VERIFY key")
+        raise UnsupportedCaKey(
+            f"KMS key {key_id} is not a SIGN_VERIFY key", key_id=key_id, key_usage=str(response.get("KeyUsage"))
+        )
     spec = response.get("KeySpec", "")
     public_key = serialization.load_der_public_key(response["PublicKey"])
     kms_key = _KmsKey(kms, response.get("KeyId", key_id))
@@ -263,7 +262,9 @@ def load_kms_private_key(kms: KMSClient, key_id: str) -> CaPrivateKey:
     for public_class, private_class in _MLDSA.items():
         if spec.startswith("ML_DSA_") and isinstance(public_key, public_class):
             return private_class(kms_key, public_key)
-    raise UnsupportedCaKey(f"KMS key {key_id} has key spec {spec!r}, which this CA cannot sign with")
+    raise UnsupportedCaKey(
+        f"KMS key {key_id} has key spec {spec!r}, which this CA cannot sign with", key_id=key_id, key_spec=spec
+    )
 
 
 def signature_scheme(private_key: CaPrivateKey, signing: SigningSettings) -> SignatureScheme:

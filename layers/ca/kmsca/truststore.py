@@ -16,6 +16,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from .errors import TrustStoreOcspUnavailable
+
 MAX_BUNDLE_BYTES = 64 * 1024
 MAX_CERTIFICATES = 25
 RSA_SIZES = (2048, 3072, 4096)
@@ -55,11 +57,6 @@ def trust_store_problems(bundle: bytes) -> list[str]:
         if hash_algorithm is None or hash_algorithm.name not in HASHES:
             problems.append(f"{name}: its signature algorithm is not accepted by CloudFront")
     return problems
-
-
-class TrustStoreOcspUnavailable(Exception):
-    """OCSP checking was asked for the trust store, but a CA certificate of the chain has no AIA
-    OCSP URL (CloudFront would refuse every client chain through it)."""
 
 
 def ocsp_url_problems(chain: Sequence[x509.Certificate]) -> list[str]:
