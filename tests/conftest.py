@@ -98,6 +98,7 @@ class CaResources:
             "MAX_LIFETIME_DAYS": "365",
             "DEFAULT_LIFETIME_DAYS": "90",
             "PUBLIC_BASE_URL": "https://pki.example.com",
+            "EVENT_SOURCE": "kmsca.test",
             "AWS_REGION": REGION,
         }
 

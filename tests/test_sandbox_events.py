@@ -609,6 +609,8 @@ def test_a_revocation_reaches_the_crl_and_the_kvs_through_the_stream(ca: Sandbox
 
 @pytest.mark.e2e
 def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
+    """An issuance reaches only the CRL function (for its Certificate Issued event; no CRL), an
+    unrelated item reaches nobody."""
     time.sleep(1.5)  # let deliveries of earlier tests finish
     before = deliveries(ca)
     filtered = {
@@ -623,13 +625,53 @@ def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
     ca.client("dynamodb").put_item(
         TableName=ca.outputs["CaTableName"], Item={"pk": {"S": "TEST#unrelated"}, "status": {"S": "revoked"}}
     )
+    seen = {"PublishCrlFunction.Revocations": 1, "SyncKvsFunction.Revocations": 2}
     for name, source in ca.event_sources.items():
         if isinstance(source, DynamoDbStreamSource):
-            wait_for(lambda s=source, n=name: s.filtered_out >= filtered[n] + 2, what=f"{name} saw the changes")
+            wait_for(lambda s=source, n=name: s.filtered_out >= filtered[n] + seen[n], what=f"{name} saw the changes")
+    wait_for(
+        lambda: deliveries(ca)["PublishCrlFunction.Revocations"] > before["PublishCrlFunction.Revocations"],
+        what="the issuance delivered to the CRL function",
+    )
     time.sleep(1.2)  # longer than the batching window
-    assert deliveries(ca) == before
+    assert deliveries(ca)["SyncKvsFunction.Revocations"] == before["SyncKvsFunction.Revocations"]
     assert ca.kvs.etag(ca.outputs["RevokedSerialsStoreArn"]) == kvs_etag
     assert crl_number(issuing_crl(ca)) == number
+
+
+def subscribe(sandbox: Sandbox, name: str, detail_types: list[str]) -> Callable[[], list[dict[str, Any]]]:
+    """A rule on the stack's events with an SQS target; returns a reader of everything received so far."""
+    sqs, events = sandbox.client("sqs"), sandbox.client("events")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [sandbox.outputs["CertificateEventSource"]], "detail-type": detail_types}
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    received: list[dict[str, Any]] = []
+
+    def read() -> list[dict[str, Any]]:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            received.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return received
+
+    return read
+
+
+@pytest.mark.e2e
+def test_issued_and_revoked_events_reach_eventbridge(ca: Sandbox) -> None:
+    """The CRL function's role may put them (IAM enforced) and a subscriber's rule receives them."""
+    read = subscribe(ca, "certificate-events", ["Certificate Issued", "Certificate Revoked"])
+
+    def of(serial: str) -> list[str]:
+        return [e["detail-type"] for e in read() if e["detail"]["serial_number"] == serial]
+
+    serial = ca.invoke("IssueFunction", {"csr": make_csr("evented")})["serial_number"]
+    wait_for(lambda: of(serial) == ["Certificate Issued"], what="the Certificate Issued event")
+    ca.invoke("RevokeFunction", {"serial_number": serial, "reason": "affiliationChanged"})
+    wait_for(lambda: of(serial) == ["Certificate Issued", "Certificate Revoked"], what="the Certificate Revoked event")
+    (revoked,) = [e for e in read() if e["detail-type"] == "Certificate Revoked"]
+    assert revoked["detail"]["revocation_reason"] == "affiliationChanged"
 
 
 @pytest.mark.e2e
@@ -675,8 +717,15 @@ def test_acm_us_east_1_import_and_rotation_in_place(ca: Sandbox) -> None:
     assert details["Serial"].replace(":", "") == issued["serial_number"]
     assert arn not in [c["CertificateArn"] for c in ca.client("acm").list_certificates()["CertificateSummaryList"]]
 
+    read = subscribe(ca, "rotation-events", ["Certificate Rotated", "Certificate Rotation Failed"])
     report = ca.trigger_schedule("RotateAcmFunction").raise_for_error()  # 10 days < the 30-day window
     (rotated,) = [r for r in report["rotated"] if r["acm_certificate_arn"] == arn]
+    # the rotation function's role may put its event (IAM enforced), and it reaches a subscriber
+    event = wait_for(
+        lambda: next((e for e in read() if e["detail"]["acm_certificate_arn"] == arn), None), what="Certificate Rotated"
+    )
+    assert event["detail-type"] == "Certificate Rotated"
+    assert event["detail"]["serial_number"] == rotated["new_serial_number"]
     after = acm.describe_certificate(CertificateArn=arn)["Certificate"]
     assert after["Serial"].replace(":", "") == rotated["new_serial_number"] != issued["serial_number"]
     tags = {t["Key"]: t["Value"] for t in acm.list_tags_for_certificate(CertificateArn=arn)["Tags"]}

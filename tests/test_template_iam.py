@@ -70,6 +70,14 @@ def call(action: str, resource: str, **context: Any) -> Call:
     return (action, resource, {k.replace("__", ":").replace("_slash_", "/"): v for k, v in context.items()})
 
 
+BUS = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+
+
+def put_events(*detail_types: str) -> list[Call]:
+    """PutEvents of one entry per detail-type from the stack's source (each entry is authorised alone)."""
+    return [("events:PutEvents", BUS, {"events:source": "kmsca.dev", "events:detail-type": d}) for d in detail_types]
+
+
 def item(action: str, *keys: str) -> Call:
     return (action, TABLE, {LK: list(keys)})
 
@@ -150,6 +158,7 @@ NEEDS: dict[str, list[Call]] = {
         *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *CRLS),  # publish: HeadObject + PutObject
         *objects(("s3:GetObject", "s3:PutObject"), PUBLIC, *PRESIGNED),  # root-signed OCSP of the issuing CA
         ("s3:ListBucket", PUBLIC, {}),
+        *put_events("Certificate Issued", "Certificate Revoked"),  # handle_stream: the stream's events
     ],
     "OcspFunction": [
         item("dynamodb:BatchGetItem", ca_key("issuing")),  # load_ca_signers (issuing)
@@ -176,6 +185,7 @@ NEEDS: dict[str, list[Call]] = {
             ACM_MANAGED,
             {**MANAGED, "aws:RequestTag/kmsca:serial-number": "0c0d", "aws:TagKeys": ["kmsca:serial-number"]},
         ),  # acm.tag
+        *put_events("Certificate Rotated", "Certificate Rotation Failed"),  # publish_events
         *NOTIFY,
     ],
     "SyncKvsFunction": [
@@ -212,6 +222,8 @@ REFUSED: dict[str, list[Call]] = {
         ("acm:AddTagsToCertificate", ACM_MANAGED, {**MANAGED, "aws:TagKeys": ["managed-by"]}),
         ("acm:DeleteCertificate", ACM_MANAGED, MANAGED),
         ("acm:DescribeCertificate", ACM_FOREIGN, {}),
+        *put_events("Certificate Revoked", "Certificate Issued"),  # the stream's, not the rotation's
+        ("events:PutEvents", BUS, {"events:source": "aws.acm", "events:detail-type": "Certificate Rotated"}),
     ],
     "InventoryFunction": [
         item("dynamodb:GetItem", idempotency_key("ab12")),
@@ -230,7 +242,17 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:UpdateItem", policy_key()),
         item("dynamodb:GetItem", idempotency_key("ab12")),
     ],
-    "PublishCrlFunction": [("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}), ("s3:ListBucket", f"{PUBLIC}/*", {})],
+    "PublishCrlFunction": [
+        ("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}),
+        ("s3:ListBucket", f"{PUBLIC}/*", {}),
+        *put_events("Certificate Rotated", "Certificate Expiring"),  # another function's detail-types
+        ("events:PutEvents", BUS, {"events:source": "aws.acm", "events:detail-type": "Certificate Issued"}),
+        (
+            "events:PutEvents",
+            f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/other",
+            {"events:source": "kmsca.dev", "events:detail-type": "Certificate Issued"},
+        ),
+    ],
     # The internet-facing responder: never the root key, never a write, never another item.
     "OcspFunction": [
         ("kms:Sign", ROOT_KEY, {}),

@@ -561,6 +561,9 @@ def cold_section(runs: int, baseline: Path | None = None) -> str:
     for name, function in functions.items():
         env = {**os.environ, **function.env}
         env.pop("POWERTOOLS_TRACE_DISABLED", None)  # as in Lambda: Tracer on (Tracing: Active)
+        # As in Lambda: without LAMBDA_TASK_ROOT the X-Ray SDK's recorder makes a centralised sampler
+        # with two X-Ray botocore clients at import (about 0.2 s of CPU here), which Lambda never does.
+        env["LAMBDA_TASK_ROOT"] = str(function.spec.code_uri)
         jobs[name] = (import_script(function.spec.code_uri, layers[name], function.spec.module), env)
     if baseline is not None:  # the same handlers from another checkout, in the same rounds
         old_layers = function_layers(load_template(baseline / "template.yaml"), repo=baseline)
@@ -592,8 +595,9 @@ def cold_section(runs: int, baseline: Path | None = None) -> str:
         "## Cold start",
         "",
         f"Each handler imported in a fresh interpreter (`python -c \"import app\"`), {runs} rounds interleaved "
-        "across handlers; the function's environment from the template (Powertools Tracer on, as with "
-        "`Tracing: Active`); importable: the function's code, its layers' sources and, from this "
+        "across handlers; the function's environment from the template, and `LAMBDA_TASK_ROOT` as Lambda sets "
+        "it (so Powertools Tracer is on, as with `Tracing: Active`, and the X-Ray SDK uses its Lambda sampler); "
+        "importable: the function's code, its layers' sources and, from this "
         "virtualenv, only the distributions its layers' `requirements.txt` pull in plus the runtime's "
         "boto3 stack (`utils/lambda_packages.py`); anything else (e.g. `awscrt` outside the layers that "
         "ship it) raises ImportError as it would in Lambda. Process = wall time of the whole child "

@@ -58,7 +58,8 @@ def get_issuer() -> Issuer:
 
 @wire_errors(logger, FUNCTION_URL)
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+# not the response (certificate and chain, several KB per request) in the X-Ray segment's metadata
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:

@@ -1,9 +1,15 @@
-"""CRL publication function: build, sign (KMS) and publish the root and issuing CRLs.
+"""CRL publication function: build, sign (KMS) and publish the root and issuing CRLs; put the
+``Certificate Issued`` and ``Certificate Revoked`` events.
 
-Triggers (template.yaml): the table's stream filtered to revocations (issuing CRL, within
-seconds), an hourly schedule (both CRLs, long before nextUpdate), and the ``InitialCrls`` custom
-resource on deploy (both). A failure raises, so the stream or schedule retries, and counts in
-the ``CrlPublicationFailures`` metric that an alarm watches; the previous CRL stays in place.
+Triggers (template.yaml): the table's stream filtered to revocations and issuances (the issuing
+CRL within seconds when the batch holds a revocation; the events of every record), an hourly
+schedule (both CRLs, long before nextUpdate), and the ``InitialCrls`` custom resource on deploy
+(both). A failure raises, so the stream or schedule retries, and counts in the
+``CrlPublicationFailures`` metric that an alarm watches; the previous CRL stays in place.
+The table has room for two stream consumers per shard (this function and the KeyValueStore
+sync), so this function also carries the stream's events: an event still refused after
+in-process retries counts in ``EventPublicationFailures`` (alarmed) and fails the batch, which
+the stream retries (then the failure queue, alarmed).
 A table record that cannot be read is skipped, logged by key and counted in
 ``UnreadableRecords`` (``UnreadableRecordsAlarm``): it never stops the publication of the others.
 """
@@ -18,10 +24,13 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from kmsca.ca import CaSigner, load_ca_signers
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.crl import CrlPublisher
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
+from kmsca.events import EventPublisher
+from kmsca.lifecycle_events import certificate_events, is_revocation
 from kmsca.publish import Artefact
 from kmsca.publish import publish as publish_object
 from kmsca.records import UnreadableRecord, iso
@@ -40,6 +49,9 @@ store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name)
 publisher = CrlPublisher(
     store, s3, SETTINGS.public_bucket, SETTINGS.internal_bucket, timedelta(hours=SETTINGS.crl_validity_hours)
 )
+events = EventPublisher(boto3.client("events"), SETTINGS.event_source)
+#: Attempts per refused event entry before the batch fails (PutEvents FailedEntryCount).
+EVENT_ATTEMPTS = 3
 _signers: dict[str, CaSigner] = {}
 
 
@@ -94,11 +106,13 @@ def presign_issuing_ca_status(this_update: datetime, next_update: datetime) -> N
         publish_object(s3, SETTINGS.public_bucket, Artefact(key, der, "application/ocsp-response"))
 
 
-def report_unreadable(ca: str, problems: list[UnreadableRecord]) -> None:
+def report_unreadable(ca: str | None, problems: list[UnreadableRecord]) -> None:
     """Log each unreadable record with its key (never its content) and count them
-    (``UnreadableRecords``, which ``UnreadableRecordsAlarm`` watches)."""
+    (``UnreadableRecords``, which ``UnreadableRecordsAlarm`` watches); ``ca``: the CRL it was
+    left out of, None for an event."""
     for problem in problems:
-        logger.error("unreadable record", extra={"ca": ca, "record_key": problem.key, "problem": problem.problem})
+        scope = {"ca": ca} if ca is not None else {}
+        logger.error("unreadable record", extra={**scope, "record_key": problem.key, "problem": problem.problem})
     if problems:
         metrics.add_metric(name="UnreadableRecords", unit=MetricUnit.Count, value=len(problems))
 
@@ -106,6 +120,36 @@ def report_unreadable(ca: str, problems: list[UnreadableRecord]) -> None:
 def cas_for(event: Mapping[str, Any]) -> tuple[str, ...]:
     """A stream batch (revocations of end entities) needs the issuing CRL; anything else both."""
     return (ISSUING,) if "Records" in event else (ROOT, ISSUING)
+
+
+def handle_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """A stream batch: the issuing CRL when it holds a revocation (never for issuances alone),
+    then the events of its records.
+
+    Raises:
+        RuntimeError: an event was refused every attempt (the stream retries the whole batch).
+    """
+    result = publish((ISSUING,), records) if any(is_revocation(r) for r in records) else {}
+    problems: list[UnreadableRecord] = []
+    batch = certificate_events(records, problems)
+    report_unreadable(None, problems)
+    try:
+        failed = events.publish(batch, attempts=EVENT_ATTEMPTS) if batch else []
+    except (ClientError, BotoCoreError):
+        metrics.add_metric(name="EventPublicationFailures", unit=MetricUnit.Count, value=len(batch))
+        logger.exception("PutEvents failed; the stream retries the batch", extra={"events": len(batch)})
+        raise
+    metrics.add_metric(name="CertificateEventsPublished", unit=MetricUnit.Count, value=len(batch) - len(failed))
+    if failed:
+        metrics.add_metric(name="EventPublicationFailures", unit=MetricUnit.Count, value=len(failed))
+        for event, code in failed:
+            logger.error(
+                "event not put",
+                extra={"detail_type": event.detail_type, "serial_number": event.detail["serial_number"], "error": code},
+            )
+        raise RuntimeError(f"{len(failed)} of {len(batch)} event(s) refused by EventBridge; the stream retries")
+    result["CertificateEvents"] = str(len(batch))
+    return result
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -116,5 +160,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
         return run_custom_resource(event, lambda _: publish((ROOT, ISSUING)), f"{SETTINGS.table_name}/initial-crls")
     if "Records" in event:
         # The RevokedByCa index lags the table: the records themselves carry the revocations.
-        return publish(cas_for(event), event["Records"])
+        return handle_stream(event["Records"])
     return publish(cas_for(event))

@@ -1,5 +1,8 @@
 """ACM rotation function (daily schedule): re-issue CloudFront origin client certificates that
-expire soon and re-import them into the same ACM ARN (see :mod:`kmsca.rotation`)."""
+expire soon and re-import them into the same ACM ARN (see :mod:`kmsca.rotation`), and put a
+``Certificate Rotated`` or ``Certificate Rotation Failed`` event per ARN (:mod:`kmsca.lifecycle_events`).
+An event refused after retries is logged with its detail and counted in
+``EventPublicationFailures`` (alarmed); the rotation itself is done and is not run again for it."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.ca import load_issuing_ca
+from kmsca.events import Event, EventPublisher
 from kmsca.issuance import IssuancePolicy, Issuer
+from kmsca.lifecycle_events import rotation_events
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
 from kmsca.settings import RotationSettings
@@ -28,6 +34,9 @@ kms = boto3.client("kms")
 acm = AcmImporter(boto3.client("acm", region_name=ACM_REGION))
 store = DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.issue.table_name)
 notifier = Notifier(boto3.client("sns"), SETTINGS.topic_arn)
+events = EventPublisher(boto3.client("events"), SETTINGS.event_source)
+#: Attempts per refused event entry (PutEvents FailedEntryCount).
+EVENT_ATTEMPTS = 3
 
 
 def rotation() -> OriginCertificateRotation:
@@ -54,4 +63,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("unfinished ACM import repaired", extra=entry)
     for entry in report.failed + report.missing:
         logger.error("ACM certificate not rotated", extra=entry)
+    publish_events(rotation_events(report.rotated, report.failed, report.missing))
     return asdict(report)
+
+
+def publish_events(batch: list[Event]) -> None:
+    """Put the run's events; one refused every attempt is logged with its detail (public fields
+    only) and counted in ``EventPublicationFailures`` (alarmed), never raised: the run's work is done."""
+    if not batch:
+        return
+    try:
+        failed = events.publish(batch, attempts=EVENT_ATTEMPTS)
+    except (ClientError, BotoCoreError) as exc:
+        failed = [(event, type(exc).__name__) for event in batch]
+    for event, code in failed:
+        logger.error("event not put", extra={"detail_type": event.detail_type, "detail": event.detail, "error": code})
+    if failed:
+        metrics.add_metric(name="EventPublicationFailures", unit=MetricUnit.Count, value=len(failed))

@@ -56,7 +56,7 @@ from .profiles import (
     origin_key_type,
     select_profile,
 )
-from .records import CertificateRecord, IdempotencyRecord, iso, pem
+from .records import CertificateParts, CertificateRecord, IdempotencyRecord, iso, pem
 from .renewal import RenewalPlan, plan_renewal
 from .store import CertificateStore, IdempotencyKeyInUse, PendingImportGone, WriteConflict
 
@@ -177,6 +177,8 @@ class SignedCertificate:
     profile: Profile
     private_key: GeneratedPrivateKey | None = None
     key_type: str | None = None
+    #: what the certificate was built from (its record needs no parsing of it)
+    parts: CertificateParts | None = None
 
 
 class Issuer:
@@ -247,6 +249,7 @@ class Issuer:
             key_type=signed.key_type,
             requested_by=caller.arn if caller is not None else request.requested_by,
             predecessor=plan.renewal.predecessor if plan else None,
+            parts=signed.parts,
         )
         imports = signed.private_key is not None and self._acm is not None
         try:
@@ -298,8 +301,9 @@ class Issuer:
             check_profile_names(profile, subject, sans)
             grant.check_issue(profile.name, subject, sans, lifetime_days)
             private_key = generate_key(profile, key_type)
-            certificate = self._build(private_key.public_key(), subject, sans, profile, request.lifetime_days, now)
-            return SignedCertificate(certificate, profile, private_key, key_type)
+            generated = private_key.public_key()
+            certificate, parts = self._build(generated, subject, sans, profile, request.lifetime_days, now)
+            return SignedCertificate(certificate, profile, private_key, key_type, parts)
         if request.key_type is not None:
             raise InvalidRequest("key_type applies only to profiles whose key the CA generates (cloudfront-origin)")
         csr = load_csr(request.csr)
@@ -308,7 +312,8 @@ class Issuer:
         sans = validate_sans(requested_sans if requested_sans is not None else sans_from_csr(csr))
         check_profile_names(profile, subject, sans)
         grant.check_issue(profile.name, subject, sans, lifetime_days)
-        return SignedCertificate(self._build(public_key, subject, sans, profile, request.lifetime_days, now), profile)
+        certificate, parts = self._build(public_key, subject, sans, profile, request.lifetime_days, now)
+        return SignedCertificate(certificate, profile, parts=parts)
 
     def reissue(self, previous: CertificateRecord, now: datetime) -> SignedCertificate:
         """A fresh certificate with a fresh key like ``previous`` (same profile, subject, SANs, key
@@ -323,10 +328,10 @@ class Issuer:
         private_key = generate_key(profile, previous.key_type)
         lifetime = old.not_valid_after_utc - old.not_valid_before_utc - BACKDATE
         lifetime_days = max(1, round(lifetime / timedelta(days=1)))
-        certificate = self._build(
+        certificate, parts = self._build(
             private_key.public_key(), old.subject, validate_sans(entries), profile, lifetime_days, now
         )
-        return SignedCertificate(certificate, profile, private_key, previous.key_type or profile.key_types[0])
+        return SignedCertificate(certificate, profile, private_key, previous.key_type or profile.key_types[0], parts)
 
     def origin_bundle(self, signed: SignedCertificate) -> OriginBundle:
         """Certificate, key and chain (issuing + root, never the leaf) for ACM."""
@@ -340,24 +345,37 @@ class Issuer:
         profile: Profile,
         lifetime_days: int | None,
         now: datetime,
-    ) -> x509.Certificate:
+    ) -> tuple[x509.Certificate, CertificateParts]:
+        """The signed certificate and what it was built from (validity in whole seconds, as the
+        DER encodes it)."""
         check_profile_names(profile, subject, sans)
         not_before, not_after = check_validity(
             lifetime_days, self._policy, self._ca.issuing.certificate.not_valid_after_utc, now
         )
-        return build_end_entity_certificate(
+        issuer = self._ca.issuing.certificate
+        parts = CertificateParts(
+            serial_number=x509.random_serial_number(),
+            subject=subject,
+            issuer=issuer.subject,
+            sans=tuple(sans),
+            not_before=not_before.replace(microsecond=0),
+            not_after=not_after.replace(microsecond=0),
+            public_key=public_key,
+        )
+        certificate = build_end_entity_certificate(
             self._ca.private_key,
             self._ca.scheme,
-            self._ca.issuing.certificate,
+            issuer,
             public_key,
             subject,
             sans,
             profile.extended_key_usages,
-            x509.random_serial_number(),
-            not_before,
-            not_after,
+            parts.serial_number,
+            parts.not_before,
+            parts.not_after,
             self._ca.urls,
         )
+        return certificate, parts
 
     def _import_pending(self, signed: SignedCertificate, record: CertificateRecord, now: datetime) -> CertificateRecord:
         """Record the certificate as pending, then import it into ACM; returns it with its ARN."""

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from .errors import CaError
 from .names import san_strings
@@ -94,10 +95,49 @@ def pem(certificate: x509.Certificate) -> str:
 
 def spki_sha256(certificate: x509.Certificate) -> str:
     """SHA-256 of the DER SubjectPublicKeyInfo, lowercase hex (the key's pin)."""
-    der = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return _spki_sha256(certificate.public_key())
+
+
+def _spki_sha256(public_key: CertificatePublicKeyTypes) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class CertificateParts:
+    """What a certificate was built from (RFC 5280 4.1 fields), so that its inventory record needs
+    no parsing of the signed certificate: the issue path keeps what it gave the builder.
+
+    Attributes:
+        serial_number: the serial number (int). subject, issuer: the names. sans: the
+        subjectAltName entries (empty: no extension). not_before, not_after: the validity, UTC,
+        whole seconds (what the DER encodes). public_key: the subject public key.
+    """
+
+    serial_number: int
+    subject: x509.Name
+    issuer: x509.Name
+    sans: tuple[x509.GeneralName, ...]
+    not_before: datetime
+    not_after: datetime
+    public_key: CertificatePublicKeyTypes
+
+    @classmethod
+    def of(cls, certificate: x509.Certificate) -> CertificateParts:
+        """The parts read back from a signed certificate (for certificates built elsewhere)."""
+        try:
+            sans = tuple(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+        except x509.ExtensionNotFound:
+            sans = ()
+        return cls(
+            serial_number=certificate.serial_number,
+            subject=certificate.subject,
+            issuer=certificate.issuer,
+            sans=sans,
+            not_before=certificate.not_valid_before_utc,
+            not_after=certificate.not_valid_after_utc,
+            public_key=certificate.public_key(),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,23 +200,28 @@ class CertificateRecord:
         acm_certificate_arn: str | None = None,
         requested_by: str | None = None,
         predecessor: str | None = None,
+        parts: CertificateParts | None = None,
     ) -> CertificateRecord:
-        try:
-            sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            san_list = tuple(san_strings(sans))
-        except x509.ExtensionNotFound:
-            san_list = ()
+        """The record of a newly signed ``certificate`` (status ``issued``).
+
+        Args:
+            parts: what the certificate was built from (:class:`CertificateParts`); None to read
+                them back from the certificate. The record is the same either way (tests compare
+                them); passing them spares parsing the names, extensions and key again.
+        """
+        parts = parts or CertificateParts.of(certificate)
+        der = certificate.public_bytes(serialization.Encoding.DER)
         return cls(
-            serial_number=serial_to_hex(certificate.serial_number),
+            serial_number=serial_to_hex(parts.serial_number),
             ca=ca,
-            subject=certificate.subject.rfc4514_string(),
-            issuer=certificate.issuer.rfc4514_string(),
-            sans=san_list,
+            subject=parts.subject.rfc4514_string(),
+            issuer=parts.issuer.rfc4514_string(),
+            sans=tuple(san_strings(parts.sans)),
             profile=profile,
-            not_before=certificate.not_valid_before_utc,
-            not_after=certificate.not_valid_after_utc,
-            fingerprint_sha256=certificate.fingerprint(hashes.SHA256()).hex(),
-            spki_sha256=spki_sha256(certificate),
+            not_before=parts.not_before,
+            not_after=parts.not_after,
+            fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+            spki_sha256=_spki_sha256(parts.public_key),
             status=STATUS_ISSUED,
             certificate_pem=pem(certificate),
             issued_at=issued_at,

@@ -181,6 +181,7 @@ class CrlSettings:
         root_key_id, issuing_key_id: KMS keys (``ROOT_CA_KEY_ID``, ``ISSUING_CA_KEY_ID``).
         crl_validity_hours: nextUpdate - thisUpdate, hours (``CRL_VALIDITY_HOURS``, default 24).
         signing: RSA signature scheme of the CA keys.
+        event_source: ``source`` of the issued/revoked EventBridge events (``EVENT_SOURCE``).
     """
 
     table_name: str
@@ -190,6 +191,7 @@ class CrlSettings:
     issuing_key_id: str
     crl_validity_hours: int
     signing: SigningSettings
+    event_source: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> CrlSettings:
@@ -202,6 +204,7 @@ class CrlSettings:
             issuing_key_id=_required(env, "ISSUING_CA_KEY_ID"),
             crl_validity_hours=_positive_int(env, "CRL_VALIDITY_HOURS", 24),
             signing=SigningSettings.from_env(env),
+            event_source=_required(env, "EVENT_SOURCE"),
         )
 
 
@@ -225,11 +228,13 @@ class RotationSettings:
         issue: what issuing needs (the rotation signs new certificates).
         topic_arn: SNS topic for failures (``NOTIFICATION_TOPIC_ARN``).
         window_days: rotate certificates ending within this many days (``ACM_ROTATION_WINDOW_DAYS``, default 30).
+        event_source: ``source`` of the rotated/rotation-failed EventBridge events (``EVENT_SOURCE``).
     """
 
     issue: IssueSettings
     topic_arn: str
     window_days: int
+    event_source: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RotationSettings:
@@ -238,6 +243,7 @@ class RotationSettings:
             issue=IssueSettings.from_env(env),
             topic_arn=_required(env, "NOTIFICATION_TOPIC_ARN"),
             window_days=_positive_int(env, "ACM_ROTATION_WINDOW_DAYS", 30),
+            event_source=_required(env, "EVENT_SOURCE"),
         )
 
 
