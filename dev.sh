@@ -90,13 +90,14 @@ case "$job" in
         MYPYPATH=layers/ca:. "$VENV/bin/mypy" --ignore-missing-imports --explicit-package-bases tests/support
         # each function is its own app.py: package bases keep them apart; the layer is on the path, as in Lambda
         MYPYPATH=layers/ca "$VENV/bin/mypy" --ignore-missing-imports --explicit-package-bases functions
-        "$VENV/bin/cfn-lint" template.yaml
+        "$VENV/bin/cfn-lint" template.yaml edge/template.yaml
         "$VENV/bin/python" utils/embed-connection-function.py --check
         ;;
     sam)
         command -v make >/dev/null 2>&1 || apt_install make  # the CA layer builds with BuildMethod: makefile
         sam_venv
         "$SAM_VENV/bin/sam" validate --lint
+        "$SAM_VENV/bin/sam" validate --lint --template edge/template.yaml
         "$SAM_VENV/bin/sam" build --build-dir "${SAM_BUILD_DIR:-.aws-sam/build}" "$@"
         ;;
     bench)

@@ -12,6 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 from kmsca.records import CertificateParts, CertificateRecord
 from kmsca.store import DynamoDbCertificateStore
+from kmsca.store.dynamodb.certificate_items import certificate_item
 
 from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr
 
@@ -89,7 +90,7 @@ def test_the_record_is_the_one_parsing_gives(written: Any, key: Any, request_: d
     written({"csr": csr_pem(csr), **request})
     (record,) = written.records
     assert record == _parsed(record)
-    assert DynamoDbCertificateStore._certificate_item(record) == DynamoDbCertificateStore._certificate_item(
+    assert certificate_item(record) == certificate_item(
         _parsed(record)
     )
 

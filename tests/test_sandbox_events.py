@@ -688,10 +688,15 @@ def test_scheduled_jobs_on_demand(ca: Sandbox) -> None:
 @pytest.mark.e2e
 def test_connection_function_and_store_of_the_real_template(ca: Sandbox) -> None:
     kvs_arn = ca.outputs["RevokedSerialsStoreArn"]
-    assert kvs_arn == ca.physical["RevokedSerialsStore"].attrs["Arn"]
+    (edge,) = ca.stacks.values()  # the nested EdgeStack (edge/template.yaml)
+    assert (
+        kvs_arn
+        == edge.physical["RevokedSerialsStore"].attrs["Arn"]
+        == ca.state()["key_value_stores"]["RevokedSerialsStore"]
+    )
     function = ca.connection_functions["RevocationCheckFunction"]
     assert ca.outputs["RevocationCheckFunctionArn"] == function.arn
-    assert function.arn.endswith(":connection-function/kmsca-dev-eu-west-1-revcheck")  # account-global: region in it
+    assert function.arn.endswith(":connection-function/kmsca-dev-eu-west-1-revcheck-fn")  # account-global: region in it
     assert function.key_value_store_arns == (kvs_arn,)
     assert function.code == (REPO / "functions" / "connection" / "connection.js").read_text().rstrip("\n") + "\n"
     assert function.stage == "LIVE"

@@ -2,8 +2,8 @@
 resource-based policies evaluated as Lambda does, the per-caller issuance policy applied by the
 real handlers, and the CLIs calling the URLs.
 
-A second account (222222222222) is named by the stack's CallerAccountIds; a third (333333333333)
-is not. Their principals are IAM users created in moto's backend of that account.
+Two workload accounts: 222222222222 is named by the stack's CallerAccountIds, 333333333333 is not.
+Every principal is an IAM user made with ``sandbox.create_caller`` in its account.
 """
 
 from __future__ import annotations
@@ -42,20 +42,10 @@ STRANGER = "333333333333"
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(REPO, stack_name="urls", parameter_overrides={"CallerAccountIds": WORKLOAD}) as running:
+    with Sandbox(
+        REPO, stack_name="urls", parameter_overrides={"CallerAccountIds": WORKLOAD}, workload_accounts=(WORKLOAD, STRANGER)
+    ) as running:
         yield running
-
-
-def user(account: str, name: str, policy: dict[str, Any] | None) -> Principal:
-    """An IAM user with an access key in ``account`` (moto's backend of that account)."""
-    from moto.iam.models import iam_backends
-
-    backend = iam_backends[account]["aws"]
-    created = backend.create_user(region_name="us-east-1", user_name=name)
-    if policy is not None:
-        backend.put_user_policy(name, f"{name}-policy", json.dumps(policy))
-    key = backend.create_access_key(name)
-    return Principal(name, created.arn, key.access_key_id, key.secret_access_key)
 
 
 def url_caller_policy(sandbox: Sandbox) -> dict[str, Any]:
@@ -136,12 +126,14 @@ def rule(name: str, principals: dict[str, Any], suffix: str, may_revoke: str = "
 @pytest.fixture(scope="module")
 def principals(sandbox: Sandbox) -> dict[str, Principal]:
     policy = url_caller_policy(sandbox)
+    nothing = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}]}
+    ca = sandbox.ca_account_id
     return {
-        "team": user(sandbox.account_id, "team-a", policy),
-        "other-team": user(sandbox.account_id, "team-b", policy),
-        "no-permission": user(sandbox.account_id, "no-permission", None),
-        "workload": user(WORKLOAD, "workload-ci", policy),
-        "stranger": user(STRANGER, "stranger-ci", policy),
+        "team": sandbox.create_caller(ca, "team-a", policy),
+        "other-team": sandbox.create_caller(ca, "team-b", policy),
+        "no-permission": sandbox.create_caller(ca, "no-permission", nothing),
+        "workload": sandbox.create_caller(WORKLOAD, "workload-ci", policy),
+        "stranger": sandbox.create_caller(STRANGER, "stranger-ci", policy),
     }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from utils.sandbox.iam_policy import Decision, RequestContext, UnsupportedPolicy, evaluate
+from utils.sandbox.iam_policy import Decision, RequestContext, UnsupportedPolicy, evaluate, evaluate_trust
 
 TABLE = "arn:aws:dynamodb:eu-west-1:123456789012:table/certs"
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -279,3 +279,67 @@ def test_unsupported_operator_raises_even_when_the_action_does_not_match() -> No
     bad = statement(action="kms:Sign", Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}})
     with pytest.raises(UnsupportedPolicy):
         evaluate([policy(bad)], ctx("dynamodb:PutItem"))
+
+
+# Role trust policies (sts:AssumeRole) ------------------------------------------------------------
+
+CA = "111111111111"
+CA_ROLE = f"arn:aws:iam::{CA}:role/ca-fn"
+CA_SESSION = f"arn:aws:sts::{CA}:assumed-role/ca-fn/session"
+
+
+def trust(principal: Any, effect: str = "Allow", **condition: Any) -> dict:
+    body: dict[str, Any] = {"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"}
+    if condition:
+        body["Condition"] = {"StringEquals": {k.replace("__", ":"): v for k, v in condition.items()}}
+    return {"Version": "2012-10-17", "Statement": [body]}
+
+
+def trusts(document: dict, caller: str = CA_SESSION, principal: str = CA_ROLE, account: str = CA, **keys: str) -> Any:
+    values = {k.replace("__", ":"): (v,) for k, v in keys.items()}
+    context = RequestContext("sts:AssumeRole", "arn:aws:iam::222222222222:role/edge", values)
+    return evaluate_trust(document, caller_arn=caller, principal_arn=principal, account=account, context=context)
+
+
+@pytest.mark.parametrize(
+    ("principal", "allowed", "named"),
+    [
+        ({"AWS": CA}, True, False),
+        ({"AWS": f"arn:aws:iam::{CA}:root"}, True, False),
+        ({"AWS": [CA_ROLE]}, True, True),  # a session matches its role's ARN
+        ({"AWS": CA_SESSION}, True, True),
+        ("*", True, False),
+        ({"AWS": "*"}, True, False),
+        ({"AWS": "999999999999"}, False, False),
+        ({"AWS": f"arn:aws:iam::{CA}:role/other"}, False, False),
+        ({"Service": "lambda.amazonaws.com"}, False, False),
+    ],
+)
+def test_trust_principals(principal: Any, allowed: bool, named: bool) -> None:
+    decision = trusts(trust(principal))
+    assert (decision.allowed, decision.names_principal) == (allowed, named)
+
+
+def test_trust_conditions_use_the_callers_keys() -> None:
+    document = trust({"AWS": CA_ROLE}, sts__ExternalId="abc", aws__PrincipalAccount=CA)
+    assert trusts(document, sts__ExternalId="abc", aws__PrincipalAccount=CA).allowed
+    assert not trusts(document, sts__ExternalId="abd", aws__PrincipalAccount=CA).allowed
+    assert not trusts(document, aws__PrincipalAccount=CA).allowed  # no external id presented
+
+
+def test_an_explicit_deny_in_a_trust_policy_wins() -> None:
+    document = trust({"AWS": CA})
+    document["Statement"].append(trust({"AWS": CA_ROLE}, effect="Deny")["Statement"][0])
+    assert not trusts(document).allowed
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": CA}, "Action": "sts:AssumeRole"}]},
+        trust({"AWS": f"arn:aws:iam::{CA}:role/*"}),
+    ],
+)
+def test_unsupported_trust_constructs_raise(document: dict) -> None:
+    with pytest.raises(UnsupportedPolicy):
+        trusts(document)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,8 +135,24 @@ def test_the_inventory_table_has_the_sparse_revoked_index() -> None:
     assert props["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
 
+def _attached_statements(function_name: str) -> list[dict[str, Any]]:
+    """Statements of AWS::IAM::Policy resources attached to the function's SAM-generated role."""
+    role = {"Ref": f"{function_name}Role"}
+    return [
+        statement
+        for resource in TEMPLATE["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy" and role in resource["Properties"].get("Roles", [])
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
 def _holders(action: str) -> set[str]:
-    return {name for name, f in _functions().items() for st in _statements(f) if action in _as_list(st["Action"])}
+    return {
+        name
+        for name, f in _functions().items()
+        for st in _statements(f) + _attached_statements(name)
+        if action in _as_list(st["Action"])
+    }
 
 
 def test_acm_import_is_limited_to_issuance_and_rotation() -> None:
@@ -150,18 +165,33 @@ def test_only_the_sync_function_writes_the_key_value_store() -> None:
 
 
 def test_viewer_mtls_resources_are_behind_one_parameter() -> None:
-    for name in ("RevokedSerialsStore", "RevocationCheckFunction", "SyncKvsFunction", "KvsSyncFailedAlarm"):
+    for name in ("EdgeStack", "SyncKvsFunction", "SyncKvsFunctionStorePolicy", "KvsSyncFailedAlarm"):
         assert TEMPLATE["Resources"][name]["Condition"] == "ViewerMtls"
     assert TEMPLATE["Conditions"]["ViewerMtls"] == {"Fn::Equals": [{"Ref": "EnableViewerMtls"}, "true"]}
 
 
-def test_the_template_carries_the_connection_function_code_unchanged() -> None:
-    code = TEMPLATE["Resources"]["RevocationCheckFunction"]["Properties"]["ConnectionFunctionCode"]
-    source = (REPO / "functions" / "connection" / "connection.js").read_text()
-    assert code == source, "run: python utils/embed-connection-function.py"
-    assert len(code.encode()) < 10 * 1024
-    config = TEMPLATE["Resources"]["RevocationCheckFunction"]["Properties"]["ConnectionFunctionConfig"]
-    assert config["Runtime"] == "cloudfront-js-2.0"
+def test_the_edge_stack_is_nested_from_the_local_edge_template() -> None:
+    edge = TEMPLATE["Resources"]["EdgeStack"]
+    assert edge["Type"] == "AWS::Serverless::Application"
+    properties = edge["Properties"]
+    assert properties["Location"] == "edge/template.yaml" and (REPO / "edge" / "template.yaml").is_file()
+    parameters = properties["Parameters"]
+    assert parameters["CaAccountId"] == {"Ref": "AWS::AccountId"}
+    assert parameters["ExternalId"] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    callers = parameters["CaRoleArns"]["Fn::Join"][1]
+    expected = ["SyncKvsFunction", "IssueFunction", "RotateAcmFunction", "BootstrapFunction"]
+    assert callers == [{"Fn::GetAtt": [f"{name}Role", "Arn"]} for name in expected]
+    assert TEMPLATE["Outputs"]["EdgeCallerRoleArns"]["Value"] == {"Fn::Join": [",", callers]}
+    for output in ("RevokedSerialsStoreArn", "RevocationCheckFunctionArn"):
+        assert TEMPLATE["Outputs"][output]["Value"] == {"Fn::GetAtt": ["EdgeStack", f"Outputs.{output}"]}
+
+
+def test_no_function_role_depends_on_the_edge_stack() -> None:
+    """The edge stack needs the function roles' ARNs (its trust policy): a role that needed the
+    edge stack would be a circular dependency. Permissions on its resources are separate policies."""
+    for name, function in _functions().items():
+        assert "EdgeStack" not in json.dumps(function["Properties"].get("Policies", [])), name
+    assert TEMPLATE["Resources"]["SyncKvsFunction"]["DependsOn"] == "SyncKvsFunctionStorePolicy"
 
 
 def test_every_schedule_omits_its_fixed_name() -> None:
@@ -222,31 +252,6 @@ def test_functions_that_publish_to_the_topic_may_use_its_key() -> None:
             if {"Fn::GetAtt": ["NotificationTopicKey", "Arn"]} in _as_list(s["Resource"])
         }
         assert key_actions == ({"kms:GenerateDataKey", "kms:Decrypt"} if publishes else set()), name
-
-
-LONGEST_REGIONS = ["ap-southeast-5", "ap-northeast-3", "ap-southeast-7", "eusc-de-east-1"]
-
-
-def _max_length(parameter: str) -> int:
-    spec = TEMPLATE["Parameters"][parameter]
-    match = re.fullmatch(r"\^\[a-z\]\[a-z0-9-\]\{(\d+),(\d+)\}\$", spec["AllowedPattern"])
-    assert match, spec["AllowedPattern"]
-    assert spec["MaxLength"] == 1 + int(match.group(2))
-    return 1 + int(match.group(2))
-
-
-@pytest.mark.parametrize("resource", ["RevokedSerialsStore", "RevocationCheckFunction"])
-@pytest.mark.parametrize("region", LONGEST_REGIONS)
-def test_account_global_names_hold_the_region_and_fit_at_the_longest_parameters(resource: str, region: str) -> None:
-    template = TEMPLATE["Resources"][resource]["Properties"]["Name"]["Fn::Sub"]
-    assert "${AWS::Region}" in template, "CloudFront names are account-global: a stack per region would collide"
-    values = {
-        "ProjectName": "p" * _max_length("ProjectName"),
-        "EnvironmentName": "e" * _max_length("EnvironmentName"),
-        "AWS::Region": region,
-    }
-    name = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], template)
-    assert re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", name), (name, len(name))
 
 
 # Table-stream consumers: a poison record must neither block its shard nor vanish -----------------

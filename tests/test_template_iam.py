@@ -52,7 +52,7 @@ ROOT_KEY = "arn:aws:RootCaKey"
 ISSUING_KEY = "arn:aws:IssuingCaKey"
 TOPIC_KEY = "arn:aws:NotificationTopicKey"
 TOPIC = "ref:NotificationTopic"
-KVS = "arn:aws:RevokedSerialsStore"
+KVS = "EdgeStack.Outputs.RevokedSerialsStoreArn"  # the nested edge stack's store
 TRUST_STORE = f"arn:aws:cloudfront::{ACCOUNT}:trust-store/ts-1"
 ACM_NEW = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/11111111-new"
 ACM_MANAGED = f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/22222222-managed"
@@ -297,12 +297,16 @@ def as_list(value: Any) -> list[Any]:
 
 
 def statements(function: str) -> list[dict[str, Any]]:
-    """The inline statements of a function; a conditional policy counts with its non-empty branch."""
+    """The inline statements of a function, and those of AWS::IAM::Policy resources attached to its
+    SAM-generated role; a conditional policy counts with its non-empty branch."""
     found = []
     for policy in TEMPLATE["Resources"][function]["Properties"].get("Policies", []):
         if "Fn::If" in policy:
             policy = next(branch for branch in policy["Fn::If"][1:] if branch != {"Ref": "AWS::NoValue"})
         found.extend(resolve(policy["Statement"]))
+    for resource in TEMPLATE["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": f"{function}Role"} in resource["Properties"]["Roles"]:
+            found.extend(resolve(resource["Properties"]["PolicyDocument"]["Statement"]))
     return found
 
 

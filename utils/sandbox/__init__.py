@@ -5,6 +5,8 @@ Public API (imported lazily, so ``utils.sandbox.kms_patch`` stays light):
 - :class:`Sandbox`, :class:`SandboxError`, :class:`FunctionError`, :class:`InvocationResult`
   (``utils.sandbox.server``);
 - :class:`ConnectionFunction` (``utils.sandbox.server``);
+- :class:`ChildStack` (``utils.sandbox.stacks``): nested stacks and stacks deployed into
+  workload accounts (``Sandbox.deploy_stack``; ``utils.sandbox.accounts``);
 - :func:`patch_moto_kms` (``utils.sandbox.kms_patch``), :func:`patch_moto_acm`
   (``utils.sandbox.acm_patch``);
 - :class:`KvsEmulator`, :func:`install_kvs_emulator`, :func:`uninstall_kvs_emulator`,
@@ -25,6 +27,7 @@ _EXPORTS = {
     "FunctionError": "server",
     "InvocationResult": "server",
     "ConnectionFunction": "server",
+    "ChildStack": "stacks",
     "patch_moto_kms": "kms_patch",
     "patch_moto_acm": "acm_patch",
     "KvsEmulator": "kvs",

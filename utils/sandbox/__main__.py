@@ -70,6 +70,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="do not enforce IAM (default: every request is authorised against its caller's policies, as on AWS)",
     )
+    parser.add_argument(
+        "--workload-account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT_ID",
+        help="a workload account besides the CA's (12 digits; repeatable): its administrator is in the state file",
+    )
+    parser.add_argument(
+        "--deploy-edge",
+        action="store_true",
+        help="deploy edge/template.yaml into each workload account, trusting the CA stack's EdgeCallerRoleArns "
+        "with a random external id (state file: stacks)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -126,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
             run_schedules=args.run_schedules,
             enforce_iam=not args.no_iam,
             gsi_lag_seconds=args.gsi_lag,
+            workload_accounts=args.workload_account,
         )
         sandbox.start()
+        if args.deploy_edge:
+            for account in sandbox.workload_accounts:
+                sandbox.deploy_edge_stack(account)
     except SandboxError as exc:
         print(f"sandbox: failed to start: {exc}", file=sys.stderr)
         return 1

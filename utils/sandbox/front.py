@@ -3,7 +3,9 @@
 - Lambda ``Invoke`` (``POST /2015-03-31/functions/{name-or-arn}/invocations``) of the
   template's functions: authorised (``lambda:InvokeFunction`` on the function ARN, for the
   caller's credentials) and run by the function's workers;
-- CloudFormation ``DescribeStacks`` of the sandbox's stack (``cloudformation:DescribeStacks``);
+- CloudFormation ``DescribeStacks`` of the sandbox's stack, and of its nested stacks and the
+  stacks deployed into workload accounts for callers of their account
+  (``cloudformation:DescribeStacks``);
 - ``PUT /__sandbox__/cfn-response/{request-id}``: custom-resource responses;
 - ``/__lambda_url__/{url-id}/``: the template's AWS_IAM function URLs (:mod:`.function_urls`);
 - the CloudFront KeyValueStore data plane (SigV4A), authorised per operation on the store ARN
@@ -35,7 +37,7 @@ from .context import SandboxError, StackContext
 from .custom_resources import CFN_RESPONSE_PATH, PendingResponse
 from .distribution import DISTRIBUTION_PATH
 from .function_urls import FUNCTION_URL_PATH, serve_function_url
-from .kvs import is_kvs_request
+from .kvs import is_kvs_request, kvs_operation
 from .runtime import Busy, InvocationResult, LocalFunction
 
 __all__ = ["KVS_PATH", "SCHEDULES_PATH", "Front", "FrontTarget", "QuietRequestHandler"]
@@ -47,14 +49,6 @@ KVS_PATH = "/__sandbox__/kvs"
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _SCOPE_RE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 _CONTENT_HEADERS = {"Content-Type": "CONTENT_TYPE", "Content-Length": "CONTENT_LENGTH"}
-_KVS_OPERATIONS = {
-    ("GET", ""): "DescribeKeyValueStore",
-    ("GET", "keys"): "ListKeys",
-    ("POST", "keys"): "UpdateKeys",
-    ("GET", "key"): "GetKey",
-    ("PUT", "key"): "PutKey",
-    ("DELETE", "key"): "DeleteKey",
-}
 
 
 class FrontTarget(StackContext, Protocol):
@@ -70,6 +64,9 @@ class FrontTarget(StackContext, Protocol):
 
     def describe_stacks_xml(self) -> bytes:
         """DescribeStacks response body."""
+
+    def child_stack_xml(self, name_or_id: str, headers: dict[str, str]) -> tuple[str, bytes] | None:
+        """(stack id, DescribeStacks body) of a nested or deployed stack of the caller's account."""
 
     def authorize(self, headers: dict[str, str], action: str, resource: str) -> tuple[str, str] | None:
         """None when the request's credentials may do ``action`` on ``resource``, else (code, message)."""
@@ -108,14 +105,6 @@ def _lambda_error(start_response: StartResponse, status: str, code: str, message
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
     """The request's HTTP headers, ``Title-Case`` names."""
     return {key[5:].replace("_", "-").title(): str(value) for key, value in environ.items() if key.startswith("HTTP_")}
-
-
-def _kvs_operation(method: str, raw_path: str) -> tuple[str, str]:
-    """(KvsARN, operation name) of a data-plane request ``/key-value-stores/{arn}[/keys[/{key}]]``."""
-    parts = raw_path.split("?", 1)[0].strip("/").split("/")
-    arn = unquote(parts[1]) if len(parts) > 1 else ""
-    kind = "" if len(parts) <= 2 else ("keys" if len(parts) == 3 else "key")
-    return arn, _KVS_OPERATIONS.get((method, kind), "Unknown")
 
 
 def _query_error(start_response: StartResponse, status: str, code: str, message: str) -> list[bytes]:
@@ -196,11 +185,16 @@ class Front:
         body = _read_body(environ)
         params = parse_qs(environ.get("QUERY_STRING", "")) | parse_qs(body.decode("utf-8", "replace"))
         stack = (params.get("StackName") or [None])[0]
-        if (params.get("Action") or [""])[0] != "DescribeStacks" or stack not in (
-            None,
-            self.sandbox.stack_name,
-            self.sandbox.stack_id,
-        ):
+        if (params.get("Action") or [""])[0] != "DescribeStacks":
+            return self.moto_app(environ, start_response)
+        child = self.sandbox.child_stack_xml(stack, _headers(environ)) if stack else None
+        if child is not None and region == self.sandbox.region:
+            denied = self.sandbox.authorize(_headers(environ), "cloudformation:DescribeStacks", child[0])
+            if denied:
+                code = "InvalidClientTokenId" if denied[0] == "UnrecognizedClientException" else "AccessDenied"
+                return _query_error(start_response, "403 Forbidden", code, denied[1])
+            return _respond(start_response, "200 OK", child[1], [("Content-Type", "text/xml")])
+        if stack not in (None, self.sandbox.stack_name, self.sandbox.stack_id):
             return self.moto_app(environ, start_response)
         if region != self.sandbox.region:
             if stack is None:
@@ -304,7 +298,7 @@ class Front:
         if "?" not in raw and environ.get("QUERY_STRING"):
             raw += "?" + environ["QUERY_STRING"]
         headers = _headers(environ)
-        arn, operation = _kvs_operation(method, raw)
+        arn, operation = kvs_operation(method, raw)
         denied = self.sandbox.authorize(headers, f"cloudfront-keyvaluestore:{operation}", arn)
         if denied:
             payload = json.dumps({"Message": denied[1]}).encode()

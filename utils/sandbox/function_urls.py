@@ -40,7 +40,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from .context import StackContext
-from .iam_patch import _document
+from .iam_patch import _document, _org_keys
 from .iam_policy import RequestContext, evaluate
 
 __all__ = ["FUNCTION_URL_PATH", "CallerIdentity", "serve_function_url", "verify_signature"]
@@ -83,20 +83,8 @@ def _unique_id(access_key: Any, account: str, match: re.Match[str] | None) -> st
 
 
 def _organization_of(account: str) -> str | None:
-    """The AWS Organizations id whose accounts (or management account) include ``account``, if moto has one."""
-    try:
-        from moto.organizations.models import organizations_backends
-    except ImportError:  # pragma: no cover
-        return None
-    for backend_by_partition in list(organizations_backends.values()):
-        for backend in list(backend_by_partition.values()):
-            org = getattr(backend, "org", None)
-            if org is None:
-                continue
-            members = {a.id for a in getattr(backend, "accounts", [])} | {org.master_account_id}
-            if account in members:
-                return str(org.id)
-    return None
+    """The AWS Organizations id of ``account`` in moto's Organizations (None outside one)."""
+    return next(iter(_org_keys(account).get("aws:PrincipalOrgID", ())), None)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

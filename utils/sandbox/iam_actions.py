@@ -392,7 +392,9 @@ def _sts(call: _Call) -> list[_Auth]:
     if call.operation == "GetCallerIdentity":
         return []  # always allowed, even under an explicit deny (STS API reference)
     if call.operation == "AssumeRole":
-        return [("AssumeRole", str(call.params["RoleArn"]), {})]
+        external_id = call.params.get("ExternalId")
+        keys: dict[str, tuple[str, ...]] = {"sts:ExternalId": (str(external_id),)} if external_id else {}
+        return [("AssumeRole", str(call.params["RoleArn"]), keys)]
     raise UnknownOperation(f"sts:{call.operation}")
 
 

@@ -20,7 +20,17 @@ plane is not served by moto at all. The sandbox's own HTTP front (Lambda Invoke,
 calls :meth:`IamEnforcer.authorize` with :func:`request_contexts` and renders
 :func:`deny_response`.
 
-Only identity-based policies are evaluated. AWS also evaluates resource-based
+**Accounts.** moto keeps accounts apart by the caller's access key (its IAM backend): the
+enforcer resolves the caller in its own account. A request naming a resource ARN of another
+account is refused (``AccessDenied``): the services the sandbox serves that way (KMS,
+DynamoDB, ACM, KVS, SNS, SQS, ...) allow cross-account use only through resource-based
+policies, which the sandbox does not create. ``sts:AssumeRole`` is the exception: the
+role's trust policy is evaluated (:func:`utils.sandbox.iam_policy.evaluate_trust`) and,
+cross-account, the caller's identity policy must allow it too; in the role's own account
+a trust policy naming the caller's ARN suffices (IAM User Guide, "Cross-account policy
+evaluation logic").
+
+Otherwise only identity-based policies are evaluated. AWS also evaluates resource-based
 policies; the template's TLS-only bucket policy (deny when ``aws:SecureTransport`` is
 false) is not modelled because the sandbox creates no bucket policies and speaks plain
 http, whose contexts carry ``aws:SecureTransport = "false"``.
@@ -30,18 +40,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from moto.acm.models import acm_backends
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import JsonRESTError, _RESTError
 from moto.iam.access_control import CreateAccessKeyFailure, S3IAMRequest, create_access_key
 from moto.iam.models import Policy
 
 from .iam_actions import UnknownOperation, request_contexts
-from .iam_policy import RequestContext, evaluate
+from .iam_policy import RequestContext, evaluate, evaluate_trust
 
 __all__ = [
     "AccessDenied",
@@ -101,9 +113,10 @@ def _document(policy: Any) -> Mapping[str, Any]:
 
 
 class IamEnforcer:
-    """Decide moto requests from the caller's identity policies.
+    """Decide moto requests from the caller's identity policies (and role trust policies).
 
     ``enabled`` is False while the sandbox provisions resources and True afterwards.
+    ``account_id`` is the account assumed for credentials moto does not know (moto's default).
     """
 
     def __init__(self, account_id: str = "123456789012", *, enabled: bool = False) -> None:
@@ -111,10 +124,12 @@ class IamEnforcer:
         self.enabled = enabled
 
     def principal(self, access_key_id: str, session_token: str | None) -> _Principal:
-        """Resolve an IAM user key or an assumed-role session; :class:`InvalidCredentials` if unknown."""
+        """Resolve an IAM user key or an assumed-role session in its own account;
+        :class:`InvalidCredentials` if unknown."""
         headers = {"X-Amz-Security-Token": session_token} if session_token else {}
+        account = _account_of(access_key_id, self.account_id)
         try:
-            key = create_access_key(self.account_id, "aws", access_key_id, headers)
+            key = create_access_key(account, "aws", access_key_id, headers)
         except CreateAccessKeyFailure as error:
             reason = f"The security token included in the request is invalid ({error.reason})."
             raise InvalidCredentials(reason) from None
@@ -122,8 +137,12 @@ class IamEnforcer:
         principal_arn = arn
         if ":assumed-role/" in arn:
             role_name = arn.split(":assumed-role/", 1)[1].split("/", 1)[0]
-            principal_arn = f"arn:aws:iam::{self.account_id}:role/{role_name}"
-        return _Principal(arn, principal_arn, self.account_id, [_document(p) for p in key.collect_policies()])
+            principal_arn = f"arn:aws:iam::{account}:role/{role_name}"
+        return _Principal(arn, principal_arn, account, [_document(p) for p in key.collect_policies()])
+
+    def account_of(self, access_key_id: str) -> str:
+        """The account an access key belongs to (moto's default account when unknown)."""
+        return _account_of(access_key_id, self.account_id)
 
     def authorize(self, access_key_id: str, session_token: str | None, contexts: list[RequestContext]) -> None:
         """Raise :class:`AccessDenied` unless every context is allowed (no-op when disabled)."""
@@ -135,19 +154,111 @@ class IamEnforcer:
                 **context.condition_values,
                 "aws:PrincipalArn": (caller.principal_arn,),
                 "aws:PrincipalAccount": (caller.account,),
+                **_org_keys(caller.account),
             }
-            decision = evaluate(caller.policies, dataclasses.replace(context, condition_values=keys))
-            if decision.allowed:
+            context = dataclasses.replace(context, condition_values=keys)
+            decision = evaluate(caller.policies, context)
+            if context.action.lower() == "sts:assumerole":
+                reason = _assume_role_refusal(caller, context, decision.allowed)
+                if reason is None and not decision.explicit_deny:
+                    continue
+                reason = reason or "with an explicit deny in an identity-based policy"
+            elif decision.allowed and _foreign_account(context.resource, caller.account):
+                reason = "because no resource-based policy allows access from another account"
+            elif decision.allowed:
                 continue
-            reason = (
-                "with an explicit deny in an identity-based policy"
-                if decision.explicit_deny
-                else f"because no identity-based policy allows the {context.action} action"
-            )
+            else:
+                reason = (
+                    "with an explicit deny in an identity-based policy"
+                    if decision.explicit_deny
+                    else f"because no identity-based policy allows the {context.action} action"
+                )
             raise AccessDenied(
                 f"User: {caller.arn} is not authorized to perform: {context.action} "
                 f"on resource: {context.resource} {reason}"
             )
+
+    def authorize_headers(self, headers: Mapping[str, str], action: str, resource: str) -> tuple[str, str] | None:
+        """For the sandbox's own HTTP answers (Lambda Invoke, KVS): None when the request's
+        credentials (``Authorization``, ``X-Amz-Security-Token`` headers) may do ``action`` on
+        ``resource``; else AWS's (error code, message): ``UnrecognizedClientException`` for unknown
+        credentials, ``AccessDeniedException`` when refused. None when disabled."""
+        if not self.enabled:
+            return None
+        authorization = headers.get("Authorization", "")
+        key = authorization.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in authorization else ""
+        context = RequestContext(action=action, resource=resource, condition_values={})
+        try:
+            self.authorize(key, headers.get("X-Amz-Security-Token"), [context])
+        except InvalidCredentials as exc:
+            return "UnrecognizedClientException", exc.message
+        except AccessDenied as exc:
+            return "AccessDeniedException", exc.message
+        return None
+
+    def allows(self, access_key_id: str, session_token: str | None, action: str, resource: str) -> bool:
+        """Whether these credentials may do ``action`` on ``resource`` (True when disabled)."""
+        try:
+            self.authorize(access_key_id, session_token, [RequestContext(action, resource, {})])
+        except AccessDenied:
+            return False
+        return True
+
+
+def _account_of(access_key_id: str, default: str) -> str:
+    from moto.iam.models import get_account_id_from
+
+    account = get_account_id_from(access_key_id)
+    return account if account != DEFAULT_ACCOUNT_ID else default
+
+
+def _foreign_account(resource: str, account: str) -> bool:
+    """Whether ``resource`` is an ARN naming another account (S3 ARNs name none)."""
+    parts = resource.split(":", 5)
+    return len(parts) == 6 and parts[0] == "arn" and bool(re.fullmatch(r"[0-9]{12}", parts[4])) and parts[4] != account
+
+
+def _org_keys(account: str) -> dict[str, tuple[str, ...]]:
+    """``aws:PrincipalOrgID`` when moto's Organizations knows the account (else absent, as AWS)."""
+    try:
+        from moto.organizations.models import organizations_backends
+    except ImportError:  # pragma: no cover
+        return {}
+    for backends in list(organizations_backends.values()):
+        for backend in list(backends.values()) if isinstance(backends, Mapping) else [backends]:
+            org = getattr(backend, "org", None)
+            if org is not None and any(a.id == account for a in getattr(backend, "accounts", [])):
+                return {"aws:PrincipalOrgID": (org.id,)}
+            if org is not None and getattr(org, "master_account_id", None) == account:
+                return {"aws:PrincipalOrgID": (org.id,)}
+    return {}
+
+
+def _assume_role_refusal(caller: _Principal, context: RequestContext, identity_allows: bool) -> str | None:
+    """Why ``caller`` may not assume the role ``context.resource``; None when it may."""
+    from moto.iam.models import iam_backends
+
+    parts = context.resource.split(":", 5)
+    role_account = parts[4] if len(parts) == 6 else ""
+    role_name = parts[5].rsplit("/", 1)[-1] if len(parts) == 6 else ""
+    try:
+        role = iam_backends[role_account]["aws"].get_role(role_name)
+    except Exception:
+        return "because the role does not exist"
+    if role.arn != context.resource:
+        return "because the role does not exist"
+    trust = evaluate_trust(
+        json.loads(role.assume_role_policy_document),
+        caller_arn=caller.arn,
+        principal_arn=caller.principal_arn,
+        account=caller.account,
+        context=context,
+    )
+    if not trust.allowed:
+        return "because the role's trust policy does not allow it"
+    if identity_allows or (role_account == caller.account and trust.names_principal):
+        return None
+    return "because no identity-based policy allows the sts:AssumeRole action"
 
 
 def deny_response(service: str, message: str, code: str = "AccessDenied") -> tuple[int, dict[str, str], str]:
@@ -254,8 +365,8 @@ def _hook(enforcer: IamEnforcer) -> Callable[..., None]:
                 operation,
                 params,
                 region=region,
-                account_id=enforcer.account_id,
-                resource_tags=_acm_tags(enforcer.account_id, region),
+                account_id=self.current_account,
+                resource_tags=_acm_tags(self.current_account, region),
             )
             enforcer.authorize(key_id, self.headers.get("X-Amz-Security-Token"), contexts)
         except AccessDenied as denied:

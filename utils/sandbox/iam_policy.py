@@ -4,7 +4,8 @@ It follows the IAM User Guide, "Policy evaluation logic" for the identity-based
 policies of one principal: an explicit ``Deny`` wins over any ``Allow``; an
 ``Allow`` decides when no ``Deny`` matched; otherwise the request is implicitly
 denied. Resource-based policies, SCPs, permission boundaries and session policies
-are not evaluated, and ``Principal`` elements are ignored.
+are not evaluated, and ``Principal`` elements are ignored; the one resource-based policy
+modelled is a role's trust policy, by :func:`evaluate_trust` (``sts:AssumeRole``).
 
 Matching rules (IAM User Guide, "IAM JSON policy elements"):
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["Decision", "RequestContext", "UnsupportedPolicy", "evaluate"]
+__all__ = ["Decision", "RequestContext", "TrustDecision", "UnsupportedPolicy", "evaluate", "evaluate_trust"]
 
 
 class UnsupportedPolicy(ValueError):
@@ -262,3 +263,73 @@ def evaluate(policies: Sequence[Mapping[str, Any]], context: RequestContext) -> 
     if allow is not None:
         return Decision(allowed=True, explicit_deny=False, statement=allow)
     return Decision(allowed=False, explicit_deny=False, statement=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Role trust policies (sts:AssumeRole)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrustDecision:
+    """Outcome of :func:`evaluate_trust`: ``allowed``; ``names_principal``: an allowing statement
+    names the caller's own ARN (then, in the role's account, no identity policy is needed)."""
+
+    allowed: bool
+    names_principal: bool = False
+
+
+def _trusted_principal(entry: str, caller_arn: str, principal_arn: str, account: str) -> tuple[bool, bool]:
+    """(matches, names the principal itself) for one ``Principal.AWS`` entry (IAM User Guide,
+    "AWS JSON policy elements: Principal"): ``*``, an account id or ``arn:...:iam::ACCOUNT:root``
+    (any principal of that account), or a user, role or assumed-role session ARN. A session of a
+    role matches the role's ARN."""
+    if entry == "*":
+        return True, False
+    if re.fullmatch(r"[0-9]{12}", entry):
+        return entry == account, False
+    if re.fullmatch(r"arn:[a-z-]+:iam::[0-9]{12}:root", entry):
+        return entry.split(":")[4] == account, False
+    if "*" in entry or "?" in entry:
+        raise UnsupportedPolicy(f"wildcards are not allowed in a Principal ARN: {entry!r}")
+    hit = entry in (caller_arn, principal_arn)
+    return hit, hit
+
+
+def evaluate_trust(
+    policy: Mapping[str, Any], *, caller_arn: str, principal_arn: str, account: str, context: RequestContext
+) -> TrustDecision:
+    """Whether a role's trust policy lets this caller assume it (``context.action`` is
+    ``sts:AssumeRole``; its keys hold ``sts:ExternalId``, ``aws:PrincipalArn``,
+    ``aws:PrincipalAccount``, ``aws:PrincipalOrgID`` as the caller presents them).
+
+    ``caller_arn``: user or assumed-role session ARN; ``principal_arn``: the user or the role;
+    ``account``: the caller's account. Only ``Principal: {"AWS": ...}`` or ``"*"`` statements can
+    match (``Service``/``Federated`` principals are services, not callers). Explicit deny wins.
+    """
+    allow, names, deny = False, False, False
+    for statement in _statements(policy):
+        if "NotPrincipal" in statement:
+            raise UnsupportedPolicy("NotPrincipal is not supported in trust policies")
+        principal = statement.get("Principal")
+        entries: list[Any] = ["*"] if principal == "*" else []
+        if isinstance(principal, Mapping):
+            entries = _as_list(principal.get("AWS", []))
+        matches = [_trusted_principal(str(e), caller_arn, principal_arn, account) for e in entries]
+        applies = [
+            _element_matches(statement, "Action", context.action, _action_matcher),
+            any(hit for hit, _ in matches),
+            _conditions_hold(statement.get("Condition"), context),
+        ]
+        if not all(applies):
+            continue
+        if statement.get("Effect") == "Deny":
+            deny = True
+        elif statement.get("Effect") == "Allow":
+            allow = True
+            names = names or any(named for _, named in matches)
+        else:
+            raise UnsupportedPolicy(f"Effect must be Allow or Deny, not {statement.get('Effect')!r}")
+    if deny:
+        return TrustDecision(False)
+    return TrustDecision(allow, allow and names)

@@ -18,8 +18,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +29,11 @@ from typing import Any
 from .context import SandboxError, StackContext
 from .resources import creates, random_suffix
 from .runtime import LocalFunction
-from .template import NO_VALUE, Physical, Resource
+from .template import NO_VALUE, Physical, Resource, Template
 
 __all__ = [
     "Principal",
+    "add_sam_role_resources",
     "create_function_role",
     "create_principal",
     "create_root_principal",
@@ -89,6 +92,25 @@ def sam_roles(raw_template: Mapping[str, Any], region: str) -> dict[str, dict[st
     return roles
 
 
+def add_sam_role_resources(template: Template, roles: Mapping[str, Mapping[str, Any]]) -> None:
+    """Make each SAM-generated role ``<Function>Role`` a resource of ``template`` that its function
+    depends on, as in the transformed template: another resource may then need the role without
+    the function (``!GetAtt SyncKvsFunctionRole.Arn`` in a nested stack's parameters, an
+    ``AWS::IAM::Policy`` attached to it), while the function needs that resource."""
+    for function_id, role in roles.items():
+        function = template.resources.get(function_id)
+        role_id = f"{function_id}Role"
+        if function is None or role_id in template.resources:
+            continue
+        template.resources[role_id] = Resource(
+            logical_id=role_id,
+            type="AWS::IAM::Role",
+            properties=role.get("Properties") or {},
+            condition=function.condition,
+        )
+        template.resources[function_id] = dataclasses.replace(function, depends_on=(*function.depends_on, role_id))
+
+
 def _policy_json(document: Any) -> str:
     """A policy document as IAM takes it. SAM policy templates omit ``Version``, which IAM accepts
     (default 2008-10-17) and moto refuses; the sandbox adds 2012-10-17 (they differ only in policy
@@ -100,8 +122,35 @@ def _policy_json(document: Any) -> str:
     return json.dumps(document)
 
 
+def _check_trust_principals(logical_id: str, document: Any) -> None:
+    """IAM refuses a trust policy naming a user or role that does not exist (CreateRole:
+    MalformedPolicyDocument "Invalid principal in policy"); moto does not check.
+
+    Raises:
+        SandboxError: a ``Principal.AWS`` user or role ARN names nothing.
+    """
+    from moto.iam.models import iam_backends
+
+    if isinstance(document, str):
+        document = json.loads(document)
+    for statement in document.get("Statement") or []:
+        principal = statement.get("Principal")
+        entries = principal.get("AWS", []) if isinstance(principal, Mapping) else []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            match = re.fullmatch(r"arn:aws[a-z-]*:iam::([0-9]{12}):(user|role)/(?:.*/)?([^/]+)", str(entry))
+            if match is None:
+                continue
+            account, kind, name = match.groups()
+            backend = iam_backends[account]["aws"]
+            try:
+                backend.get_user(name) if kind == "user" else backend.get_role(name)
+            except Exception:
+                raise SandboxError(f"{logical_id}: Invalid principal in policy: {entry} does not exist") from None
+
+
 def _create_role(sandbox: StackContext, logical_id: str, props: Mapping[str, Any]) -> Physical:
     """Create a role with its inline and managed policies from resolved properties."""
+    _check_trust_principals(logical_id, props["AssumeRolePolicyDocument"])
     iam = sandbox.client("iam")
     name = str(props.get("RoleName") or f"{sandbox.stack_name}-{logical_id}-{random_suffix()}")[:64]
     kwargs: dict[str, Any] = {
@@ -163,6 +212,9 @@ def create_function_role(sandbox: StackContext, logical_id: str, sam_role: Mappi
     explicit = sandbox.template.resources[logical_id].properties.get("Role")
     if explicit is not None:
         return str(sandbox.resolve(explicit))
+    created = sandbox.physical.get(f"{logical_id}Role")
+    if created is not None:  # a resource of its own (add_sam_role_resources)
+        return str(created.attrs["Arn"])
     if sam_role is None:
         raise SandboxError(f"{logical_id}: SAM generated no role and the function names none")
     physical = _create_role(sandbox, f"{logical_id}Role", sandbox.resolve(sam_role.get("Properties") or {}))

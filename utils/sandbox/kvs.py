@@ -72,6 +72,7 @@ __all__ = [
     "install_kvs_emulator",
     "installed_kvs_emulator",
     "is_kvs_request",
+    "kvs_operation",
     "redirect_kvs_clients",
     "uninstall_kvs_emulator",
 ]
@@ -98,6 +99,7 @@ class KvsError(Exception):
         "ResourceNotFoundException": 404,
         "ConflictException": 409,
         "ServiceQuotaExceededException": 402,
+        "UnrecognizedClientException": 403,
         "InternalServerException": 500,
     }
 
@@ -175,6 +177,10 @@ class KvsEmulator:
         #: Authorization header of the last request answered over HTTP or botocore (SigV4A:
         #: "AWS4-ECDSA-P256-SHA256 Credential=...").
         self.last_authorization: str | None = None
+        #: Set by a running sandbox: (IAM action, KvsARN, request headers) -> None when the
+        #: request's credentials may, else (error code, message). Checked for the requests this
+        #: process's clients send (:meth:`before_send`); the sandbox's HTTP front checks its own.
+        self.authorizer: Callable[[str, str, Mapping[str, str]], tuple[str, str] | None] | None = None
 
     # -- helpers for tests and the demo ------------------------------------------------------------
 
@@ -516,7 +522,16 @@ class KvsEmulator:
             data = body.encode("utf-8")
         else:  # a file-like body
             data = body.read()
-        status, headers, payload = self.handle(request.method, request.url, dict(request.headers.items()), data)
+        request_headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        authorizer = self.authorizer
+        arn, operation = kvs_operation(request.method, urlsplit(request.url).path)
+        denied = authorizer(f"{SERVICE}:{operation}", arn, request_headers) if authorizer else None
+        if denied is not None:
+            error = KvsError(*denied)
+            status, headers = error.status, {"Content-Type": "application/json", "x-amzn-ErrorType": error.code}
+            payload = json.dumps({"Message": error.message}).encode()
+        else:
+            status, headers, payload = self.handle(request.method, request.url, request_headers, data)
         http_headers = HTTPHeaders()
         for key, value in headers.items():
             http_headers[key] = value
@@ -610,6 +625,24 @@ def uninstall_kvs_emulator() -> None:
 def installed_kvs_emulator() -> KvsEmulator | None:
     """The emulator answering in this process, or None."""
     return _installed
+
+
+_OPERATIONS = {
+    ("GET", ""): "DescribeKeyValueStore",
+    ("GET", "keys"): "ListKeys",
+    ("POST", "keys"): "UpdateKeys",
+    ("GET", "key"): "GetKey",
+    ("PUT", "key"): "PutKey",
+    ("DELETE", "key"): "DeleteKey",
+}
+
+
+def kvs_operation(method: str, raw_path: str) -> tuple[str, str]:
+    """(KvsARN, operation name) of a data-plane request ``/key-value-stores/{arn}[/keys[/{key}]]``."""
+    parts = raw_path.split("?", 1)[0].strip("/").split("/")
+    arn = unquote(parts[1]) if len(parts) > 1 else ""
+    kind = "" if len(parts) <= 2 else ("keys" if len(parts) == 3 else "key")
+    return arn, _OPERATIONS.get((method, kind), "Unknown")
 
 
 def is_kvs_request(path: str, authorization: str) -> bool:

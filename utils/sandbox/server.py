@@ -9,13 +9,16 @@ One HTTP endpoint on 127.0.0.1 answers every AWS API a client or a function uses
    (:mod:`.identities`);
 2. patches moto where AWS is stricter (KMS signing, ACM import rules and re-import, DynamoDB
    atomic writes and index lag, S3's 403 for a missing key, IAM evaluation);
-3. creates an administrator user (CloudFormation's stand-in) and switches IAM enforcement on:
-   from then on every request is authorised against the caller's policies
-   (:mod:`.iam_patch`), including the sandbox's own provisioning, which acts as the admin;
+3. creates an administrator user (CloudFormation's stand-in) in the CA account and in each
+   workload account (:mod:`.accounts`) and switches IAM enforcement on: from then on every
+   request is authorised against the caller's policies (:mod:`.iam_patch`), including the
+   sandbox's own provisioning, which acts as the admin;
 4. creates the template's resources in dependency order (:mod:`.resources`,
-   :mod:`.identities`): each function gets the role SAM generates and runs in worker processes
-   of its own with that role's session credentials (:mod:`.runtime`);
+   :mod:`.identities`, nested stacks: :mod:`.stacks`): each function gets the role SAM
+   generates and runs in worker processes of its own with that role's session credentials
+   (:mod:`.runtime`);
 5. runs each custom resource's ``Create`` through its function (:mod:`.custom_resources`);
+   functions are looked up, invoked and fed by their event sources in :mod:`.invocations`;
 6. creates the operator user, whose only permissions are the template's managed policies:
    :meth:`env` gives its credentials to the operator tools;
 7. starts the event sources: DynamoDB stream pollers, schedules (:mod:`.events`).
@@ -28,6 +31,10 @@ Use from tests::
         subprocess.run([...], env={**os.environ, **sandbox.env()}) # the operator's tools
         sandbox.trigger_schedule("SyncKvsFunction").raise_for_error()
 
+    with Sandbox(repo_root, workload_accounts=("222222222222",)) as sandbox:
+        edge = sandbox.deploy_edge_stack("222222222222")         # edge/template.yaml there
+        sandbox.admin_client("acm", "222222222222", "us-east-1")  # that account's administrator
+
 Limits: one active Sandbox per process is the normal case (moto's state is process-global
 and is reset when the first sandbox starts and the last one stops). No ``LogType=Tail``,
 no versions/aliases, no asynchronous retries.
@@ -36,46 +43,45 @@ no versions/aliases, no asynchronous retries.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
 import threading
 import tomllib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
-from xml.sax.saxutils import escape
+from typing import Any
 
-import boto3
-import botocore.session
 from botocore.config import Config
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from .accounts import AccountsMixin, check_workload_accounts, session
 from .acm_patch import patch_moto_acm
 from .context import SandboxError
 from .custom_resources import PendingResponse, create_custom_resource, send_custom_resource_request
 from .distribution import Distribution
 from .dynamodb_patch import patch_moto_dynamodb, set_gsi_lag
-from .events import DynamoDbStreamSource, FilterError, ScheduleSource
+from .events import ScheduleSource
 from .front import Front, QuietRequestHandler
-from .iam_patch import AccessDenied, IamEnforcer, InvalidCredentials, patch_moto_iam
-from .iam_policy import RequestContext
-from .identities import Principal, create_principal, create_root_principal, sam_roles
+from .iam_patch import IamEnforcer, patch_moto_iam
+from .identities import Principal, add_sam_role_resources, create_principal, create_root_principal, sam_roles
+from .invocations import EVENT_SOURCES, EventSource, FunctionsMixin
 from .kms_patch import patch_moto_kms
 from .kvs import KvsEmulator, install_kvs_emulator, installed_kvs_emulator, uninstall_kvs_emulator
 from .resources import IGNORED_TYPES, RESOURCE_CREATORS, ConnectionFunction
 from .runtime import FunctionError, InvocationResult, LocalFunction
 from .s3_patch import S3RequestInfo, patch_moto_s3
+from .stacks import ChildStack, describe_stacks_xml
 from .template import Output, Physical, Template, TemplateError
 
 __all__ = [
     "EVENT_SOURCES",
+    "ChildStack",
     "ConnectionFunction",
     "EventSource",
     "FunctionError",
@@ -88,40 +94,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class EventSource(Protocol):
-    """A background poller feeding a function (DynamoDB stream, schedule, ...)."""
-
-    def start(self) -> None:
-        """Begin delivering events (returns at once; work happens in a thread)."""
-
-    def stop(self) -> None:
-        """Stop delivering and join the thread."""
-
-
-EventSourceFactory = Callable[[Any, LocalFunction, str, Mapping[str, Any]], EventSource]
-#: SAM event ``Type`` ("DynamoDB", "Schedule", "ScheduleV2", ...) -> factory(sandbox, function,
-#: event name, resolved Properties). A factory delivers events with ``sandbox.run_function``.
-EVENT_SOURCES: dict[str, EventSourceFactory] = {
-    "DynamoDB": DynamoDbStreamSource,
-    "ScheduleV2": ScheduleSource,
-    "Schedule": ScheduleSource,
-}
-
 #: The process-wide IAM enforcer moto is patched with (one moto per process).
 ENFORCER = IamEnforcer()
-
-
-def _session(credentials: Mapping[str, str], region: str) -> boto3.session.Session:
-    """A boto3 session with these credentials, whatever AWS_PROFILE or config files the host has."""
-    # the host's AWS_PROFILE is not the sandbox's: this session reads no profile variable
-    core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
-    return boto3.session.Session(
-        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
-        region_name=region,
-        botocore_session=core,
-    )
 
 
 def _stack_name_from_samconfig(repo_root: Path) -> str:
@@ -133,7 +107,7 @@ def _stack_name_from_samconfig(repo_root: Path) -> str:
         return "sandbox"
 
 
-class Sandbox:
+class Sandbox(FunctionsMixin, AccountsMixin):
     """AWS emulation for one template on ``http://host:port`` (context manager).
 
     ``repo_root``: directory with ``template.yaml`` (and samconfig.toml); ``port``: 0 picks a
@@ -146,7 +120,9 @@ class Sandbox:
     KeyValueStore emulator), ``connection_functions``, ``schedules`` ((function, event) ->
     ScheduleSource; run one with :meth:`trigger_schedule`), ``admin`` and ``operator``
     (:class:`~utils.sandbox.identities.Principal`). ``run_schedules``: fire ``rate()``
-    schedules on a timer too (default: only on demand).
+    schedules on a timer too (default: only on demand). ``workload_accounts``: ids of further
+    accounts, each with an administrator of its own (:mod:`.accounts`: ``deploy_stack``,
+    ``admin_client``, ``create_caller``; ``stacks`` holds nested and deployed stacks).
     """
 
     _active = 0
@@ -167,6 +143,7 @@ class Sandbox:
         run_schedules: bool = False,
         enforce_iam: bool = True,
         gsi_lag_seconds: float = 0.0,
+        workload_accounts: Sequence[str] = (),
     ) -> None:
         self.repo_root = Path(repo_root).resolve()
         self.template_path = self.repo_root / template
@@ -174,6 +151,9 @@ class Sandbox:
         self.port = port
         self.region = region
         self.account_id = DEFAULT_ACCOUNT_ID
+        self.workload_accounts = check_workload_accounts(workload_accounts, self.account_id)
+        self.admins: dict[str, Principal] = {}
+        self.stacks: dict[str, ChildStack] = {}
         self.stack_name = stack_name or _stack_name_from_samconfig(self.repo_root)
         self.stack_id = f"arn:aws:cloudformation:{region}:{self.account_id}:stack/{self.stack_name}/{uuid.uuid4()}"
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -204,7 +184,7 @@ class Sandbox:
         self.function_urls: dict[str, str] = {}
         #: The KeyValueStore data-plane emulator (installed in this process while running).
         self.kvs: KvsEmulator = installed_kvs_emulator() or KvsEmulator()
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients: dict[tuple[str, ...], Any] = {}
         self._created_at = datetime.now(UTC)
         self._counted = False
 
@@ -231,7 +211,7 @@ class Sandbox:
         if self._server is not None:
             return self
         self.physical, self.functions, self._names, self.outputs = {}, {}, {}, {}
-        self.connection_functions, self.schedules = {}, {}
+        self.connection_functions, self.schedules, self.stacks = {}, {}, {}
         self.distributions, self.function_urls = {}, {}
         try:
             self.template = Template(
@@ -245,6 +225,7 @@ class Sandbox:
         except TemplateError as exc:
             raise SandboxError(str(exc)) from exc
         self.sam_roles = sam_roles(self.template.raw, self.region)
+        add_sam_role_resources(self.template, self.sam_roles)
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"  # AWS managed policies SAM attaches
         patch_moto_kms()
         patch_moto_acm()
@@ -260,6 +241,7 @@ class Sandbox:
             if installed_kvs_emulator() is None:
                 Sandbox._kvs_installed_by_sandbox = True
             self.kvs = install_kvs_emulator(self.kvs)
+            self.kvs.authorizer = lambda action, arn, headers: self.authorize(dict(headers), action, arn)
             if Sandbox._active == 0:
                 self.kvs.reset()
             Sandbox._active += 1
@@ -273,6 +255,7 @@ class Sandbox:
             self.admin = create_root_principal(
                 self.account_id, f"{self.stack_name}-sandbox-admin-{uuid.uuid4().hex[:8]}"
             )
+            self._create_account_admins()
             ENFORCER.enabled = self.enforce_iam
             self._create_resources()
             self._output_specs = self.template.outputs(self.physical)
@@ -339,6 +322,7 @@ class Sandbox:
                 Sandbox._active -= 1
                 if Sandbox._active == 0:
                     ENFORCER.enabled = False
+                    self.kvs.authorizer = None
                     set_gsi_lag(0)
                     _reset_moto()
                     self.kvs.reset()
@@ -365,25 +349,18 @@ class Sandbox:
         return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
 
     def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client of the sandbox administrator (cached; no retries, long read timeout)."""
+        """A boto3 client of the sandbox administrator (CA account; cached; no retries, long read timeout)."""
         if self.admin is None:
             raise SandboxError("the sandbox is not running (no administrator yet)")
-        key = (service, region or self.region)
-        if key not in self._clients:
-            self._clients[key] = _session(self.admin.credentials, key[1]).client(
-                service,  # type: ignore[call-overload]
-                endpoint_url=self.endpoint_url,
-                config=Config(read_timeout=900, retries={"total_max_attempts": 1}),
-            )
-        return self._clients[key]
+        return self.admin_client(service, self.account_id, region)
 
     def function_client(self, logical_id: str, service: str) -> Any:
         """A boto3 client with a function's role credentials: what Lambda's event source mapping
         uses to read a stream for the function (the execution role needs the stream's permissions)."""
         key = (f"function:{logical_id}", service)
         if key not in self._clients:
-            session = _session(self.functions[logical_id].credentials, self.region)
-            self._clients[key] = session.client(
+            session_ = session(self.functions[logical_id].credentials, self.region)
+            self._clients[key] = session_.client(
                 service,  # type: ignore[call-overload]
                 endpoint_url=self.endpoint_url,
                 config=Config(read_timeout=900, retries={"total_max_attempts": 1}),
@@ -392,32 +369,13 @@ class Sandbox:
 
     def authorize(self, headers: dict[str, str], action: str, resource: str) -> tuple[str, str] | None:
         """None when the request's credentials may do ``action`` on ``resource``; else AWS's
-        (error code, message): ``UnrecognizedClientException`` for unknown credentials,
-        ``AccessDeniedException`` when no policy allows it."""
-        if not ENFORCER.enabled:
-            return None
-        authorization = headers.get("Authorization", "")
-        key = authorization.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in authorization else ""
-        context = RequestContext(action=action, resource=resource, condition_values={})
-        try:
-            ENFORCER.authorize(key, headers.get("X-Amz-Security-Token"), [context])
-        except InvalidCredentials as exc:
-            return "UnrecognizedClientException", exc.message
-        except AccessDenied as exc:
-            return "AccessDeniedException", exc.message
-        return None
+        (error code, message) (:meth:`~utils.sandbox.iam_patch.IamEnforcer.authorize_headers`)."""
+        return ENFORCER.authorize_headers(headers, action, resource)
 
     def _may_list_bucket(self, request: S3RequestInfo) -> bool:
         """Whether the caller may s3:ListBucket on the bucket (decides 403 or 404 for a missing key)."""
-        if not ENFORCER.enabled:
-            return True
-        context = RequestContext(action="s3:ListBucket", resource=f"arn:aws:s3:::{request.bucket}", condition_values={})
         token = request.headers.get("X-Amz-Security-Token") or request.headers.get("x-amz-security-token")
-        try:
-            ENFORCER.authorize(request.access_key_id or "", token, [context])
-        except AccessDenied:
-            return False
-        return True
+        return ENFORCER.allows(request.access_key_id or "", token, "s3:ListBucket", f"arn:aws:s3:::{request.bucket}")
 
     def resolve(self, value: Any) -> Any:
         """Resolve intrinsic functions in ``value`` against what the sandbox has created so far."""
@@ -483,178 +441,26 @@ class Sandbox:
             old_properties=old_properties,
         )
 
-    def register_function(self, function: LocalFunction) -> None:
-        """Make a function invocable by name and ARN (called by the function creator)."""
-        self.functions[function.logical_id] = function
-        self._names[function.name] = function
-
-    def lookup_function(self, name_or_arn: str) -> tuple[LocalFunction | None, str | None]:
-        """(function, qualifier) for a name, full/partial ARN, or name:qualifier; (None, None) if not ours."""
-        parts = name_or_arn.split(":")
-        if name_or_arn.startswith("arn:") and len(parts) >= 7:
-            name, qualifier = parts[6], (parts[7] if len(parts) > 7 else None)
-        elif len(parts) >= 3 and parts[1] == "function":
-            name, qualifier = parts[2], (parts[3] if len(parts) > 3 else None)
-        elif len(parts) == 2:
-            name, qualifier = parts
-        else:
-            name, qualifier = name_or_arn, None
-        function = self._names.get(name)
-        return (function, qualifier) if function else (None, None)
-
-    def _start_event_sources(self) -> None:
-        for function in self.functions.values():
-            for event_name, event in function.spec.events.items():
-                kind = str(event.get("Type"))
-                factory = EVENT_SOURCES.get(kind)
-                if factory is None:
-                    logger.info("%s event %s (%s) is not emulated yet", function.logical_id, event_name, kind)
-                    continue
-                try:
-                    source = factory(self, function, event_name, self.resolve(event.get("Properties") or {}))
-                    source.start()
-                except (FilterError, ValueError) as exc:
-                    raise SandboxError(f"{function.logical_id} event {event_name} ({kind}): {exc}") from exc
-                self._event_sources[f"{function.logical_id}.{event_name}"] = source
-                if isinstance(source, ScheduleSource):
-                    self.schedules[(function.logical_id, event_name)] = source
-
-    @property
-    def event_sources(self) -> dict[str, EventSource]:
-        """ "<FunctionLogicalId>.<EventName>" -> running event source (stream pollers, schedules)."""
-        return dict(self._event_sources)
-
-    def trigger_schedule(self, logical_id: str, event_name: str | None = None) -> InvocationResult:
-        """Run a function's schedule (``ScheduleV2``/``Schedule`` event) now, as the scheduler would:
-        the function gets the event's ``Input`` (parsed JSON). ``event_name`` may be omitted when
-        the function has one schedule. Returns the :class:`InvocationResult` (check
-        ``function_error`` or call ``raise_for_error()``); no retries.
-
-        Raises:
-            SandboxError: unknown function, no such schedule, or several and none named.
-        """
-        if logical_id not in self.functions:
-            raise SandboxError(f"no function {logical_id} in the sandbox (has {sorted(self.functions)})")
-        candidates = {name: source for (lid, name), source in self.schedules.items() if lid == logical_id}
-        if not candidates:
-            raise SandboxError(f"{logical_id} has no schedule event")
-        if event_name is None:
-            if len(candidates) > 1:
-                raise SandboxError(f"{logical_id} has several schedules; name one of {sorted(candidates)}")
-            (source,) = candidates.values()
-        elif event_name in candidates:
-            source = candidates[event_name]
-        else:
-            raise SandboxError(f"{logical_id} has no schedule event {event_name} (has {sorted(candidates)})")
-        return source.fire()
-
-    # -- invocations -------------------------------------------------------------------------------
-
-    # -- invocations -------------------------------------------------------------------------------
-
-    def run_function(
-        self, logical_id: str, event: Any, *, wait: float | None = None, request_id: str | None = None
-    ) -> InvocationResult:
-        """Invoke a function in one of its workers (no HTTP); waits up to ``wait`` s for a free worker.
-
-        Raises:
-            Busy: every worker of the function stayed busy (HTTP API: 429 TooManyRequestsException).
-        """
-        function = self.functions[logical_id]
-        request_id = request_id or str(uuid.uuid4())
-        result = function.run(event, request_id, wait=wait)
-        if result.function_error:
-            error = result.json() or {}
-            logger.info(
-                "%s %s failed in %.0f ms: %s", function.name, request_id, result.duration_ms, error.get("errorType")
-            )
-        else:
-            logger.info("%s %s succeeded in %.0f ms", function.name, request_id, result.duration_ms)
-        return result
-
-    def run_function_async(self, logical_id: str, event: Any) -> str:
-        """Invoke in a background thread (InvocationType=Event); returns a request id at once."""
-        request_id = str(uuid.uuid4())
-
-        def call() -> None:
-            try:
-                self.run_function(logical_id, event, wait=3600, request_id=request_id)
-            except Exception:
-                logger.exception("asynchronous invocation of %s failed", logical_id)
-
-        thread = threading.Thread(target=call, name=f"event-{logical_id}", daemon=True)
-        self._async_threads = [t for t in self._async_threads if t.is_alive()]
-        self._async_threads.append(thread)
-        thread.start()
-        return request_id
-
-    def invoke(self, logical_id: str, payload: Any = None, *, invocation_type: str = "RequestResponse") -> Any:
-        """Invoke a function through the Lambda API (boto3 -> HTTP -> worker) as the administrator.
-
-        Returns the decoded response payload (None for Event), or raises :class:`FunctionError`
-        whose ``error_type`` is the exception class name the handler raised.
-        """
-        response = self.client("lambda").invoke(
-            FunctionName=self.functions[logical_id].name,
-            InvocationType=invocation_type,
-            Payload=json.dumps(payload if payload is not None else {}).encode(),
-        )
-        body = response["Payload"].read()
-        if response.get("FunctionError"):
-            raise FunctionError(json.loads(body))
-        return json.loads(body) if body else None
-
     # -- CloudFormation view ----------------------------------------------------------------------
 
     def describe_stacks_xml(self) -> bytes:
         """CloudFormation DescribeStacks response (query protocol XML) for this stack."""
-        parameters = "".join(
-            "<member><ParameterKey>{}</ParameterKey><ParameterValue>{}</ParameterValue></member>".format(
-                escape(name),
-                "****" if spec.get("NoEcho") else escape(_param_text(self.template.parameters[name])),
-            )
-            for name, spec in self.template.parameter_specs.items()
+        return describe_stacks_xml(
+            stack_id=self.stack_id,
+            stack_name=self.stack_name,
+            template=self.template,
+            outputs=self._output_specs,
+            created=self._created_at,
         )
-        outputs = "".join(
-            "<member><OutputKey>{}</OutputKey><OutputValue>{}</OutputValue>{}{}</member>".format(
-                escape(o.key),
-                escape(o.value),
-                f"<Description>{escape(o.description)}</Description>" if o.description else "",
-                f"<ExportName>{escape(o.export_name)}</ExportName>" if o.export_name else "",
-            )
-            for o in self._output_specs.values()
-        )
-        created = self._created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        description = (
-            f"<Description>{escape(self.template.description)}</Description>" if self.template.description else ""
-        )
-        return (
-            '<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/">'
-            "<DescribeStacksResult><Stacks><member>"
-            f"<StackId>{escape(self.stack_id)}</StackId>"
-            f"<StackName>{escape(self.stack_name)}</StackName>"
-            f"{description}"
-            f"<Parameters>{parameters}</Parameters>"
-            f"<CreationTime>{created}</CreationTime>"
-            "<StackStatus>CREATE_COMPLETE</StackStatus>"
-            "<DisableRollback>false</DisableRollback>"
-            "<NotificationARNs/>"
-            "<Capabilities><member>CAPABILITY_IAM</member><member>CAPABILITY_AUTO_EXPAND</member></Capabilities>"
-            f"<Outputs>{outputs}</Outputs>"
-            "<Tags/>"
-            "<EnableTerminationProtection>false</EnableTerminationProtection>"
-            "<DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation>"
-            "</member></Stacks></DescribeStacksResult>"
-            f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-            "</DescribeStacksResponse>"
-        ).encode()
 
     def state(self) -> dict[str, Any]:
         """JSON-ready summary: endpoint_url, region, stack_name, functions (logical id -> name),
         outputs, key_value_stores (logical id -> ARN), connection_functions (logical id ->
         {name, arn, id, runtime, stage, key_value_store_arns, code}), schedules (function logical
         id -> event names), operator (the operator's AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY),
-        admin (the same for the sandbox administrator, for inspection)."""
+        admin (the same for the sandbox administrator, for inspection), stacks (stacks deployed into
+        workload accounts: name -> {account_id, parameters, outputs, connection_functions}), admins (account id
+        -> its administrator's credentials)."""
         schedules: dict[str, list[str]] = {}
         for logical_id, event_name in self.schedules:
             schedules.setdefault(logical_id, []).append(event_name)
@@ -664,20 +470,37 @@ class Sandbox:
             "stack_name": self.stack_name,
             "functions": self.function_names,
             "outputs": dict(self.outputs),
-            "key_value_stores": {
-                r.logical_id: self.physical[r.logical_id].attrs["Arn"]
-                for r in self.template.of_type("AWS::CloudFront::KeyValueStore")
-                if r.logical_id in self.physical
-            },
+            "key_value_stores": _key_value_stores(self.template, self.physical, self.stacks, self.account_id),
             "connection_functions": {lid: f.summary() for lid, f in self.connection_functions.items()},
             "schedules": schedules,
             "operator": self.operator.credentials if self.operator else {},
             "admin": self.admin.credentials if self.admin else {},
+            "stacks": {
+                name: {
+                    "account_id": stack.account_id,
+                    "parameters": dict(stack.parameters),
+                    "outputs": dict(stack.outputs),
+                    "connection_functions": {lid: f.summary() for lid, f in stack.connection_functions.items()},
+                }
+                for name, stack in self.stacks.items()
+                if stack.account_id != self.account_id
+            },
+            "admins": {account: admin.credentials for account, admin in self.admins.items()},
         }
 
 
-def _param_text(value: Any) -> str:
-    return ",".join(value) if isinstance(value, list) else str(value)
+def _key_value_stores(
+    template: Template, physical: Mapping[str, Physical], stacks: Mapping[str, ChildStack], account_id: str
+) -> dict[str, str]:
+    """Logical id -> ARN of the KeyValueStores of the stack and of its nested stacks (same account)."""
+    found = {}
+    for stack_template, created in [(template, physical)] + [
+        (s.template, s.physical) for s in stacks.values() if s.account_id == account_id
+    ]:
+        for resource in stack_template.of_type("AWS::CloudFront::KeyValueStore"):
+            if resource.logical_id in created:
+                found[resource.logical_id] = str(created[resource.logical_id].attrs["Arn"])
+    return found
 
 
 def _reset_moto() -> None:
