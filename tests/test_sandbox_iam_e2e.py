@@ -25,6 +25,7 @@ from cryptography.x509.oid import NameOID
 from kmsca.serial import serial_to_hex
 
 from tests.conftest import csr_pem, make_csr
+from utils.certcli.function_url import call_function_url
 from utils.sandbox.server import FunctionError, Sandbox
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +66,14 @@ def role_client(sandbox: Sandbox, logical_id: str, service: str, region: str | N
     )
 
 
+#: Functions the operators call through their function URL (AWS_IAM, SigV4): direct Invoke is the administrators'.
+URL_OUTPUTS = {"IssueFunction": "IssueFunctionUrl", "RevokeFunction": "RevokeFunctionUrl"}
+
+
 def invoke_as_operator(sandbox: Sandbox, logical_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if logical_id in URL_OUTPUTS:
+        url = sandbox.outputs[URL_OUTPUTS[logical_id]]
+        return call_function_url(operator_client(sandbox, "lambda"), url, payload, logical_id)
     response = operator_client(sandbox, "lambda").invoke(
         FunctionName=sandbox.function_names[logical_id], Payload=json.dumps(payload).encode()
     )

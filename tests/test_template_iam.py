@@ -26,6 +26,7 @@ from kmsca.table_keys import (
     idempotency_key,
     kvs_state_key,
     notice_key,
+    policy_key,
     renewal_key,
     targets_key,
 )
@@ -115,6 +116,7 @@ NEEDS: dict[str, list[Call]] = {
     "IssueFunction": [
         item("dynamodb:BatchGetItem", ca_key("root"), ca_key("issuing")),  # load_issuing_ca (cold start)
         item("dynamodb:GetItem", idempotency_key("ab12")),  # get_idempotency
+        item("dynamodb:GetItem", policy_key()),  # policy_store.load (function-URL callers)
         item("dynamodb:PutItem", certificate_key("0a1b")),  # put_certificate / TransactWriteItems Put
         item("dynamodb:PutItem", idempotency_key("ab12")),  # TransactWriteItems Put
         item("dynamodb:GetItem", certificate_key("0a1b")),  # renewal.plan_renewal: the predecessor
@@ -130,6 +132,8 @@ NEEDS: dict[str, list[Call]] = {
     ],
     "RevokeFunction": [
         item("dynamodb:UpdateItem", certificate_key("0a1b")),  # store.revoke
+        item("dynamodb:GetItem", policy_key()),  # policy_store.load (function-URL callers)
+        item("dynamodb:GetItem", certificate_key("0a1b")),  # revocation: may_revoke own/matching reads the record
     ],
     "InventoryFunction": [
         ("dynamodb:Query", f"{TABLE}/index/ByCaExpiry", {}),  # inventory.list_page
@@ -232,6 +236,7 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:GetItem", ca_key("issuing")),
         item("dynamodb:PutItem", targets_key()),
         ("sts:AssumeRole", f"arn:aws:iam::{WORKLOAD}:role/admin", {}),
+        item("dynamodb:PutItem", policy_key()),  # callers never change their own policy
     ],
     "RotateAcmFunction": [
         ("acm:ImportCertificate", ACM_FOREIGN, {}),
@@ -252,7 +257,13 @@ REFUSED: dict[str, list[Call]] = {
         item("dynamodb:DeleteItem", certificate_key("0a1b")),
         ("events:PutEvents", f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default", {"events:source": "aws.acm"}),
     ],
-    "RevokeFunction": [item("dynamodb:UpdateItem", ca_key("issuing")), item("dynamodb:UpdateItem", crl_number_key("issuing"))],
+    "RevokeFunction": [
+        item("dynamodb:UpdateItem", ca_key("issuing")),
+        item("dynamodb:UpdateItem", crl_number_key("issuing")),
+        item("dynamodb:PutItem", policy_key()),
+        item("dynamodb:UpdateItem", policy_key()),
+        item("dynamodb:GetItem", idempotency_key("ab12")),
+    ],
     "PublishCrlFunction": [
         ("s3:PutObject", f"{PUBLIC}/ca-bundle.pem", {}),
         ("s3:ListBucket", f"{PUBLIC}/*", {}),
@@ -416,28 +427,55 @@ def test_every_function_that_publishes_may_list_the_public_bucket_not_its_object
 # Operator policies: what the CLIs call (utils/certcli/aws.py, bundle.py) ---------------------
 
 
-def managed_policy_allows(policy: str, action: str, resource: str) -> bool:
+def managed_policy_allows(policy: str, action: str, resource: str, context: dict[str, Any] | None = None) -> bool:
     document = resolve(TEMPLATE["Resources"][policy]["Properties"]["PolicyDocument"])
-    return any(statement_allows(s, action, resource, {}) for s in document["Statement"])
+    return any(statement_allows(s, action, resource, context or {}) for s in document["Statement"])
 
 
-CLI_CALLS = {
+VIA_URL = {"lambda:InvokedViaFunctionUrl": "true"}  # Lambda sets it on the Invoke behind a function URL
+IAM_URL = {"lambda:FunctionUrlAuthType": "AWS_IAM"}
+
+CLI_CALLS: dict[str, list[Call]] = {
     "RequesterPolicy": [
-        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),  # stack_outputs
-        ("lambda:InvokeFunction", "arn:aws:IssueFunction"),  # invoke_function
-        ("s3:GetObject", f"{PUBLIC}/ca-bundle.pem"),  # download_ca_bundle (CaBundleS3Uri)
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"], {}),  # stack_outputs
+        ("lambda:InvokeFunctionUrl", "arn:aws:IssueFunction", IAM_URL),  # function_url.call (SigV4)
+        ("lambda:InvokeFunction", "arn:aws:IssueFunction", VIA_URL),  # needed too since October 2025
+        ("s3:GetObject", f"{PUBLIC}/ca-bundle.pem", {}),  # download_ca_bundle (CaBundleS3Uri)
     ],
     "RevokerPolicy": [
-        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
-        ("lambda:InvokeFunction", "arn:aws:RevokeFunction"),
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"], {}),
+        ("lambda:InvokeFunctionUrl", "arn:aws:RevokeFunction", IAM_URL),
+        ("lambda:InvokeFunction", "arn:aws:RevokeFunction", VIA_URL),
     ],
     "ReaderPolicy": [
-        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
-        ("lambda:InvokeFunction", "arn:aws:InventoryFunction"),
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"], {}),
+        ("lambda:InvokeFunction", "arn:aws:InventoryFunction", {}),
+    ],
+    "PolicyAdminPolicy": [
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"], {}),  # the table name (CaTableName)
+        item("dynamodb:GetItem", policy_key()),  # issuance-policy.py get / put (the revision read)
+        item("dynamodb:PutItem", policy_key()),  # put, conditional on that revision
     ],
     "TargetAdminPolicy": [  # utils/edge-targets.py
-        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"]),
-        ("lambda:InvokeFunction", "arn:aws:TargetsFunction"),
+        ("cloudformation:DescribeStacks", PSEUDO["AWS::StackId"], {}),
+        ("lambda:InvokeFunction", "arn:aws:TargetsFunction", {}),
+    ],
+}
+# The operators' direct Invoke of the issue and revoke functions is the administrators' path now.
+CLI_REFUSED: dict[str, list[Call]] = {
+    "RequesterPolicy": [
+        ("lambda:InvokeFunction", "arn:aws:IssueFunction", {}),
+        ("lambda:InvokeFunctionUrl", "arn:aws:IssueFunction", {"lambda:FunctionUrlAuthType": "NONE"}),
+        ("lambda:InvokeFunctionUrl", "arn:aws:RevokeFunction", IAM_URL),
+    ],
+    "RevokerPolicy": [
+        ("lambda:InvokeFunction", "arn:aws:RevokeFunction", {}),
+        ("lambda:InvokeFunctionUrl", "arn:aws:IssueFunction", IAM_URL),
+    ],
+    "PolicyAdminPolicy": [
+        item("dynamodb:GetItem", certificate_key("0a1b")),
+        item("dynamodb:PutItem", certificate_key("0a1b")),
+        ("lambda:InvokeFunction", "arn:aws:IssueFunction", {}),
     ],
 }
 
@@ -446,15 +484,46 @@ CLI_CALLS = {
 def test_operator_policies_allow_what_the_clis_call_and_nothing_else(policy: str) -> None:
     resource = TEMPLATE["Resources"][policy]
     assert resource["Type"] == "AWS::IAM::ManagedPolicy"
-    for action, target in CLI_CALLS[policy]:
-        assert managed_policy_allows(policy, action, target), (policy, action, target)
+    for action, target, context in CLI_CALLS[policy]:
+        assert managed_policy_allows(policy, action, target, context), (policy, action, target)
     document = resolve(resource["Properties"]["PolicyDocument"])
     for statement in document["Statement"]:
-        assert any(statement_allows(statement, a, r, {}) for a, r in CLI_CALLS[policy]), statement
+        assert any(statement_allows(statement, a, r, c) for a, r, c in CLI_CALLS[policy]), statement
         assert "*" not in as_list(statement["Resource"])
     for other in ("arn:aws:IssueFunction", "arn:aws:RevokeFunction", "arn:aws:InventoryFunction", "arn:aws:TargetsFunction"):
-        if all(target != other for _, target in CLI_CALLS[policy]):
-            assert not managed_policy_allows(policy, "lambda:InvokeFunction", other), (policy, other)
+        if all(target != other for _, target, _ in CLI_CALLS[policy]):
+            assert not managed_policy_allows(policy, "lambda:InvokeFunction", other, VIA_URL), (policy, other)
+    for action, target, context in CLI_REFUSED.get(policy, []):
+        assert not managed_policy_allows(policy, action, target, context), (policy, action, target, context)
+
+
+CALLER_PERMISSIONS = [
+    f"{function}Function{kind}Caller{who}"
+    for function in ("Issue", "Revoke")
+    for kind in ("Url", "ViaUrl")
+    for who in ("Account1", "Account2", "Account3", "Organization")
+]
+
+
+@pytest.mark.parametrize("logical_id", CALLER_PERMISSIONS)
+def test_cross_account_callers_get_the_function_url_only(logical_id: str) -> None:
+    resource = TEMPLATE["Resources"][logical_id]
+    props = resource["Properties"]
+    assert resource["Type"] == "AWS::Lambda::Permission" and resource["Condition"].startswith("HasCaller")
+    if "ViaUrl" in logical_id:  # lambda:InvokeFunction only as the function URL's own invoke
+        assert props["Action"] == "lambda:InvokeFunction" and props["InvokedViaFunctionUrl"] is True
+    else:
+        assert props["Action"] == "lambda:InvokeFunctionUrl" and props["FunctionUrlAuthType"] == "AWS_IAM"
+    if logical_id.endswith("Organization"):
+        assert props["Principal"] == "*" and props["PrincipalOrgID"] == {"Ref": "CallerOrganizationId"}
+    else:
+        assert "PrincipalOrgID" not in props and "CallerAccountIds" in str(props["Principal"])
+
+
+def test_the_issue_and_revoke_functions_have_iam_function_urls_in_the_outputs() -> None:
+    for function in ("IssueFunction", "RevokeFunction"):
+        assert TEMPLATE["Resources"][function]["Properties"]["FunctionUrlConfig"] == {"AuthType": "AWS_IAM"}
+        assert TEMPLATE["Outputs"][f"{function}Url"]["Value"] == {"Fn::GetAtt": [f"{function}Url", "FunctionUrl"]}
 
 
 def test_operator_policies_are_outputs() -> None:
@@ -463,3 +532,4 @@ def test_operator_policies_are_outputs() -> None:
     assert outputs["RevokerPolicyArn"]["Value"] == {"Ref": "RevokerPolicy"}
     assert outputs["ReaderPolicyArn"]["Value"] == {"Ref": "ReaderPolicy"}
     assert outputs["TargetAdminPolicyArn"]["Value"] == {"Ref": "TargetAdminPolicy"}
+    assert outputs["PolicyAdminPolicyArn"]["Value"] == {"Ref": "PolicyAdminPolicy"}

@@ -60,3 +60,17 @@ def test_a_missing_property_is_named() -> None:
     properties = {k: v for k, v in DEFAULTS.items() if k != "AcmRotationWindowDays"}
     with pytest.raises(ConfigurationError, match="AcmRotationWindowDays must be a whole number of days, got None"):
         check_parameters(properties)
+
+
+@pytest.mark.parametrize(
+    ("accounts", "problem"),
+    [
+        ("111111111111,222222222222,333333333333,444444444444", "at most 3"),
+        ("12345", "not a 12-digit AWS account id"),
+        ("111111111111,111111111111", "twice"),
+    ],
+)
+def test_caller_accounts_beyond_what_the_template_can_grant_are_refused(accounts: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        check_parameters({**DEFAULTS, "CallerAccountIds": accounts})
+    assert check_parameters({**DEFAULTS, "CallerAccountIds": "111111111111,222222222222"}) == {"Checked": "yes"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CliError, Refused
+from .function_url import call_function_url, is_function_url
 
 try:  # Python 3.11+; older Pythons use the small reader below (the CLIs run on 3.9+)
     import tomllib as _toml  # novermin
@@ -36,6 +37,9 @@ ENV_REVOKE_FUNCTION_NAME = "KMSCA_REVOKE_FUNCTION_NAME"
 
 #: Stack outputs the tools read (template.yaml ``Outputs``).
 OUTPUT_FUNCTION_NAME = "IssueFunctionName"
+#: The function URLs (AWS_IAM) the tools call when the stack has them (issue 10); preferred over the names.
+OUTPUT_FUNCTION_URL = "IssueFunctionUrl"
+OUTPUT_REVOKE_FUNCTION_URL = "RevokeFunctionUrl"
 OUTPUT_CA_BUNDLE_URI = "CaBundleS3Uri"
 OUTPUT_REVOKE_FUNCTION_NAME = "RevokeFunctionName"
 OUTPUT_ROTATE_FUNCTION_NAME = "RotateAcmFunctionName"
@@ -142,7 +146,9 @@ def add_aws_arguments(
     )
     aws.add_argument(
         "--function-name",
-        help=f"{what} name or ARN; overrides the stack output {output} (default: {env_var})",
+        help=f"{what} name or ARN (direct Invoke: administrators), or its function URL (https://...: SigV4, "
+        f"what other accounts use); overrides the stack outputs {output.replace('Name', 'Url')} and {output} "
+        f"(default: {env_var})",
     )
     aws.add_argument(
         "--config-env",
@@ -332,13 +338,16 @@ def find_function(
     output: str,
     what: str,
     env_var: str,
+    url_output: str | None = None,
 ) -> tuple[str, dict[str, str]]:
-    """Decide which function to invoke: ``function_name``, else the stack's ``output``.
+    """Decide which function to call: ``function_name``, else the stack's ``url_output`` (its
+    function URL, called with SigV4), else its ``output`` (its name, direct Invoke).
 
     The stack is read (``DescribeStacks``) only when ``stack_name`` is given.
 
     Args:
         output: the stack output naming the function (``IssueFunctionName``, ``RevokeFunctionName``).
+        url_output: the stack output with its function URL (``IssueFunctionUrl``), if it has one.
         what: the function's role, for messages.
         env_var: the environment variable that names the function, for messages.
 
@@ -352,7 +361,7 @@ def find_function(
     outputs: dict[str, str] = {}
     if stack_name:
         outputs = stack_outputs(cloudformation(), stack_name)
-    name = function_name or outputs.get(output)
+    name = function_name or (outputs.get(url_output) if url_output else None) or outputs.get(output)
     if not name:
         if stack_name:
             raise Refused(
@@ -371,7 +380,8 @@ class Target:
     """The issue function to call and where the published CA bundle is.
 
     Attributes:
-        function_name: name or ARN of the issue function.
+        function_name: name or ARN of the issue function (the stack's name output when its URL is called).
+        function_url: its function URL when that is what the tools call (SigV4), else None.
         ca_bundle_uri: ``s3://bucket/key`` of the CA bundle, or None when unknown.
         stack_name: the stack the values came from, or None.
     """
@@ -379,6 +389,12 @@ class Target:
     function_name: str
     ca_bundle_uri: str | None
     stack_name: str | None = None
+    function_url: str | None = None
+
+    @property
+    def callee(self) -> str:
+        """What to call: the function URL when there is one, else the name or ARN."""
+        return self.function_url or self.function_name
 
 
 def resolve_target(
@@ -403,14 +419,26 @@ def resolve_target(
         output=OUTPUT_FUNCTION_NAME,
         what="issue function",
         env_var=ENV_FUNCTION_NAME,
+        url_output=OUTPUT_FUNCTION_URL,
     )
-    return Target(name, ca_bundle_uri or outputs.get(OUTPUT_CA_BUNDLE_URI), stack_name)
+    url = name if is_function_url(name) else None
+    return Target(
+        reported_name(name, outputs, OUTPUT_FUNCTION_NAME), ca_bundle_uri or outputs.get(OUTPUT_CA_BUNDLE_URI),
+        stack_name, url,
+    )  # fmt: skip
+
+
+def reported_name(called: str, outputs: Mapping[str, str], output: str) -> str:
+    """The function name the tools report: the stack's ``output`` (its name) when they called its URL."""
+    return outputs.get(output, called) if is_function_url(called) else called
 
 
 def invoke_function(
     lambda_client: LambdaClient, function_name: str, payload: Mapping[str, Any], what: str = "issue function"
 ) -> dict[str, Any]:
-    """Invoke a CA function synchronously (Lambda ``Invoke``, ``RequestResponse``) with a JSON payload.
+    """Invoke a CA function synchronously (Lambda ``Invoke``, ``RequestResponse``) with a JSON payload,
+    or, when ``function_name`` is a function URL, POST it there signed with SigV4
+    (:func:`~utils.certcli.function_url.call_function_url`: same results and refusals).
 
     Args:
         what: the function's role, for messages ("issue function", "revoke function").
@@ -424,6 +452,8 @@ def invoke_function(
         CliError: the payload is not a JSON object (code ``UnexpectedResponse``).
         botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError: the call failed.
     """
+    if is_function_url(function_name):
+        return call_function_url(lambda_client, function_name, payload, what)
     response = lambda_client.invoke(
         FunctionName=function_name,
         InvocationType="RequestResponse",

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .aws import AwsClients, add_aws_arguments, clients_for, find_function, function_and_stack, invoke_function
 from .errors import EXIT_FAILURE, CliError, Refused
 from .files import OutputFile, OutputPlan, key_in_git_warning
+from .function_url import is_function_url
 from .keys import build_csr, generate_private_key
 from .names import SubjectFields
 from .report import Outcome, run_cli
@@ -200,7 +201,14 @@ def renew_certificate(
         output="IssueFunctionName",
         what="issue function",
         env_var="KMSCA_FUNCTION_NAME",
+        url_output="IssueFunctionUrl",
     )
+    if is_function_url(issue_name) and args.requested_by:
+        raise Refused(
+            "InvalidArgument",
+            "--requested-by is a label for a direct Invoke (KMSCA_FUNCTION_NAME=<name>, administrators); through the "
+            "issue function URL the CA records your verified IAM ARN",
+        )
     csr = build_csr(key, _key_type_of(old), SubjectFields(common_name="renewal"), [])  # the CA keeps the old names
     payload: dict[str, Any] = {
         "csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
@@ -211,7 +219,8 @@ def renew_certificate(
     optional = {
         "lifetime_days": args.lifetime_days,
         "revoke_renewed_after_hours": args.revoke_old_after_hours,
-        "requested_by": args.requested_by or _caller_arn(clients),
+        # Through the function URL the CA records the verified caller itself (and refuses a label).
+        "requested_by": None if is_function_url(issue_name) else args.requested_by or _caller_arn(clients),
     }
     payload.update({k: v for k, v in optional.items() if v is not None})
     issued = invoke_function(clients.lambda_, issue_name, payload, "issue function")

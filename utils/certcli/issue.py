@@ -280,7 +280,7 @@ def issue(
         lifetime_days=opts.lifetime_days,
         idempotency_key=opts.idempotency_key,
     )
-    issued = check_issued(invoke_issue(clients.lambda_, target.function_name, request), key, opts.profile)
+    issued = check_issued(invoke_issue(clients.lambda_, target.callee, request), key, opts.profile)
     if bundle is None:
         bundle, source = bundle_from_chain(issued.chain), "the returned chain"
     else:
@@ -310,7 +310,8 @@ def summary(
     """The ``--json`` summary: certificate facts and file paths (never key material).
 
     Shape: ``{serial_number, subject, profile, not_before, not_after (ISO 8601 UTC), key_type,
-    function_name, stack_name (or null), ca_bundle_source, files: {kind: path}, written: [path, ...]}``.
+    function_name, stack_name (or null), ca_bundle_source, files: {kind: path}, written: [path, ...],
+    function_url (only when the function URL was called)}``.
     """
     return {
         "serial_number": issued.serial_number,
@@ -324,6 +325,7 @@ def summary(
         "ca_bundle_source": bundle_source,
         "files": {f.kind: str(f.path) for f in opts.plan.files},
         "written": [str(f.path) for f in written],
+        **({"function_url": target.function_url} if target.function_url else {}),
     }
 
 

@@ -25,12 +25,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from .aws import (
     ENV_FUNCTION_NAME,
     OUTPUT_FUNCTION_NAME,
+    OUTPUT_FUNCTION_URL,
     AwsClients,
     add_aws_arguments,
     clients_for,
     find_function,
     function_and_stack,
     invoke_function,
+    reported_name,
 )
 from .contract import CLIENT, UTC, Issued, _check_issued_certificate, _iso, _load_issued, parse_iso
 from .errors import CliError, Refused
@@ -358,6 +360,7 @@ def issue_origin(
         output=OUTPUT_FUNCTION_NAME,
         what="issue function",
         env_var=ENV_FUNCTION_NAME,
+        url_output=OUTPUT_FUNCTION_URL,
     )
     if not opts.allow_second:
         inventory = opts.inventory_function_name or inventory_function({}, outputs)
@@ -378,7 +381,7 @@ def issue_origin(
             raise not_saved(
                 result.issued.serial_number, cert_pem, exc, key_lost=False, acm_arn=result.acm_certificate_arn
             ) from None
-    return result, function_name, written
+    return result, reported_name(function_name, outputs, OUTPUT_FUNCTION_NAME), written
 
 
 def origin_summary(

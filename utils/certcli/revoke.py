@@ -19,6 +19,7 @@ from kmsca.serial import canonical_serial as core_canonical_serial
 from .aws import (
     ENV_REVOKE_FUNCTION_NAME,
     OUTPUT_REVOKE_FUNCTION_NAME,
+    OUTPUT_REVOKE_FUNCTION_URL,
     OUTPUT_ROTATE_FUNCTION_NAME,
     AwsClients,
     add_aws_arguments,
@@ -26,9 +27,11 @@ from .aws import (
     find_function,
     function_and_stack,
     invoke_function,
+    reported_name,
 )
 from .contract import serial_to_hex
 from .errors import CliError, Refused
+from .function_url import is_function_url
 from .report import Outcome, run_cli
 
 #: RFC 5280 CRLReason names the revoke function accepts for end-entity certificates (default first).
@@ -293,9 +296,13 @@ def revoke(opts: RevokeOptions, clients: AwsClients) -> tuple[dict[str, Any], st
         output=OUTPUT_REVOKE_FUNCTION_NAME,
         what="revoke function",
         env_var=ENV_REVOKE_FUNCTION_NAME,
+        url_output=OUTPUT_REVOKE_FUNCTION_URL,
     )
     response = invoke_function(clients.lambda_, function_name, opts.to_payload(), "revoke function")
     checked = check_revoked(response, opts)
+    if is_function_url(function_name):
+        checked["function_url"] = function_name
+        function_name = reported_name(function_name, outputs, OUTPUT_REVOKE_FUNCTION_NAME)
     if checked.get("acm_certificate_arn"):
         checked["rotate_function_name"] = outputs.get(OUTPUT_ROTATE_FUNCTION_NAME)
     return checked, function_name

@@ -1,8 +1,10 @@
 """CloudFront distributions and Lambda function URLs in the sandbox: created from the template,
 served on the sandbox's own port.
 
-- ``AWS::Lambda::Url``: a URL ``https://<id>.lambda-url.<region>.on.aws/`` as AWS gives (not
-  resolvable: only a distribution that names it as an origin reaches it, as CloudFront would).
+- ``AWS::Lambda::Url``: with ``AuthType: NONE``, a URL ``https://<id>.lambda-url.<region>.on.aws/``
+  as AWS gives (not resolvable: only a distribution that names it as an origin reaches it, as
+  CloudFront would); with ``AWS_IAM``, the sandbox address ``http://127.0.0.1:<port>/__lambda_url__/<id>/``
+  that :mod:`.function_urls` serves to SigV4-signed callers.
 - ``AWS::CloudFront::OriginAccessControl``: recorded.
 - ``AWS::CloudFront::Distribution``: its ``DomainName`` is ``127.0.0.1:<port>/__cloudfront__/<id>``
   (the sandbox's address with a path prefix, so ``http://${Distribution.DomainName}`` in the
@@ -30,6 +32,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 
 from .context import SandboxError, StackContext
+from .function_urls import FUNCTION_URL_PATH
 from .resources import creates, random_suffix
 from .template import Physical, Resource
 
@@ -152,6 +155,10 @@ def _create_function_url(sandbox: StackContext, resource: Resource) -> Physical:
     if function is None:
         raise SandboxError(f"{resource.logical_id}: no function {props['TargetFunctionArn']}")
     url_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
+    if props.get("AuthType") == "AWS_IAM":  # called directly, signed: served by .function_urls
+        sandbox.function_urls[url_id] = function.logical_id  # type: ignore[attr-defined]
+        url = f"{sandbox.endpoint_url}{FUNCTION_URL_PATH}{url_id}/"
+        return Physical(ref=url, attrs={"FunctionUrl": url, "FunctionArn": function.arn})
     host = f"{url_id}.lambda-url.{sandbox.region}.on.aws"
     sandbox.function_urls[host] = function.logical_id  # type: ignore[attr-defined]
     return Physical(ref=host, attrs={"FunctionUrl": f"https://{host}/", "FunctionArn": function.arn})

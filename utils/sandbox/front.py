@@ -7,6 +7,7 @@
   stacks deployed into workload accounts for callers of their account
   (``cloudformation:DescribeStacks``);
 - ``PUT /__sandbox__/cfn-response/{request-id}``: custom-resource responses;
+- ``/__lambda_url__/{url-id}/``: the template's AWS_IAM function URLs (:mod:`.function_urls`);
 - the CloudFront KeyValueStore data plane (SigV4A), authorised per operation on the store ARN
   and answered by :class:`~utils.sandbox.kvs.KvsEmulator`; ``GET /__sandbox__/kvs[/{arn}]``
   shows the stores' content (a sandbox tool, not an AWS API);
@@ -35,6 +36,7 @@ from werkzeug.wsgi import get_input_stream
 from .context import SandboxError, StackContext
 from .custom_resources import CFN_RESPONSE_PATH, PendingResponse
 from .distribution import DISTRIBUTION_PATH
+from .function_urls import FUNCTION_URL_PATH, serve_function_url
 from .kvs import is_kvs_request, kvs_operation
 from .runtime import Busy, InvocationResult, LocalFunction
 
@@ -46,6 +48,7 @@ SCHEDULES_PATH = "/__sandbox__/schedules/"
 KVS_PATH = "/__sandbox__/kvs"
 _INVOKE_RE = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations/?$")
 _SCOPE_RE = re.compile(r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
+_CONTENT_HEADERS = {"Content-Type": "CONTENT_TYPE", "Content-Length": "CONTENT_LENGTH"}
 
 
 class FrontTarget(StackContext, Protocol):
@@ -136,6 +139,8 @@ class Front:
                 return self._cfn_response(environ, start_response, path[len(CFN_RESPONSE_PATH) :])
             if path.startswith(DISTRIBUTION_PATH):
                 return self._distribution(environ, start_response, path[len(DISTRIBUTION_PATH) :], method)
+            if path.startswith(FUNCTION_URL_PATH):
+                return self._function_url(environ, start_response, method)
             if path.startswith(SCHEDULES_PATH) and method == "POST":
                 return self._schedule(start_response, path[len(SCHEDULES_PATH) :])
             if (path == KVS_PATH or path.startswith(KVS_PATH + "/")) and method == "GET":
@@ -324,6 +329,21 @@ class Front:
         body = _read_body(environ)
         answer = distribution.serve(method, path, environ.get("QUERY_STRING", ""), _headers(environ), body)
         return _respond(start_response, answer.status, answer.body, answer.headers)
+
+    def _function_url(self, environ: dict[str, Any], start_response: StartResponse, method: str) -> list[bytes]:
+        """``/__lambda_url__/{url-id}/{path}``: an AWS_IAM function URL (:mod:`.function_urls`)."""
+        raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "")))
+        query = environ.get("QUERY_STRING", "")
+        url = f"{self.sandbox.endpoint_url}{raw.split('?', 1)[0]}" + (f"?{query}" if query else "")
+        rest = raw.split("?", 1)[0][len(FUNCTION_URL_PATH) :]
+        enforce_iam = getattr(self.sandbox, "enforce_iam", True)
+        request_headers = _headers(environ)  # WSGI keeps Content-Type/-Length out of HTTP_*; a signature covers them
+        request_headers.update({k: environ[v] for k, v in _CONTENT_HEADERS.items() if environ.get(v)})
+        status, headers, body = serve_function_url(
+            self.sandbox, method, url, rest, query, request_headers, _read_body(environ), enforce_iam=enforce_iam
+        )
+        reasons = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict"}
+        return _respond(start_response, f"{status} {reasons.get(status, 'Status')}", body, list(headers.items()))
 
     def _cfn_response(self, environ: dict[str, Any], start_response: StartResponse, request_id: str) -> list[bytes]:
         pending = self.sandbox.pending_responses.get(request_id)

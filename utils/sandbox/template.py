@@ -371,6 +371,14 @@ class Template:
                 condition=condition,
                 metadata=spec.get("Metadata") or {},
             )
+            url_config = properties.get("FunctionUrlConfig") if kind == SERVERLESS_FUNCTION else None
+            if isinstance(url_config, dict):  # SAM generates <Function>Url (AWS::Lambda::Url)
+                resources[f"{logical_id}Url"] = Resource(
+                    logical_id=f"{logical_id}Url",
+                    type="AWS::Lambda::Url",
+                    properties={"TargetFunctionArn": {"Fn::GetAtt": [logical_id, "Arn"]}, **url_config},
+                    condition=condition,
+                )
         return resources
 
     def of_type(self, *types: str) -> list[Resource]:

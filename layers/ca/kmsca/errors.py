@@ -31,7 +31,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 
 class KmscaError(Exception):
@@ -159,6 +159,31 @@ class EdgeTargetUnavailable(CaError):
     """A call to an edge target (through its role) failed: its KeyValueStore, ACM or trust store is
     missing, not allowed to the role, throttled or down. The message names the target and the AWS
     error code; retry later or fix the edge stack."""
+class NotAuthorized(CaError):
+    """The verified caller's issuance policy does not allow the request (a profile, a name, an IP
+    address, a lifetime, or a revocation outside its rule), or no rule names the caller. The
+    message names the rule (``rule``) and what failed (``reason``). Nothing was signed or stored.
+
+    Attributes:
+        rule: the name of the policy rule that decided, or ``(none)`` when no rule names the caller.
+        reason: what the rule does not allow.
+    """
+
+    def __init__(self, rule: str, reason: str) -> None:
+        super().__init__(f"not authorized by issuance policy rule {rule!r}: {reason}", rule=rule, reason=reason)
+        self.rule = rule
+        self.reason = reason
+
+
+class InvalidIssuancePolicy(CaError):
+    """The issuance policy document is not valid (unknown key, bad pattern, wrong type), or the
+    stored one cannot be read: then every function-URL request is refused (fail closed) until an
+    administrator stores a valid one (utils/issuance-policy.py)."""
+
+
+class PolicyRevisionConflict(CaError):
+    """The stored issuance policy changed since it was read (another administrator wrote it): read
+    it again, merge the change, write again. Nothing was written."""
 
 
 class InternalError(CaError):
@@ -226,11 +251,25 @@ def to_wire(exc: BaseException, request_id: str) -> CaError:
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
+class Responder(Protocol):
+    """Another wire for some events (a function URL's HTTP answers: :mod:`kmsca.function_url`)."""
+
+    def applies(self, event: Any) -> bool:
+        """Whether ``event`` is answered by this responder."""
+
+    def ok(self, result: Any) -> Any:
+        """The answer for a handler's result."""
+
+    def refused(self, wire: CaError) -> Any:
+        """The answer for a refusal (already made by :func:`to_wire`)."""
+
+
+def wire_errors(logger: Any = None, responder: Responder | None = None) -> Callable[[Handler], Handler]:
     """Decorate a Lambda handler (outermost) so that it raises only :func:`to_wire` exceptions.
 
     Infrastructure failures are logged with their stack trace (``logger.exception``); callers see
-    ``InternalError`` and the request id, never a stack of the CA's code.
+    ``InternalError`` and the request id, never a stack of the CA's code. With a ``responder``, an
+    event it applies to gets the responder's answers instead (returned, not raised).
     """
     log = logger if logger is not None else logging.getLogger(__name__)
 
@@ -238,8 +277,10 @@ def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
         @functools.wraps(handler)
         def wrapper(event: Any, context: Any) -> Any:
             request_id = str(getattr(context, "aws_request_id", "") or "unknown")
+            answers = responder is not None and responder.applies(event)
             try:
-                return handler(event, context)
+                result = handler(event, context)
+                return responder.ok(result) if answers and responder is not None else result
             except CaError as exc:
                 wire = to_wire(exc, request_id)
             except Exception as exc:  # every infrastructure failure: retryable, logged, not shown
@@ -248,6 +289,8 @@ def wire_errors(logger: Any = None) -> Callable[[Handler], Handler]:
                     extra["error_details"] = dict(exc.details)
                 log.exception("internal error", extra=extra)
                 wire = to_wire(exc, request_id)
+            if answers and responder is not None:
+                return responder.refused(wire)
             raise wire  # outside the except block: no __context__, one frame (this line)
 
         return wrapper  # type: ignore[return-value]

@@ -34,6 +34,7 @@ from cryptography import x509
 from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
 from .acm_targets import AcmDestination, AcmTargets, account_of
 from .ca import IssuingCa
+from .caller_policy import UNRESTRICTED, Caller, Grant
 from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
     CaNotReady,
@@ -137,8 +138,11 @@ def request_hash(request: IssueRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def key_hash(idempotency_key: str) -> str:
-    return hashlib.sha256(idempotency_key.encode()).hexdigest()
+def key_hash(idempotency_key: str, caller: Caller | None = None) -> str:
+    """SHA-256 hex of an idempotency key; a verified caller's key is scoped to its principal
+    (:attr:`Caller.owner`), so one caller never gets another's response by reusing its key."""
+    scoped = idempotency_key if caller is None else f"{caller.owner}\n{idempotency_key}"
+    return hashlib.sha256(scoped.encode()).hexdigest()
 
 
 def response_for(record: CertificateRecord, ca: IssuingCa) -> dict[str, str]:
@@ -208,35 +212,54 @@ class Issuer:
         self._policy = policy
         self._acm = acm if acm is None or isinstance(acm, AcmTargets) else AcmTargets(acm)
 
-    def issue(self, request: IssueRequest, now: datetime) -> IssueOutcome:
+    def issue(
+        self, request: IssueRequest, now: datetime, caller: Caller | None = None, grant: Grant = UNRESTRICTED
+    ) -> IssueOutcome:
         """Run the pipeline and return the response (see :func:`response_for`).
 
         With an ``idempotency_key``: a second request with the same key and the same body gets the
         first response back; with the same key and another body, ``IdempotencyKeyReused``.
 
+        Args:
+            request: the parsed request.
+            now: the time of issuance.
+            caller: the verified caller (function URL), recorded as ``requested_by``; None for a
+                direct Invoke, which records the request's ``requested_by`` label.
+            grant: what the caller's issuance policy allows (:func:`kmsca.caller_policy.grant_for`),
+                checked before anything is signed.
+
         Raises:
+            NotAuthorized: the request is outside ``grant`` (nothing signed or stored).
             InvalidRequest, InvalidCsr, KeyPolicyViolation, UnknownProfile, InvalidSubject,
             InvalidSubjectAlternativeName, InvalidLifetime, LifetimeExceeded, IdempotencyKeyReused,
             SerialNumberCollision, RenewalRefused: see :mod:`kmsca.errors`; nothing was signed or
             stored.
         """
+        if caller is not None and request.requested_by is not None:
+            raise InvalidRequest(
+                "requested_by is recorded from the verified caller of a function-URL request; do not send it"
+            )
         idempotency: IdempotencyRecord | None = None
         idempotency_key = request.idempotency_key
         if idempotency_key is not None:
-            previous = self._previous_response(idempotency_key, request, now)
+            previous = self._previous_response(idempotency_key, request, now, caller)
             if previous is not None:
                 return IssueOutcome(previous, replayed=True)
-            idempotency = IdempotencyRecord(key_hash(idempotency_key), request_hash(request), {}, now + IDEMPOTENCY_TTL)
+            idempotency = IdempotencyRecord(
+                key_hash(idempotency_key, caller), request_hash(request), {}, now + IDEMPOTENCY_TTL
+            )
 
         plan = plan_renewal(request, self._store, now)
-        signed = self.sign(request, now, plan)
+        if plan is not None:
+            grant.check_renew(caller, plan.predecessor, revokes=request.revoke_renewed_after_hours is not None)
+        signed = self.sign(request, now, plan, grant)
         record = CertificateRecord.from_certificate(
             signed.certificate,
             ca=ISSUING,
             profile=signed.profile.name,
             issued_at=now,
             key_type=signed.key_type,
-            requested_by=request.requested_by,
+            requested_by=caller.arn if caller is not None else request.requested_by,
             predecessor=plan.renewal.predecessor if plan else None,
             acm_target=signed.acm.target if signed.acm else None,
             acm_account_id=signed.acm.account_id if signed.acm else None,
@@ -257,7 +280,7 @@ class Issuer:
             self._abandon_import(record, now, signed.acm)
             if idempotency_key is None:  # only a write with an idempotency record can lose this race
                 raise
-            return IssueOutcome(self._winner_response(idempotency_key, request, now), replayed=True)
+            return IssueOutcome(self._winner_response(idempotency_key, request, now, caller), replayed=True)
         except PendingImportGone:
             raise  # revoked or failed meanwhile: neither ours to finish nor to undo
         except Exception:
@@ -266,11 +289,16 @@ class Issuer:
             raise
         return IssueOutcome(response, replayed=False)
 
-    def sign(self, request: IssueRequest, now: datetime, plan: RenewalPlan | None = None) -> SignedCertificate:
+    def sign(
+        self, request: IssueRequest, now: datetime, plan: RenewalPlan | None = None, grant: Grant = UNRESTRICTED
+    ) -> SignedCertificate:
         """Every check, then the one ``kms:Sign``; returns the certificate (not yet stored).
 
-        With a renewal ``plan`` the subject and SANs are the predecessor's (checked again)."""
+        With a renewal ``plan`` the subject and SANs are the predecessor's (checked again). The
+        caller's ``grant`` is checked on the final profile, subject, SANs and lifetime, after the
+        name rules and before a key is generated or anything is signed."""
         profile = select_profile(request.profile)
+        lifetime_days = self._policy.default_lifetime_days if request.lifetime_days is None else request.lifetime_days
         overrides = request.subject.overrides() if request.subject else {}
         requested_sans = plan.sans if plan else request.san_entries()
         if profile.generates_key:
@@ -285,6 +313,7 @@ class Issuer:
             subject = build_subject(x509.Name([]), overrides)
             sans = validate_sans(requested_sans or [])
             check_profile_names(profile, subject, sans)
+            grant.check_issue(profile.name, subject, sans, lifetime_days)
             destination = self._acm.resolve(request.target)  # TargetNotFound
             self._acm.prepare(destination)  # EdgeRoleRefused, EdgeTargetUnavailable: before signing
             private_key = generate_key(profile, key_type)
@@ -299,6 +328,8 @@ class Issuer:
         public_key = check_key_policy(csr.public_key())
         subject = build_subject(plan.subject if plan else csr.subject, overrides)
         sans = validate_sans(requested_sans if requested_sans is not None else sans_from_csr(csr))
+        check_profile_names(profile, subject, sans)
+        grant.check_issue(profile.name, subject, sans, lifetime_days)
         certificate, parts = self._build(public_key, subject, sans, profile, request.lifetime_days, now)
         return SignedCertificate(certificate, profile, parts=parts)
 
@@ -394,11 +425,13 @@ class Issuer:
             return "unknown"
         return "abandoned"
 
-    def _winner_response(self, idempotency_key: str, request: IssueRequest, now: datetime) -> dict[str, str]:
+    def _winner_response(
+        self, idempotency_key: str, request: IssueRequest, now: datetime, caller: Caller | None
+    ) -> dict[str, str]:
         """The response stored by the request that won the race for ``idempotency_key``."""
         for pause in (0.0, *RACE_BACKOFF):
             time.sleep(pause)
-            previous = self._previous_response(idempotency_key, request, now)
+            previous = self._previous_response(idempotency_key, request, now, caller)
             if previous is not None:
                 return previous
         raise IdempotencyKeyInProgress(
@@ -407,9 +440,9 @@ class Issuer:
         )
 
     def _previous_response(
-        self, idempotency_key: str, request: IssueRequest, now: datetime
+        self, idempotency_key: str, request: IssueRequest, now: datetime, caller: Caller | None
     ) -> dict[str, str] | None:
-        previous = self._store.get_idempotency(key_hash(idempotency_key))
+        previous = self._store.get_idempotency(key_hash(idempotency_key, caller))
         if previous is None or previous.expires_at <= now:
             return None
         if previous.request_hash != request_hash(request):

@@ -69,9 +69,10 @@ class IssueRequest(_Strict):
         lifetime_days: validity in days; when absent, the configured default.
         idempotency_key: 1-128 printable ASCII characters; a retry with the same key and request
             returns the same certificate.
-        requested_by: 1-256 printable ASCII characters stored with the certificate (the CLIs send
-            the caller's STS ARN). A label, not a verified identity (direct Invoke does not tell
-            the function who called).
+        requested_by: 1-256 printable ASCII characters stored with the certificate, for a direct
+            Invoke only (administrators; a label, not a verified identity: direct Invoke does not
+            tell the function who called). Through the function URL the CA records the verified
+            caller's ARN and refuses this field (``InvalidRequest``).
         renews: serial number (hex, any case, colons allowed) of an ``issued`` certificate of the
             same profile that this one renews: the new certificate takes its subject and SANs
             (``subject`` and ``sans`` are refused) and is linked to it.

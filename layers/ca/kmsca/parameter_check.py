@@ -79,6 +79,28 @@ def problems(p: LifetimeParameters) -> list[str]:
     return found
 
 
+#: How many CallerAccountIds the template turns into resource-based permissions (no loops in CloudFormation).
+MAX_CALLER_ACCOUNTS = 3
+
+
+def caller_account_problems(joined: str) -> list[str]:
+    """What is wrong with the comma-joined ``CallerAccountIds`` (empty: fine): more than
+    :data:`MAX_CALLER_ACCOUNTS`, an id that is not 12 digits, or an id listed twice."""
+    ids = [part.strip() for part in joined.split(",")] if joined.strip() else []
+    found = []
+    if len(ids) > MAX_CALLER_ACCOUNTS:
+        found.append(
+            f"CallerAccountIds lists {len(ids)} accounts; at most {MAX_CALLER_ACCOUNTS} are supported "
+            "(name the organisation with CallerOrganizationId instead)"
+        )
+    bad = [i for i in ids if not (len(i) == 12 and i.isdigit())]
+    if bad:
+        found.append(f"CallerAccountIds: {bad[0][:20]!r} is not a 12-digit AWS account id")
+    if len(set(ids)) != len(ids):
+        found.append("CallerAccountIds lists an account twice")
+    return found
+
+
 def check_parameters(properties: Mapping[str, Any]) -> dict[str, str]:
     """Check the combination; the custom resource's attributes when it is fine.
 
@@ -86,6 +108,7 @@ def check_parameters(properties: Mapping[str, Any]) -> dict[str, str]:
         ConfigurationError: every broken rule, joined with ``; `` (the deploy fails with it).
     """
     broken = problems(LifetimeParameters.from_properties(properties))
+    broken += caller_account_problems(str(properties.get("CallerAccountIds") or ""))
     if broken:
         raise ConfigurationError("; ".join(broken))
     return {"Checked": "yes"}

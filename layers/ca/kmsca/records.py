@@ -161,9 +161,9 @@ class CertificateRecord:
         invalidity_date: when the key is known or suspected to have been compromised, or None.
         key_type: for certificates whose key the CA generated (``ec-p256``, ``rsa-2048``), else None.
         acm_certificate_arn: ACM (us-east-1) ARN the certificate was imported into, or None.
-        requested_by: the label the requester sent (``requested_by``; the CLIs send the caller's
-            STS ARN). A label, not a verified identity: direct Lambda Invoke does not tell the
-            function who called (AWS-FACTS.md), until the API is IAM-authenticated (issue 10).
+        requested_by: for a function-URL request (AWS_IAM), the verified caller's ARN (IAM user,
+            or ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``); for a direct Invoke
+            (administrators), the label the request sent, not a verified identity.
         predecessor: serial number of the certificate this one renews, or None.
         acm_target: the edge target whose ACM holds ``acm_certificate_arn`` (``local``, ...), or None
             (certificates imported before edge targets: the CA account's own ACM).

@@ -8,12 +8,14 @@ first revocation (``already_revoked``: true).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import Field, StrictStr
 
-from .errors import InvalidRequest, InvalidRevocationReason
+from .caller_policy import UNRESTRICTED, Caller, Grant
+from .errors import CertificateNotFound, InvalidRequest, InvalidRevocationReason
 from .models import _Strict
-from .records import EARLIEST_TIME, REASONS, iso, parse_iso
+from .records import EARLIEST_TIME, REASONS, CertificateRecord, iso, parse_iso
 from .serial import canonical_serial
 from .store import Revocations
 
@@ -76,8 +78,22 @@ def check_invalidity_date(text: str | None, now: datetime) -> datetime | None:
     return moment
 
 
-def revoke(store: Revocations, request: RevokeRequest, now: datetime) -> dict[str, object]:
-    """Revoke one certificate.
+class RevocationStore(Revocations, Protocol):
+    """What :func:`revoke` needs: revocation, and the record a ``may_revoke`` rule checks."""
+
+    def get_certificate(self, serial_number: str) -> CertificateRecord | None:
+        """One certificate by canonical serial number; None when unknown."""
+
+
+def revoke(
+    store: RevocationStore,
+    request: RevokeRequest,
+    now: datetime,
+    caller: Caller | None = None,
+    grant: Grant = UNRESTRICTED,
+) -> dict[str, object]:
+    """Revoke one certificate, if ``grant`` lets ``caller`` revoke it (``may_revoke``: ``own`` and
+    ``matching`` read the certificate's record first: one more GetItem).
 
     Returns:
         ``{"serial_number", "revoked_at", "reason", "already_revoked"}`` (and ``invalidity_date``
@@ -88,10 +104,15 @@ def revoke(store: Revocations, request: RevokeRequest, now: datetime) -> dict[st
         InvalidRequest: bad serial number or invalidity date.
         InvalidRevocationReason: see :func:`check_reason`.
         CertificateNotFound: no such certificate.
+        NotAuthorized: the caller's rule does not let it revoke this certificate (nothing written).
     """
     serial_number = canonical_serial(request.serial_number)
     reason = check_reason(request.reason)
     invalidity_date = check_invalidity_date(request.invalidity_date, now)
+    existing = store.get_certificate(serial_number) if grant.revoke_needs_record else None
+    if grant.revoke_needs_record and existing is None:
+        raise CertificateNotFound(f"no certificate with serial number {serial_number} was issued by this CA")
+    grant.check_revoke(caller, existing)
     record, already_revoked = store.revoke(serial_number, reason, now, invalidity_date)
     response: dict[str, object] = {
         "serial_number": record.serial_number,

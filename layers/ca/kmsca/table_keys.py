@@ -18,6 +18,8 @@ Item kinds (attributes written by :mod:`kmsca.store` and the modules named):
   that it must be reconciled in full (:mod:`kmsca.kvs_state`; per edge target by its name).
 - ``TARGET#registry``: the registry of edge targets, one map entry per target name
   (:mod:`kmsca.targets`); one item, so that every sync reads all targets with one GetItem.
+- ``POLICY#<name>``: a policy document; ``POLICY#issuance`` is the per-caller issuance policy
+  (:mod:`kmsca.policy_store`, :mod:`kmsca.caller_policy`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ RENEWAL_PREFIX = "RENEWAL#"
 NOTICE_PREFIX = "NOTICE#"
 KVSSTATE_PREFIX = "KVSSTATE#"
 TARGET_PREFIX = "TARGET#"
+POLICY_PREFIX = "POLICY#"
+ISSUANCE_POLICY = "issuance"
 
 
 def _id_of(prefix: str, key: str) -> str:
@@ -93,3 +97,6 @@ def kvs_state_key(store_id: str) -> str:
 def targets_key() -> str:
     """``TARGET#registry``: the one item holding every registered edge target (a map by name)."""
     return f"{TARGET_PREFIX}registry"
+def policy_key(name: str = ISSUANCE_POLICY) -> str:
+    """``POLICY#<name>``: a policy document (``POLICY#issuance``: the issuance policy)."""
+    return f"{POLICY_PREFIX}{name}"
