@@ -174,6 +174,30 @@ def test_profile_and_lifetime_outside_the_rule_are_refused() -> None:
         web_grant().check_issue("client", name(cn="device-1"), [], 31)
 
 
+ORIGIN_RULES = {
+    "version": 1,
+    "rules": [{
+        "name": "edge-team", "principals": {"accounts": [WORKLOAD]}, "profiles": ["cloudfront-origin"],
+        "dns_suffixes": [".web.example.com"], "max_lifetime_days": 30, "may_revoke": "matching",
+        "edge_targets": ["workload-a"],
+    }],
+}  # fmt: skip
+
+
+def origin_grant() -> Grant:
+    caller = Caller(arn=f"arn:aws:iam::{WORKLOAD}:user/edge", account_id=WORKLOAD, org_id=None)
+    return grant_for(parse_document(json.dumps(ORIGIN_RULES)), caller, CA_ACCOUNT)
+
+
+def test_an_origin_certificate_goes_only_to_the_edge_targets_the_rule_names() -> None:
+    origin_grant().check_issue("cloudfront-origin", name(), dns("a.web.example.com"), 30, "workload-a")
+    with pytest.raises(NotAuthorized, match="edge target 'workload-b' is not one of its edge_targets") as raised:
+        origin_grant().check_issue("cloudfront-origin", name(), dns("a.web.example.com"), 30, "workload-b")
+    assert raised.value.rule == "edge-team"
+    with pytest.raises(NotAuthorized, match="edge target 'local' is not one of its edge_targets"):
+        origin_grant().check_issue("cloudfront-origin", name(), dns("a.web.example.com"), 30, None)
+
+
 def test_the_global_limits_alone_allow_any_name() -> None:
     UNRESTRICTED.check_issue("server", name(cn="anything"), dns("evil.example.net"), 397)
 
@@ -291,6 +315,9 @@ def with_rule(**changes: Any) -> str:
         (with_rule(max_lifetime_days="30"), "max_lifetime_days"),
         (with_rule(max_lifetime_days=True), "max_lifetime_days"),
         (with_rule(may_revoke="all"), "may_revoke"),
+        (with_rule(profiles=["cloudfront-origin"]), "rules[r].edge_targets: is required with the cloudfront-origin"),
+        (with_rule(edge_targets=["local"]), "applies to the cloudfront-origin profile only"),
+        (with_rule(profiles=["cloudfront-origin"], edge_targets=["Local"]), "is not an edge target name"),
         (with_rule(name="bad name"), "name"),
         (json.dumps({"version": 1, "rules": [json.loads(with_rule())["rules"][0]] * 2}), "two rules are named 'r'"),
     ],

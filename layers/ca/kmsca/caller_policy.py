@@ -51,6 +51,10 @@ Semantics (decisions where AWS has no precedent):
   starting with a ``uri_prefixes`` entry (``scheme://host/``..., ending with ``/``).
 - ``profiles``: the profiles it may request; ``max_lifetime_days``: at most this lifetime (the
   request's ``lifetime_days``, or the CA's default when it sends none: then it must send one).
+- ``edge_targets``: the edge targets (names in the registry, ``local`` = the CA stack's own edge
+  stack) into whose ACM us-east-1 a ``cloudfront-origin`` certificate may be imported; required
+  when ``profiles`` has ``cloudfront-origin`` and refused otherwise, so that a caller can never
+  import into another workload account's ACM by naming its target.
 - ``may_revoke``: ``none``; ``own`` (certificates whose ``requested_by`` is the caller's
   principal: the same IAM user, or the same role whatever the session name); ``matching``
   (certificates of a profile and names this rule would issue); ``any``. A renewal (``renews``)
@@ -76,6 +80,9 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .errors import NotAuthorized
 from .names import SUBJECT_FIELDS
+
+ORIGIN_PROFILE = "cloudfront-origin"
+LOCAL_EDGE_TARGET = "local"  # kmsca.targets.LOCAL_TARGET (not imported: the policy core stays free of AWS)
 
 NO_RULE = "(none)"
 
@@ -147,6 +154,7 @@ class Rule:
     uri_prefixes: tuple[str, ...]
     max_lifetime_days: int
     may_revoke: str
+    edge_targets: tuple[str, ...] = ()
 
     def names(self, caller: Caller) -> bool:
         """Whether the rule's ``principals`` name ``caller``."""
@@ -221,15 +229,27 @@ class Grant:
     rule: Rule | None
 
     def check_issue(
-        self, profile: str, subject: x509.Name, sans: Sequence[x509.GeneralName], lifetime_days: int
+        self,
+        profile: str,
+        subject: x509.Name,
+        sans: Sequence[x509.GeneralName],
+        lifetime_days: int,
+        edge_target: str | None = None,
     ) -> None:
-        """Raise :class:`NotAuthorized` unless the rule allows this profile, every name and the lifetime."""
+        """Raise :class:`NotAuthorized` unless the rule allows this profile, every name, the
+        lifetime and, for ``cloudfront-origin``, the edge target (``edge_target``; None = ``local``)."""
         rule = self.rule
         if rule is None:
             return
         if profile not in rule.profiles:
             allowed = ", ".join(rule.profiles) or "none"
             raise NotAuthorized(rule.name, f"profile {profile!r} is not one of its profiles ({allowed})")
+        if profile == ORIGIN_PROFILE and (edge_target or LOCAL_EDGE_TARGET) not in rule.edge_targets:
+            allowed = ", ".join(rule.edge_targets) or "none"
+            raise NotAuthorized(
+                rule.name,
+                f"edge target {edge_target or LOCAL_EDGE_TARGET!r} is not one of its edge_targets ({allowed})",
+            )
         if lifetime_days > rule.max_lifetime_days:
             raise NotAuthorized(
                 rule.name,
@@ -267,14 +287,16 @@ class Grant:
             )
         except x509.ExtensionNotFound:
             sans = []
+        target = getattr(record, "acm_target", None) or LOCAL_EDGE_TARGET
         problem = (
             f"profile {record.profile!r} is not one of its profiles"
             if record.profile not in rule.profiles
+            else f"edge target {target!r} is not one of its edge_targets"
+            if record.profile == ORIGIN_PROFILE and target not in rule.edge_targets
             else rule.name_problem(certificate.subject, sans)
         )
         if problem:
             raise NotAuthorized(rule.name, f"certificate {record.serial_number}: {problem} (may_revoke matching)")
-
 
     def check_renew(self, caller: Caller | None, record: Any, revokes: bool) -> None:
         """Raise :class:`NotAuthorized` unless ``caller`` may renew the certificate of ``record``:

@@ -313,7 +313,7 @@ class Issuer:
             subject = build_subject(x509.Name([]), overrides)
             sans = validate_sans(requested_sans or [])
             check_profile_names(profile, subject, sans)
-            grant.check_issue(profile.name, subject, sans, lifetime_days)
+            grant.check_issue(profile.name, subject, sans, lifetime_days, request.target)
             destination = self._acm.resolve(request.target)  # TargetNotFound
             self._acm.prepare(destination)  # EdgeRoleRefused, EdgeTargetUnavailable: before signing
             private_key = generate_key(profile, key_type)

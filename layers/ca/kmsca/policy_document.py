@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .caller_policy import SUBJECT_ATTRIBUTES, IssuancePolicyDocument, Rule
+from .caller_policy import ORIGIN_PROFILE, SUBJECT_ATTRIBUTES, IssuancePolicyDocument, Rule
 from .errors import CaError, InvalidIssuancePolicy
 from .names import check_characters, validate_dns_name
 from .profiles import PROFILES
@@ -24,8 +24,9 @@ MAX_RULES = 200
 REVOKE_SCOPES = ("none", "own", "matching", "any")
 _RULE_KEYS = {
     "name", "principals", "profiles", "dns_names", "dns_suffixes", "common_names", "subject",
-    "ip_ranges", "email_domains", "uri_prefixes", "max_lifetime_days", "may_revoke",
+    "ip_ranges", "email_domains", "uri_prefixes", "max_lifetime_days", "may_revoke", "edge_targets",
 }  # fmt: skip
+_TARGET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # kmsca.targets.check_target_name
 _PRINCIPAL_KEYS = {"accounts", "arns", "organizations"}
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -158,6 +159,17 @@ def _rule(raw: Any, where: str) -> Rule:
     if raw["may_revoke"] not in REVOKE_SCOPES:
         raise _fail(f"{where}.may_revoke", f"must be one of {', '.join(REVOKE_SCOPES)}")
 
+    def check_target(value: str, at: str) -> None:
+        if not _TARGET_NAME.fullmatch(value):
+            raise _fail(at, f"{value[:64]!r} is not an edge target name (^[a-z0-9][a-z0-9-]{{0,62}}$)")
+
+    profiles = _strings(raw["profiles"], f"{where}.profiles", known_profile)
+    edge_targets = _strings(raw.get("edge_targets", []), f"{where}.edge_targets", check_target)
+    if ORIGIN_PROFILE in profiles and not edge_targets:
+        raise _fail(f"{where}.edge_targets", f"is required with the {ORIGIN_PROFILE} profile (e.g. [\"local\"])")
+    if edge_targets and ORIGIN_PROFILE not in profiles:
+        raise _fail(f"{where}.edge_targets", f"applies to the {ORIGIN_PROFILE} profile only, which profiles lacks")
+
     def check_cn(value: str, at: str) -> None:
         if len(value) > 64:
             raise _fail(at, f"{value[:64]!r} is longer than 64 characters")
@@ -167,7 +179,7 @@ def _rule(raw: Any, where: str) -> Rule:
         accounts=accounts,
         arns=arns,
         organizations=organizations,
-        profiles=_strings(raw["profiles"], f"{where}.profiles", known_profile),
+        profiles=profiles,
         dns_names=_strings(raw.get("dns_names", []), f"{where}.dns_names", _check_dns),
         dns_suffixes=_strings(raw.get("dns_suffixes", []), f"{where}.dns_suffixes", _check_suffix),
         common_names=_strings(raw.get("common_names", []), f"{where}.common_names", check_cn),
@@ -177,6 +189,7 @@ def _rule(raw: Any, where: str) -> Rule:
         uri_prefixes=_strings(raw.get("uri_prefixes", []), f"{where}.uri_prefixes", _check_uri_prefix),
         max_lifetime_days=lifetime,
         may_revoke=raw["may_revoke"],
+        edge_targets=edge_targets,
     )
 
 
