@@ -25,7 +25,9 @@ EDGE = load_template(REPO / "edge" / "template.yaml")
 ACCOUNT = "222222222222"
 CA_ACCOUNT = "111122223333"
 REGION = "eu-west-1"
-PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "TrustStoreId": "ts-1"}
+PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": ACCOUNT, "AWS::Region": REGION, "TrustStoreId": "ts-1",
+          "CaBundleBucketName": "ca-public-bucket"}  # fmt: skip
+BUNDLE = "arn:aws:s3:::ca-public-bucket/ca-bundle.pem"
 
 KVS = "arn:aws:RevokedSerialsStore"
 OTHER_KVS = f"arn:aws:cloudfront::{ACCOUNT}:key-value-store/other"
@@ -58,6 +60,8 @@ NEEDS: list[Call] = [
     ("cloudfront-keyvaluestore:GetKey", KVS, {}),
     ("cloudfront:GetTrustStore", TRUST_STORE, {}),
     ("cloudfront:UpdateTrustStore", TRUST_STORE, {}),
+    ("s3:GetObject", BUNDLE, {}),  # UpdateTrustStore reads the bundle with the caller's permissions
+    ("s3:GetObjectVersion", BUNDLE, {}),
 ]
 
 REFUSED: list[Call] = [
@@ -80,7 +84,16 @@ REFUSED: list[Call] = [
     ("cloudfront:UpdateConnectionFunction", f"arn:aws:cloudfront::{ACCOUNT}:connection-function/x", {}),
     ("iam:PassRole", "*", {}),
     ("s3:GetObject", "arn:aws:s3:::any/ca-bundle.pem", {}),
+    ("s3:GetObject", "arn:aws:s3:::ca-public-bucket/root.crl", {}),
+    ("s3:PutObject", BUNDLE, {}),
 ]
+
+
+def test_a_trust_store_needs_the_bundle_bucket() -> None:
+    rule = EDGE["Rules"]["TrustStoreNeedsTheBundleBucket"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "TrustStoreId"}, ""]}]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CaBundleBucketName"}, ""]}]}
+    assert "CaBundleBucketName" in rule["Assertions"][0]["AssertDescription"]
 
 
 def resolve(value: Any) -> Any:
@@ -160,6 +173,7 @@ def test_the_interface_resources_and_outputs() -> None:
         "CaRoleArns",
         "ExternalId",
         "TrustStoreId",
+        "CaBundleBucketName",
     }
 
 

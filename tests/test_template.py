@@ -344,3 +344,20 @@ def test_stream_consumers_have_an_iterator_age_alarm(function: str) -> None:
     (alarm,) = [a for a in _alarms().values() if ("IteratorAge", {"Ref": function}) in _lambda_metrics(a)]
     assert alarm["Properties"]["Statistic"] == "Maximum" and alarm["Properties"]["Threshold"] <= 15 * 60 * 1000
     assert alarm.get("Condition") == TEMPLATE["Resources"][function].get("Condition")
+
+
+def test_edge_roles_named_in_edge_role_arns_may_read_the_bundle_and_nothing_else() -> None:
+    """UpdateTrustStore in a workload account reads the bundle with its edge role's permissions:
+    the public bucket's policy grants exactly the named roles (no wildcard principal, which the
+    public access block would refuse as public), the bundle object only, only when some are named."""
+    assert TEMPLATE["Conditions"]["HasEdgeRoleReaders"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Fn::Join": ["", {"Ref": "EdgeRoleArns"}]}, ""]}]
+    }
+    statements = TEMPLATE["Resources"]["TlsOnlyPublicBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (conditional,) = [s for s in statements if "Fn::If" in s]
+    condition, statement, otherwise = conditional["Fn::If"]
+    assert (condition, otherwise) == ("HasEdgeRoleReaders", {"Ref": "AWS::NoValue"})
+    assert statement["Principal"] == {"AWS": {"Ref": "EdgeRoleArns"}}
+    assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert statement["Resource"] == {"Fn::Sub": "${PublicBucket.Arn}/ca-bundle.pem"}
+    assert TEMPLATE["Resources"]["EdgeStack"]["Properties"]["Parameters"]["CaBundleBucketName"] == {"Ref": "PublicBucket"}
