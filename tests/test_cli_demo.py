@@ -31,6 +31,7 @@ from utils.demo import crls as demo_crls
 from utils.demo import nginx as demo_nginx
 from utils.demo import tls as demo_tls
 from utils.demo import x509_text as demo_x509
+from utils.demo.steps import accounts as accounts_steps
 from utils.demo.steps import cloudfront as cloudfront_steps
 from utils.demo.steps import nginx as nginx_steps
 from utils.demo.steps import revocation as revocation_steps
@@ -745,9 +746,90 @@ def test_missing_node_is_a_clear_failure(pki: Pki, tmp_path: Path, monkeypatch: 
         cloudfront_steps.step_connection_function(_connection_demo(pki, tmp_path, {}))
 
 
-def test_the_cloudfront_steps_come_last_and_need_their_inputs() -> None:
+def test_the_cloudfront_steps_then_the_two_account_steps_come_last_and_need_their_inputs() -> None:
     names = [s.name for s in demo.STEPS]
-    assert names[-3:] == ["origin_cert", "kvs", "connection_function"]
+    assert names[-8:] == [
+        "origin_cert", "kvs", "connection_function",
+        "edge_target", "issuance_policy", "workload_caller", "workload_origin", "workload_revoke",
+    ]  # fmt: skip
     requires = {s.name: s.requires for s in demo.STEPS}
     assert "revoke" in requires["kvs"] and "client_cert" in requires["kvs"]
     assert requires["connection_function"] == ("kvs",)
+    assert requires["workload_caller"] == ("issuance_policy",)
+    assert set(requires["workload_origin"]) == {"edge_target", "issuance_policy"}
+    assert set(requires["workload_revoke"]) == {"workload_caller", "edge_target", "client_cert"}
+
+
+def test_the_sandbox_starts_with_a_workload_account_whose_edge_stack_and_callers_it_accepts(tmp_path: Path) -> None:
+    command = demo.SandboxProcess(tmp_path, timeout=1).command(4566)
+    assert command[command.index("--workload-account") + 1] == demo_constants.WORKLOAD_ACCOUNT == "222222222222"
+    assert "--deploy-edge" in command
+    assert command[command.index("--parameter-overrides") + 1] == "CallerAccountIds=222222222222"
+
+
+def _grant(caller_arn: str) -> Any:
+    from kmsca.caller_policy import Caller, grant_for
+    from kmsca.policy_document import parse_document
+
+    document = parse_document(json.dumps(accounts_steps.policy_document("123456789012")))
+    return grant_for(document, Caller(caller_arn, caller_arn.split(":")[4]), "123456789012")
+
+
+def _name(cn: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def test_the_demo_policy_keeps_the_ca_accounts_certificates() -> None:
+    grant = _grant("arn:aws:iam::123456789012:user/kmsca-dev-operator-0a1b2c3d")
+    assert grant.rule.name == accounts_steps.CA_RULE
+    grant.check_issue("client", _name("demo-client", "KMS CA demo"),
+                      [x509.UniformResourceIdentifier("spiffe://demo.example/client")], 30)  # fmt: skip
+    grant.check_issue("client", _name("demo-client-2", "KMS CA demo"), [], 90)
+    grant.check_issue("server", _name("localhost"),
+                      [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], 90)  # fmt: skip
+    for cn in ("origin.demo.example", "origin.workload.example"):
+        grant.check_issue("cloudfront-origin", _name(cn), [x509.DNSName(cn)], 90)
+
+
+def test_the_demo_policy_limits_the_workload_pipeline() -> None:
+    from kmsca.errors import NotAuthorized
+
+    grant = _grant("arn:aws:iam::222222222222:user/pipeline")
+    assert grant.rule.name == accounts_steps.WORKLOAD_RULE
+    grant.check_issue("client", _name("api.workload.example"), [], 30)
+    refused = [
+        ("client", _name("www.example.com"), [], 30),
+        ("client", _name("api.workload.example"), [], 31),
+        ("server", _name("api.workload.example"), [x509.DNSName("api.workload.example")], 30),
+        ("client", _name("workload.example"), [], 30),
+    ]
+    for profile, subject, sans, days in refused:
+        with pytest.raises(NotAuthorized, match="'workload-pipeline'"):
+            grant.check_issue(profile, subject, sans, days)
+    with pytest.raises(NotAuthorized, match=r"'\(none\)'"):
+        _grant("arn:aws:iam::222222222222:user/someone-else")
+
+
+def test_a_sandbox_without_the_workload_edge_stack_is_a_clear_failure(tmp_path: Path) -> None:
+    d = _demo(tmp_path)
+    d.sandbox.state = {"stacks": {}, "admins": {}}
+    with pytest.raises(demo.StepFailed, match=r"no edge stack in 222222222222 .*--deploy-edge"):
+        accounts_steps.step_edge_target(d)
+    with pytest.raises(demo.StepFailed, match=r"no account 222222222222 \(start it with --workload-account"):
+        d.admin_credentials("222222222222")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "code"),
+    [
+        ("error: NotAuthorized: not authorized by issuance policy rule 'r': x (request id 1)\n", "NotAuthorized"),
+        ("Traceback ...\nerror: EdgeRoleRefused: edge target 'w': refused\n", "EdgeRoleRefused"),
+        ("something else\n", ""),
+        ("", ""),
+    ],
+)
+def test_error_code_of_a_cli(stderr: str, code: str) -> None:
+    assert accounts_steps._error_code(stderr) == code

@@ -52,6 +52,29 @@ Steps (each prints what it does and its result; a summary table closes the run):
     revoked certificate's serial as CloudFront passes it (``4a:3f:...``) and as ``openssl x509
     -serial`` prints it -> deny, with its ``logCustomData`` line; the good certificate -> allow.
 
+Then two accounts: the sandbox runs a workload account (222222222222) with the edge stack
+(``edge/template.yaml``) deployed in it, and the CA stack accepts its callers
+(``CallerAccountIds``). The steps of :mod:`utils.demo.steps.accounts`:
+
+20. ``utils/edge-targets.py register workload`` (as the CA administrator): refused with a wrong
+    external id (``EdgeRoleRefused``, nothing written), then registered with the edge stack's;
+    ``list`` shows ``local`` and ``workload``.
+21. ``utils/issuance-policy.py check``, ``put``, ``get``: a rule for the CA account's callers
+    (what the earlier steps issued; checked with the CA core on their certificates) and a rule for
+    the workload account's ``pipeline`` user (profile client, names under ``.workload.example``,
+    30 days at most, revokes its own).
+22. the workload administrator creates ``pipeline`` with the IAM API (user, inline policy allowing
+    ``lambda:InvokeFunctionUrl``/``InvokeFunction`` on the issue and revoke functions, access
+    key); with its key ``client-cert.py api.workload.example --function-name <IssueFunctionUrl>`` is
+    issued and the inventory records ``requested_by`` = its ARN; ``www.example.com`` is refused
+    with ``NotAuthorized`` naming the rule, and nothing is written or stored.
+23. ``cloudfront-origin-cert.py --target workload``: the ARN is in 222222222222 us-east-1, the
+    workload administrator's ACM describes it, the CA account's ACM us-east-1 does not have it.
+24. ``pipeline`` revokes its certificate (``revoke-cert.py --function-name <RevokeFunctionUrl>``);
+    the workload account's KeyValueStore is polled until the serial appears (the seconds from
+    revoke are printed); the workload stack's connection function (its deployed code) runs under
+    Node.js with that store's content: the revoked certificate denied, a good one allowed.
+
 The sandbox is always stopped at the end (SIGTERM, then SIGKILL). Exit status: 0 when every
 step passed, 1 otherwise.
 
@@ -66,6 +89,8 @@ Run it with ``python -m utils.demo`` (``./dev.sh demo``). The package:
   clients); ``state.py``: :class:`DemoState`, what the steps learn and hand on, typed.
 - ``sandbox_process.py``: the local sandbox as a subprocess; ``output.py``: printing and
   :class:`StepFailed`; ``constants.py``: shared names.
+- ``steps/accounts.py``: the two-account steps; ``state.py`` has their :class:`EdgeTarget` and
+  :class:`WorkloadCaller`.
 - helpers of one concern each: ``tls.py`` (mutual TLS server and clients), ``nginx.py`` (nginx as
   a relying party), ``crls.py`` (reading CRLs), ``x509_text.py`` (certificate text for the output).
 """
@@ -77,7 +102,7 @@ from utils.demo.context import Demo
 from utils.demo.output import StepFailed, detail, say
 from utils.demo.runner import Outcome, Step, print_summary, run_steps
 from utils.demo.sandbox_process import SandboxProcess, client_environment, free_port
-from utils.demo.state import Crls, DemoState, Issued, PublishedCa, Revocation, require
+from utils.demo.state import Crls, DemoState, EdgeTarget, Issued, PublishedCa, Revocation, WorkloadCaller, require
 from utils.demo.steps import STEPS
 
 __all__ = [
@@ -85,6 +110,7 @@ __all__ = [
     "Crls",
     "Demo",
     "DemoState",
+    "EdgeTarget",
     "Issued",
     "Outcome",
     "PublishedCa",
@@ -92,6 +118,7 @@ __all__ = [
     "SandboxProcess",
     "Step",
     "StepFailed",
+    "WorkloadCaller",
     "client_environment",
     "detail",
     "free_port",

@@ -13,5 +13,7 @@ ORIGIN_CN = "origin.demo.example"
 REVOCATION_REASON = "keyCompromise"
 TLS_HOST = "127.0.0.1"
 ACM_REGION = "us-east-1"
+WORKLOAD_ACCOUNT = "222222222222"  # the sandbox's workload account (edge stack deployed, callers accepted)
+WORKLOAD_TARGET = "workload"  # its name as the CA's edge target
 CONNECTION_DIR = REPO / "functions" / "connection"
 SUBPROCESS_TIMEOUT = 180  # seconds for one CLI or openssl run

@@ -39,20 +39,36 @@ class Demo:
         """An S3 client of the sandbox administrator."""
         return self.client("s3")
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        """A boto3 client of the sandbox administrator (the demo inspects what the CA did), in
-        ``region`` (default: the stack's)."""
+    def admin_credentials(self, account: str | None = None) -> dict[str, str]:
+        """The administrator's access key of ``account`` (default: the CA's), from the state file
+        (``admin``; ``admins`` by account: the workload accounts').
+
+        Raises:
+            StepFailed: the sandbox has no administrator for ``account``.
+        """
+        state = self.sandbox.state
+        if account is None:
+            return dict(state["admin"])
+        admins = state.get("admins", {})
+        if account not in admins:
+            raise StepFailed(f"the sandbox has no account {account} (start it with --workload-account {account})")
+        return dict(admins[account])
+
+    def client(self, service: str, region: str | None = None, account: str | None = None) -> Any:
+        """A boto3 client of the sandbox administrator of ``account`` (default: the CA's; the demo
+        inspects what the CA did), in ``region`` (default: the stack's)."""
         import boto3
 
         state = self.sandbox.state
-        admin = state["admin"]
+        admin = self.admin_credentials(account)
         return boto3.client(
             service, endpoint_url=state["endpoint_url"], region_name=region or state["region"],
             aws_access_key_id=admin["AWS_ACCESS_KEY_ID"], aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
         )  # fmt: skip
 
-    def kvs_client(self) -> Any:
-        """A ``cloudfront-keyvaluestore`` (KVS data plane, SigV4A) client for the sandbox.
+    def kvs_client(self, account: str | None = None) -> Any:
+        """A ``cloudfront-keyvaluestore`` (KVS data plane, SigV4A) client for the sandbox, of the
+        administrator of ``account`` (default: the CA's).
 
         With a custom endpoint botocore puts the account id in front of the host, so the
         sandbox's :func:`utils.sandbox.kvs.redirect_kvs_clients` puts the sandbox's host back.
@@ -73,7 +89,7 @@ class Demo:
         except ImportError as exc:
             raise StepFailed(f"the sandbox has no KeyValueStore data plane (utils/sandbox/kvs.py): {exc}") from None
         state = self.sandbox.state
-        admin = state["admin"]
+        admin = self.admin_credentials(account)
         session = boto3.Session(
             aws_access_key_id=admin["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=admin["AWS_SECRET_ACCESS_KEY"],
@@ -83,18 +99,25 @@ class Demo:
         return session.client("cloudfront-keyvaluestore", endpoint_url=state["endpoint_url"])
 
     def run(
-        self, command: Sequence[str], *, stdin: str | None = None, check: bool = True
+        self,
+        command: Sequence[str],
+        *,
+        stdin: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        shown_env: str = "",
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``command`` with the sandbox environment, printing it.
+        """Run ``command`` with the sandbox environment (or ``env``), printing it (after
+        ``shown_env``, how the environment differs, e.g. ``KMSCA_EDGE_EXTERNAL_ID=<...> ``).
 
         Raises:
             StepFailed: with ``check``, a non-zero exit (stderr is shown).
         """
-        detail("$ " + " ".join(self.shown(a) for a in command))
+        detail("$ " + shown_env + " ".join(self.shown(a) for a in command))
         result = subprocess.run(
             list(command),
             input=stdin,
-            env=self.env or None,
+            env=(env if env is not None else self.env) or None,
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -113,7 +136,18 @@ class Demo:
             return str(Path(arg).relative_to(Path.cwd())) if Path(arg).is_absolute() else arg
         return arg
 
-    def cli(self, script: str, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run ``utils/<script>`` against the sandbox's stack (not checked)."""
-        stack = self.sandbox.state.get("stack_name", "")
-        return self.run([sys.executable, str(UTILS / script), *args, "--stack-name", stack], check=False)
+    def cli(
+        self, script: str, *args: str, env: dict[str, str] | None = None, shown_env: str = "", stack: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``utils/<script>`` against the sandbox's stack (``--stack-name``, unless not ``stack``:
+        a caller of another account cannot read the CA stack), not checked; ``env`` and
+        ``shown_env`` as for :meth:`run`."""
+        command = [sys.executable, str(UTILS / script), *args]
+        if stack:
+            command += ["--stack-name", self.sandbox.state.get("stack_name", "")]
+        return self.run(command, check=False, env=env, shown_env=shown_env)
+
+    def env_with(self, credentials: dict[str, str], **extra: str) -> dict[str, str]:
+        """The subprocess environment with another principal's access key (``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``) and ``extra`` variables."""
+        return {**self.env, **credentials, **extra}

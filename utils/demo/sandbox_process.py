@@ -14,14 +14,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from utils.demo.constants import REPO, TLS_HOST
+from utils.demo.constants import REPO, TLS_HOST, WORKLOAD_ACCOUNT
 from utils.demo.output import StepFailed, detail
 
 
 class SandboxProcess:
     """``python -m utils.sandbox`` as a subprocess, ready once its state file is written.
 
-    The state file is JSON: ``{endpoint_url, region, stack_name, functions, outputs, pid}``.
+    The state file is JSON: ``{endpoint_url, region, stack_name, functions, outputs, operator, admin,
+    stacks, admins, pid}`` (``stacks``: the edge stack of the workload account; ``admins``: each
+    account's administrator).
     """
 
     def __init__(self, work: Path, timeout: float) -> None:
@@ -33,10 +35,12 @@ class SandboxProcess:
 
     def command(self, port: int) -> list[str]:
         """The command line that starts the sandbox on ``port`` of 127.0.0.1."""
-        # Indexes lag their table by a second, as DynamoDB's may: the demo shows the CA copes.
+        # Indexes lag their table by a second, as DynamoDB's may: the demo shows the CA copes. One
+        # workload account with the edge stack deployed, whose callers the CA stack accepts.
         return [
             sys.executable, "-m", "utils.sandbox", "--port", str(port), "--state-file", str(self.state_file),
-            "--gsi-lag", "1",
+            "--gsi-lag", "1", "--workload-account", WORKLOAD_ACCOUNT, "--deploy-edge",
+            "--parameter-overrides", f"CallerAccountIds={WORKLOAD_ACCOUNT}",
         ]  # fmt: skip
 
     def start(self) -> dict[str, Any]:

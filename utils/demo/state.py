@@ -130,6 +130,40 @@ class Revocation:
     crl_number: int | None = None
 
 
+@dataclass(frozen=True)
+class EdgeTarget:
+    """The workload account's edge stack, registered as the CA's edge target (step edge_target).
+
+    Attributes:
+        name: the target's name (``cloudfront-origin-cert.py --target``).
+        account_id: the workload account (12 digits).
+        role_arn: the edge stack's ``EdgeRoleArn`` (the CA's functions assume it).
+        kvs_arn: the edge stack's ``RevokedSerialsStoreArn`` (the workload account's KeyValueStore).
+        stack_key: the edge stack's key in the sandbox state file's ``stacks``.
+    """
+
+    name: str
+    account_id: str
+    role_arn: str
+    kvs_arn: str
+    stack_key: str
+
+
+@dataclass(frozen=True)
+class WorkloadCaller:
+    """An IAM user of the workload account allowed to call the CA's function URLs (step workload_caller).
+
+    Attributes:
+        arn: the user's ARN (what the inventory records as ``requested_by``).
+        credentials: its access key (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``).
+        issued: the certificate it got (``api.workload.example``).
+    """
+
+    arn: str
+    credentials: Mapping[str, str]
+    issued: Issued
+
+
 @dataclass
 class DemoState:
     """Everything the steps hand on; each field is None until the step that makes it passed.
@@ -142,6 +176,10 @@ class DemoState:
         revocation: the revocation (step revoke; step crl_published adds what it saw).
         crls: the downloaded CRLs (step crls).
         kvs_export: the KeyValueStore's content in its import-file format (step kvs).
+        edge_target: the workload account's edge target (step edge_target).
+        policy_revision: the stored issuance policy's revision (step issuance_policy).
+        workload_caller: the workload account's caller and its certificate (step workload_caller).
+        workload_origin: the origin certificate imported into the workload account (step workload_origin).
     """
 
     client: Issued | None = None
@@ -152,3 +190,7 @@ class DemoState:
     revocation: Revocation | None = None
     crls: Crls | None = None
     kvs_export: Path | None = None
+    edge_target: EdgeTarget | None = None
+    policy_revision: int | None = None
+    workload_caller: WorkloadCaller | None = None
+    workload_origin: Issued | None = None

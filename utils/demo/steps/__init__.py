@@ -10,6 +10,13 @@ result, raise :class:`utils.demo.output.StepFailed` on failure; read what earlie
 from __future__ import annotations
 
 from utils.demo.runner import Step
+from utils.demo.steps.accounts import (
+    step_edge_target,
+    step_issuance_policy,
+    step_workload_caller,
+    step_workload_origin,
+    step_workload_revoke,
+)
 from utils.demo.steps.cloudfront import step_connection_function, step_kvs, step_origin_cert
 from utils.demo.steps.crls import step_crl_by_url, step_crls, step_openssl_crl
 from utils.demo.steps.inventory import step_lifecycle
@@ -87,5 +94,35 @@ STEPS: list[Step] = [
         "Connection function under Node.js: revoked denied, good allowed",
         step_connection_function,
         ("kvs",),
+    ),
+    Step(
+        "edge_target",
+        "Register the workload edge stack as target 'workload' (edge-targets.py)",
+        step_edge_target,
+        ("sandbox",),
+    ),
+    Step(
+        "issuance_policy",
+        "Store a per-caller issuance policy (utils/issuance-policy.py)",
+        step_issuance_policy,
+        ("sandbox",),
+    ),
+    Step(
+        "workload_caller",
+        "A workload-account caller: its name issued, another refused (NotAuthorized)",
+        step_workload_caller,
+        ("issuance_policy",),
+    ),
+    Step(
+        "workload_origin",
+        "cloudfront-origin --target workload: ACM us-east-1 of the workload account",
+        step_workload_origin,
+        ("edge_target", "issuance_policy"),
+    ),
+    Step(
+        "workload_revoke",
+        "Workload caller revokes: its KeyValueStore, its connection function denies",
+        step_workload_revoke,
+        ("workload_caller", "edge_target", "client_cert"),
     ),
 ]

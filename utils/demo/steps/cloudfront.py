@@ -119,6 +119,41 @@ def kvs_items(kvs: Any, arn: str) -> dict[str, str]:
         kwargs["NextToken"] = page["NextToken"]
 
 
+def wait_for_key(demo: Demo, kvs: Any, arn: str, key: str) -> tuple[dict[str, Any], float, int]:
+    """Poll ``get_key(key)`` of the KeyValueStore ``arn`` every :data:`KVS_POLL_SECONDS` until it
+    answers (at most :data:`KVS_WAIT_SECONDS`).
+
+    Returns:
+        The ``get_key`` answer, the seconds waited, the number of polls.
+
+    Raises:
+        StepFailed: another error than ``ResourceNotFoundException``, or the key did not appear.
+    """
+    started, polls = time.monotonic(), 0
+    while True:
+        polls += 1
+        try:
+            item = kvs.get_key(KvsARN=arn, Key=key)
+            return item, time.monotonic() - started, polls
+        except Exception as exc:
+            if client_error_code(exc) != "ResourceNotFoundException":
+                raise StepFailed(f"get_key failed: {type(exc).__name__}: {exc}") from None
+        if time.monotonic() - started >= KVS_WAIT_SECONDS:
+            raise StepFailed(
+                f"{key} is not in the KeyValueStore after {KVS_WAIT_SECONDS:g} s ({polls} polls): the "
+                f"stream-triggered SyncKvsFunction did not run\n{demo.sandbox.log_tail(6)}"
+            )
+        time.sleep(KVS_POLL_SECONDS)
+
+
+def export_kvs(demo: Demo, items: dict[str, str], name: str) -> Path:
+    """Write a KeyValueStore's ``items`` as ``<work>/<name>`` in the KVS import-file format
+    (``{"data": [{"key", "value"}]}``); returns the file."""
+    export = demo.work / name
+    export.write_text(json.dumps({"data": [{"key": k, "value": v} for k, v in items.items()]}, indent=2) + "\n")
+    return export
+
+
 def step_kvs(demo: Demo) -> str:
     """The revoked serial appears in the KeyValueStore (the stream-triggered sync); the good one does not."""
     arn = demo.sandbox.state.get("outputs", {}).get("RevokedSerialsStoreArn")
@@ -130,22 +165,7 @@ def step_kvs(demo: Demo) -> str:
     detail(f"KeyValueStore {arn}")
     detail(f"nothing here invokes SyncKvsFunction: the table stream does; polling get_key({revoked}) every "
            f"{KVS_POLL_SECONDS:g} s for {KVS_WAIT_SECONDS:g} s")  # fmt: skip
-    started, polls = time.monotonic(), 0
-    while True:
-        polls += 1
-        try:
-            item = kvs.get_key(KvsARN=arn, Key=revoked)
-            break
-        except Exception as exc:
-            if client_error_code(exc) != "ResourceNotFoundException":
-                raise StepFailed(f"get_key failed: {type(exc).__name__}: {exc}") from None
-        if time.monotonic() - started >= KVS_WAIT_SECONDS:
-            raise StepFailed(
-                f"{revoked} is not in the KeyValueStore after {KVS_WAIT_SECONDS:g} s ({polls} polls): the "
-                f"stream-triggered SyncKvsFunction did not run\n{demo.sandbox.log_tail(6)}"
-            )
-        time.sleep(KVS_POLL_SECONDS)
-    waited = time.monotonic() - started
+    item, waited, polls = wait_for_key(demo, kvs, arn, revoked)
     since = time.monotonic() - revocation.recorded
     detail(f"get_key: {item['Key']} = {item['Value']!r}: found after {waited:.1f} s of polling "
            f"({polls} {'poll' if polls == 1 else 'polls'}), {since:.1f} s after revoke-cert.py returned")  # fmt: skip
@@ -180,9 +200,7 @@ def step_kvs(demo: Demo) -> str:
         problems.append("the good certificate's serial is in the store")
     if problems:
         raise StepFailed("; ".join(problems))
-    export = demo.work / "kvs-items.json"
-    export.write_text(json.dumps({"data": [{"key": k, "value": v} for k, v in items.items()]}, indent=2) + "\n")
-    demo.state.kvs_export = export
+    export = demo.state.kvs_export = export_kvs(demo, items, "kvs-items.json")
     detail(f"exported to {demo.shown(str(export))} (the KeyValueStore import-file format) for the next step")
     return f"{revoked} -> {item['Value']!r} (found after {waited:.1f} s of polling); the good serial is absent"
 
@@ -229,8 +247,6 @@ class ConnectionCase:
 
 def step_connection_function(demo: Demo) -> str:
     """connection.js under Node.js, the KeyValueStore's content in the stand-in: revoked deny, good allow."""
-    from cryptography import x509
-
     if shutil.which("node") is None:
         raise StepFailed("Node.js is not installed, so the connection function cannot run (Node 18 or later)")
     source, harness = CONNECTION_DIR / "connection.js", CONNECTION_DIR / "harness.mjs"
@@ -249,9 +265,25 @@ def step_connection_function(demo: Demo) -> str:
             raise StepFailed("template.yaml's connection function code differs from connection.js: "
                              "run python utils/embed-connection-function.py")  # fmt: skip
 
-    revoked_file = require(demo.state.revoked, "the revoked certificate").certificate
-    good_file = require(demo.state.client, "the client certificate").certificate
+    revoked = require(demo.state.revoked, "the revoked certificate")
+    good = require(demo.state.client, "the client certificate")
     kvs_export = require(demo.state.kvs_export, "the KeyValueStore export")
+    run_connection_cases(demo, harness, revoked, good, kvs_export)
+    return "revoked certificate denied (logged as revoked, both serial forms); good certificate allowed"
+
+
+def run_connection_cases(demo: Demo, harness: Path, revoked: Issued, good: Issued, kvs_export: Path) -> None:
+    """Run the connection function next to ``harness`` (its ``connection.js``) under Node.js, with
+    the KeyValueStore export ``kvs_export`` in the stand-in store: ``revoked``'s serial (as
+    CloudFront passes it and as openssl prints it) must be denied and logged as revoked,
+    ``good``'s allowed and not logged.
+
+    Raises:
+        StepFailed: node failed, or a decision or log line is not the one expected.
+    """
+    from cryptography import x509
+
+    revoked_file, good_file = revoked.certificate, good.certificate
     revoked_cert = x509.load_pem_x509_certificate(revoked_file.read_bytes())
     good_cert = x509.load_pem_x509_certificate(good_file.read_bytes())
     openssl_serial = demo.run(["openssl", "x509", "-in", str(revoked_file), "-noout", "-serial"]).stdout
@@ -304,4 +336,3 @@ def step_connection_function(demo: Demo) -> str:
             failures.append(case.label)
     if failures:
         raise StepFailed("unexpected decision or log for: " + "; ".join(failures))
-    return "revoked certificate denied (logged as revoked, both serial forms); good certificate allowed"
