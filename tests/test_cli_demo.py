@@ -783,6 +783,8 @@ def _name(cn: str, organization: str | None = None) -> x509.Name:
 
 
 def test_the_demo_policy_keeps_the_ca_accounts_certificates() -> None:
+    from kmsca.errors import NotAuthorized
+
     grant = _grant("arn:aws:iam::123456789012:user/kmsca-dev-operator-0a1b2c3d")
     assert grant.rule.name == accounts_steps.CA_RULE
     grant.check_issue("client", _name("demo-client", "KMS CA demo"),
@@ -790,8 +792,11 @@ def test_the_demo_policy_keeps_the_ca_accounts_certificates() -> None:
     grant.check_issue("client", _name("demo-client-2", "KMS CA demo"), [], 90)
     grant.check_issue("server", _name("localhost"),
                       [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))], 90)  # fmt: skip
-    for cn in ("origin.demo.example", "origin.workload.example"):
-        grant.check_issue("cloudfront-origin", _name(cn), [x509.DNSName(cn)], 90)
+    for cn, target in (("origin.demo.example", None), ("origin.workload.example", "workload")):
+        grant.check_issue("cloudfront-origin", _name(cn), [x509.DNSName(cn)], 90, target)
+    with pytest.raises(NotAuthorized, match="edge target 'elsewhere'"):
+        grant.check_issue("cloudfront-origin", _name("origin.demo.example"),
+                          [x509.DNSName("origin.demo.example")], 90, "elsewhere")  # fmt: skip
 
 
 def test_the_demo_policy_limits_the_workload_pipeline() -> None:

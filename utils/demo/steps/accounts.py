@@ -136,6 +136,7 @@ def policy_document(ca_account: str) -> dict[str, Any]:
                 "uri_prefixes": [DEMO_URI_PREFIX],
                 "max_lifetime_days": CA_MAX_LIFETIME_DAYS,
                 "may_revoke": "any",
+                "edge_targets": ["local", WORKLOAD_TARGET],  # where its origin certificates may be imported
             },
             {
                 "name": WORKLOAD_RULE,
