@@ -35,8 +35,8 @@ JSON_PREFIXES = {"DynamoDB_20120810": "dynamodb", "TrentService": "kms", "Certif
 class CallerCounter:
     """Counts the sandbox front's AWS calls per (calling function, ``service:Operation``).
 
-    JSON protocols by ``X-Amz-Target``; the KeyValueStore data plane by its path; STS and other
-    query protocols by the ``Action`` of the form body (read and put back). The caller is the
+    JSON protocols by ``X-Amz-Target``; the KeyValueStore data plane by its path; S3 by the
+    method; STS by the ``Action`` of the form body (read and put back). The caller is the
     function whose role session signed the request (its access key), else ``other``.
     """
 
@@ -69,6 +69,9 @@ class CallerCounter:
         if is_kvs(path, authorization):
             raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(path))  # as the front reads it
             return f"cloudfront-keyvaluestore:{kvs_operation(environ.get('REQUEST_METHOD', ''), raw)[1]}"
+        if "/s3/aws4_request" in authorization:  # REST: the method names the object operation
+            method = environ.get("REQUEST_METHOD", "")
+            return f"s3:{ {'PUT': 'PutObject', 'GET': 'GetObject', 'HEAD': 'HeadObject'}.get(method, method) }"
         if "/sts/aws4_request" in authorization and environ.get("REQUEST_METHOD") == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length) if length else b""
