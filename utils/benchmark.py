@@ -6,7 +6,8 @@ AWS is the local sandbox (moto server on 127.0.0.1, resources from template.yaml
 bootstrapped by the real custom resource), so every AWS call crosses HTTP as it would from Lambda.
 Prints Markdown; ``--write docs/benchmark.md`` also stores it with the command.
 
-    python utils/benchmark.py [--sections cold,package,issuance,crl,kvs,ocsp] [--issuances 200] [--rounds 5]
+    python utils/benchmark.py [--sections cold,package,issuance,crl,kvs,ocsp,inventory,targets]
+                              [--issuances 200] [--rounds 5]
                               [--crl-sizes 1000,10000,100000] [--write docs/benchmark.md]
 
 cold: each handler imported in fresh interpreters, with only its own package importable, median of 7.
@@ -680,7 +681,7 @@ def environment_note() -> str:
             "emulator, so absolute times are this machine's, not Lambda's.")
 
 
-SECTIONS = ("cold", "package", "issuance", "crl", "kvs", "ocsp", "inventory")
+SECTIONS = ("cold", "package", "issuance", "crl", "kvs", "ocsp", "inventory", "targets")
 
 
 def main() -> int:
@@ -701,6 +702,8 @@ def main() -> int:
     parser.add_argument("--ocsp-responses", type=int, default=1000, help="warm OCSP responses to time")
     parser.add_argument("--inventory-certificates", type=int, default=1000,
                         help="certificates issued for the inventory section (default 1000)")
+    parser.add_argument("--target-counts", default="1,2,4", help="edge targets (workload accounts) per targets run")
+    parser.add_argument("--target-runs", type=int, default=5, help="timed revocations per target count (default 5)")
     parser.add_argument("--write", type=Path, help="also write the report to this Markdown file")
     args = parser.parse_args()
     if args.issuances < 2:
@@ -728,6 +731,10 @@ def main() -> int:
         from utils.bench_inventory import inventory_section
 
         parts.append(inventory_section(args.inventory_certificates))
+    if "targets" in sections:
+        from utils.bench_targets import targets_section
+
+        parts.append(targets_section([int(n) for n in args.target_counts.split(",")], args.target_runs))
     report = "\n\n".join(parts)
     print(report)
     if args.write:
