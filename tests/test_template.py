@@ -361,3 +361,23 @@ def test_edge_roles_named_in_edge_role_arns_may_read_the_bundle_and_nothing_else
     assert statement["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
     assert statement["Resource"] == {"Fn::Sub": "${PublicBucket.Arn}/ca-bundle.pem"}
     assert TEMPLATE["Resources"]["EdgeStack"]["Properties"]["Parameters"]["CaBundleBucketName"] == {"Ref": "PublicBucket"}
+
+
+#: Failure metrics whose handler fails the invocation instead (its Errors alarm fires).
+FAILURES_RAISED = {"ExpiryNoticeFailures"}
+
+
+def test_every_failure_metric_a_function_emits_is_alarmed() -> None:
+    """Every failure path alarms: a metric named for a failure (Fail*, Missing, Unreadable,
+    Exceeded) that a handler emits is watched by an alarm (MetricName or a Metrics Insights query),
+    unless the handler raises with it, which its Errors alarm watches."""
+    import re
+
+    emitted = set()
+    for path in [*REPO.glob("functions/*/app.py"), *REPO.glob("layers/ca/kmsca/**/*.py")]:
+        emitted |= set(re.findall(r'(?:add_metric|single_metric)\(\s*name="([A-Za-z]+)"', path.read_text()))
+    failures = {m for m in emitted if re.search(r"Fail|Missing|Unreadable|Exceeded", m)}
+    assert {"AcmRotationFailures", "KvsSyncFailures", "EdgeTrustStoreUpdateFailed"} <= failures
+    watched = json.dumps([r["Properties"] for r in TEMPLATE["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"])
+    unalarmed = {m for m in failures - FAILURES_RAISED if m not in watched}
+    assert not unalarmed, f"failure metrics without an alarm: {sorted(unalarmed)}"
