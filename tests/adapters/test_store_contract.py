@@ -20,9 +20,12 @@ from kmsca.store import (
     PendingImportGone,
     Renewal,
 )
+from kmsca.store.dynamodb.notices import DynamoDbNoticeMarkers
+from kmsca.store.notices import NoticeMarkers
+from kmsca.table_keys import notice_key
 
 from tests.conftest import REGION, create_ca_table
-from tests.support.memory_store import MemoryStore
+from tests.support.memory_store import MemoryNoticeMarkers, MemoryStore
 from tests.support.records import NOW, certificate_record
 
 ARN = "arn:aws:acm:us-east-1:123456789012:certificate/0300c707-df1d-45aa-bd8a-79432d57d803"
@@ -167,3 +170,24 @@ def test_an_adopted_import_gets_its_arn(store: CertificateStore) -> None:
     store.revoke("51", "keyCompromise", NOW, None)
     store.abandon_pending_import("51")
     assert store.list_pending_imports() == []
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def markers(request: pytest.FixtureRequest) -> Iterator[NoticeMarkers]:
+    if request.param == "memory":
+        yield MemoryNoticeMarkers()
+        return
+    request.getfixturevalue("aws")
+    client: Any = boto3.client("dynamodb", region_name=REGION)
+    create_ca_table(client, "ca-table")
+    yield DynamoDbNoticeMarkers(client, "ca-table")
+
+
+def test_a_notice_marker_is_claimed_once_until_released(markers: NoticeMarkers) -> None:
+    key = notice_key("0a1b", 30)
+    assert markers.claim_notice(key, NOW + timedelta(days=31)) is True
+    assert markers.claim_notice(key, NOW + timedelta(days=31)) is False  # a second run: already sent
+    assert markers.claim_notice(notice_key("0a1b", 14), NOW + timedelta(days=15)) is True  # another threshold
+    markers.release_notice(key)  # the notice could not be sent: the next run sends it
+    assert markers.claim_notice(key, NOW + timedelta(days=31)) is True
+    markers.release_notice(notice_key("0c0d", 7))  # releasing an unknown marker changes nothing

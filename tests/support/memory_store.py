@@ -341,5 +341,25 @@ class MemoryStore:
         item.acm, item.lease_until = None, None
 
 
+
+class MemoryNoticeMarkers:
+    """:class:`kmsca.store.notices.NoticeMarkers` in memory: key -> expires_at."""
+
+    def __init__(self) -> None:
+        self.markers: dict[str, datetime] = {}
+
+    def claim_notice(self, key: str, expires_at: datetime) -> bool:
+        if key in self.markers:
+            return False
+        self.markers[key] = expires_at
+        return True
+
+    def release_notice(self, key: str) -> None:
+        self.markers.pop(key, None)
+
+
 if TYPE_CHECKING:
+    from kmsca.store.notices import NoticeMarkers
+
     _check: CertificateStore = MemoryStore()  # mypy: every protocol is implemented
+    _check_notices: NoticeMarkers = MemoryNoticeMarkers()

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from .errors import CertificateNotFound
 from .events import (
     CA_CERTIFICATE_EXPIRING,
@@ -35,6 +33,8 @@ from .events import (
 from .notify import Notifier
 from .records import STATUS_ISSUED, iso, parse_iso
 from .store import LIST_INDEX, DynamoDbCertificateStore
+from .store.dynamodb.notices import DynamoDbNoticeMarkers
+from .store.notices import NoticeMarkers
 from .table_keys import notice_key
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class ExpiryJob:
         events: the EventBridge publisher; notifier: the SNS topic.
         thresholds: end-entity thresholds, days; ca_thresholds: CA certificate thresholds, days.
         ca: the issuing CA's name in the inventory.
+        markers: the notice markers (default: the table's, :mod:`kmsca.store.dynamodb.notices`).
     """
 
     def __init__(
@@ -86,10 +87,12 @@ class ExpiryJob:
         thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
         ca_thresholds: tuple[int, ...] = CA_THRESHOLDS,
         ca: str = "issuing",
+        markers: NoticeMarkers | None = None,
     ) -> None:
         self._client = client
         self._table = table_name
         self._store = DynamoDbCertificateStore(client, table_name)
+        self._markers: NoticeMarkers = markers or DynamoDbNoticeMarkers(client, table_name)
         self._events = events
         self._notifier = notifier
         self._thresholds = thresholds
@@ -168,27 +171,14 @@ class ExpiryJob:
         return notice_key(detail["serial_number"], detail["threshold_days"], detail["ca"] if "ca" in detail else None)
 
     def _claim(self, notice: dict[str, Any], report: ExpiryReport) -> bool:
-        """Conditional PutItem of the notice's marker; False when a run already sent it."""
-        expires = notice["not_after"] + timedelta(days=1)
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": self._notice_key(notice)},
-                    "record_type": {"S": "notice"},
-                    "expires_at": {"N": str(int(expires.timestamp()))},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-            report.already_sent += 1
-            return False
-        return True
+        """Claim the notice's marker; False when a run already sent it."""
+        if self._markers.claim_notice(self._notice_key(notice), notice["not_after"] + timedelta(days=1)):
+            return True
+        report.already_sent += 1
+        return False
 
     def _release(self, notice: dict[str, Any]) -> None:
-        self._client.delete_item(TableName=self._table, Key={"pk": {"S": self._notice_key(notice)}})
+        self._markers.release_notice(self._notice_key(notice))
 
     def _digest(self, notices: list[dict[str, Any]]) -> None:
         listed = notices[:DIGEST_ENTRIES]

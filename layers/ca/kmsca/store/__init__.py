@@ -10,6 +10,7 @@ Protocols (what the CA code depends on), one module each:
 - :mod:`.idempotency` (:class:`IdempotencyRecords`): the first response for an idempotency key.
 - :mod:`.acm_imports` (:class:`AcmImports`): certificates recorded before their ACM import.
 - :mod:`.acm_rotations` (:class:`AcmRotations`): ACM ARNs due, rotation leases, the rotation write.
+- :mod:`.notices` (:class:`NoticeMarkers`): the expiry notices sent (once per threshold).
 - :mod:`.certificate_store` (:class:`CertificateStore`): all of them.
 
 Adapters: :mod:`.dynamodb` (one module per concern; :class:`DynamoDbCertificateStore` is all of
