@@ -78,6 +78,13 @@ def _fields(**overrides: Any) -> dict[str, Any]:
         ({"external_id": "with space in it....."}, "external_id"),
         ({"trust_store_id": "ts 1"}, "trust_store_id"),
         ({"registered_by": "x" * 257}, "registered_by"),
+        # A trailing newline: "$" in a pattern would match before it.
+        ({"name": "prod\n"}, "target name"),
+        ({"account_id": f"{WORKLOAD}\n"}, "12-digit"),
+        ({"role_arn": f"arn:aws:iam::{WORKLOAD}:role/kmsca-dev-edge-x\n"}, "IAM role ARN"),
+        ({"kvs_arn": f"arn:aws:cloudfront::{WORKLOAD}:key-value-store/0a1b\n"}, "KeyValueStore ARN"),
+        ({"external_id": "x" * 20 + "\n"}, "external_id"),
+        ({"trust_store_id": "ts_1\n"}, "trust_store_id"),
     ],
 )
 def test_a_malformed_target_is_refused(overrides: dict[str, Any], message: str) -> None:

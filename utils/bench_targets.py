@@ -28,8 +28,6 @@ EDGE_SESSION = "SyncKvsFunction (edge role session)"
 REVOCATION_PATH = ("RevokeFunction", "SyncKvsFunction", EDGE_SESSION)
 SHORT = {"RevokeFunction": "revoke:", "SyncKvsFunction": "sync:", EDGE_SESSION: "sync (edge role):"}
 WRITES = {"dynamodb:UpdateItem", "dynamodb:PutItem", "cloudfront-keyvaluestore:UpdateKeys"}
-JSON_PREFIXES = {"DynamoDB_20120810": "dynamodb", "TrentService": "kms", "CertificateManager": "acm",
-                 "AWSEvents": "events"}  # fmt: skip
 
 
 class CallerCounter:
@@ -62,9 +60,12 @@ class CallerCounter:
         self._restore()
 
     def _operation(self, environ: dict[str, Any], is_kvs: Any, kvs_operation: Any) -> str:
+        from utils.benchmark import ServerCallCounter  # one table of JSON-protocol services
+
+        prefixes = ServerCallCounter.PREFIXES
         prefix, _, operation = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
-        if prefix in JSON_PREFIXES:
-            return f"{JSON_PREFIXES[prefix]}:{operation}"
+        if prefix in prefixes:
+            return f"{prefixes[prefix]}:{operation}"
         path, authorization = environ.get("PATH_INFO", ""), environ.get("HTTP_AUTHORIZATION", "")
         if is_kvs(path, authorization):
             raw = str(environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(path))  # as the front reads it

@@ -318,6 +318,7 @@ def with_rule(**changes: Any) -> str:
         (with_rule(profiles=["cloudfront-origin"]), "rules[r].edge_targets: is required with the cloudfront-origin"),
         (with_rule(edge_targets=["local"]), "applies to the cloudfront-origin profile only"),
         (with_rule(profiles=["cloudfront-origin"], edge_targets=["Local"]), "is not an edge target name"),
+        (with_rule(profiles=["cloudfront-origin"], edge_targets=["a" * 64]), "is not an edge target name"),
         (with_rule(name="bad name"), "name"),
         (json.dumps({"version": 1, "rules": [json.loads(with_rule())["rules"][0]] * 2}), "two rules are named 'r'"),
     ],

@@ -80,9 +80,9 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from .errors import NotAuthorized
 from .names import SUBJECT_FIELDS
+from .targets import LOCAL_TARGET as LOCAL_EDGE_TARGET
 
 ORIGIN_PROFILE = "cloudfront-origin"
-LOCAL_EDGE_TARGET = "local"  # kmsca.targets.LOCAL_TARGET (not imported: the policy core stays free of AWS)
 
 NO_RULE = "(none)"
 

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .caller_policy import ORIGIN_PROFILE, SUBJECT_ATTRIBUTES, IssuancePolicyDocument, Rule
-from .errors import CaError, InvalidIssuancePolicy
+from .errors import CaError, InvalidIssuancePolicy, InvalidTarget
 from .names import check_characters, validate_dns_name
 from .profiles import PROFILES
+from .targets import check_target_name
 
 FORMAT_VERSION = 1
 #: The stored document's size limit, bytes of JSON text (well under DynamoDB's 400 KB item).
@@ -26,7 +27,6 @@ _RULE_KEYS = {
     "name", "principals", "profiles", "dns_names", "dns_suffixes", "common_names", "subject",
     "ip_ranges", "email_domains", "uri_prefixes", "max_lifetime_days", "may_revoke", "edge_targets",
 }  # fmt: skip
-_TARGET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # kmsca.targets.check_target_name
 _PRINCIPAL_KEYS = {"accounts", "arns", "organizations"}
 _RULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -160,8 +160,10 @@ def _rule(raw: Any, where: str) -> Rule:
         raise _fail(f"{where}.may_revoke", f"must be one of {', '.join(REVOKE_SCOPES)}")
 
     def check_target(value: str, at: str) -> None:
-        if not _TARGET_NAME.fullmatch(value):
-            raise _fail(at, f"{value[:64]!r} is not an edge target name (^[a-z0-9][a-z0-9-]{{0,62}}$)")
+        try:
+            check_target_name(value)
+        except InvalidTarget as exc:
+            raise _fail(at, f"{value[:64]!r} is not an edge target name: {exc.message}") from None
 
     profiles = _strings(raw["profiles"], f"{where}.profiles", known_profile)
     edge_targets = _strings(raw.get("edge_targets", []), f"{where}.edge_targets", check_target)

@@ -28,26 +28,27 @@ from .table_keys import targets_key
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+# Patterns end with \Z, not $: $ also matches before a trailing newline.
 #: The target of requests that name none: the CA account's own edge stack (single-account case).
 LOCAL_TARGET = "local"
 
-TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
+ACCOUNT_ID = re.compile(r"^[0-9]{12}\Z")
 #: IAM role ARN (IAM User Guide, IAM identifiers): optional path, name of 1-64 characters.
 ROLE_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>[0-9]{12}):role/"
-    r"(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$",
+    r"(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})\Z",
     re.ASCII,
 )
 #: CloudFront KeyValueStore ARN (CloudFront API reference, KeyValueStore.ARN).
 KVS_ARN = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):cloudfront::(?P<account>[0-9]{12}):"
-    r"key-value-store/(?P<id>[A-Za-z0-9-]{1,64})$",
+    r"key-value-store/(?P<id>[A-Za-z0-9-]{1,64})\Z",
     re.ASCII,
 )
 #: sts:ExternalId: 2-1224 characters of [\w+=,.@:/-] (STS AssumeRole); the edge template asks 16 at least.
-EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{16,1224}$", re.ASCII)
-TRUST_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$", re.ASCII)
+EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{16,1224}\Z", re.ASCII)
+TRUST_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}\Z", re.ASCII)
 REGISTERED_BY_MAX = 256
 
 
