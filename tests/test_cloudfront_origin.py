@@ -14,14 +14,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from kmsca.acm import ACM_REGION, AcmImporter
-from kmsca.ca import load_issuing_ca
 from kmsca.errors import CaError, InternalError
-from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
-from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
 from kmsca.table_keys import CERT_PREFIX, certificate_key
+from kmsca.wiring import build_issuer
 
 from tests.conftest import (
     HIERARCHY_PROPERTIES,
@@ -32,6 +30,7 @@ from tests.conftest import (
     load_handler,
     make_csr,
 )
+from tests.support.settings import issue_settings
 
 DNS = [{"type": "dns", "value": "origin.example.com"}]
 
@@ -104,9 +103,8 @@ def _origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_c
 
         def rotation(self, acm: AcmImporter | None = None, window_days: int = 30) -> OriginCertificateRotation:
             store = DynamoDbCertificateStore(bootstrapped.dynamodb, bootstrapped.table)
-            ca = load_issuing_ca(store, bootstrapped.kms, bootstrapped.issuing_key, SigningSettings(), None)
             importer = acm or AcmImporter(boto3.client("acm", region_name=ACM_REGION))
-            issuer = Issuer(ca, store, IssuancePolicy(365, 90), importer)
+            issuer = build_issuer(issue_settings(bootstrapped.table, bootstrapped.issuing_key), store, bootstrapped.kms, importer)
             notifier = Notifier(boto3.client("sns", region_name=REGION), topic.arn)
             return OriginCertificateRotation(issuer, store, importer, notifier, timedelta(days=window_days))
 

@@ -11,18 +11,17 @@ import boto3
 import pytest
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.acm_targets import AcmTargets
-from kmsca.ca import load_issuing_ca
 from kmsca.edge_session import EdgeSessions
-from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
-from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
 from kmsca.table_keys import certificate_key
 from kmsca.targets import DynamoDbTargetStore
+from kmsca.wiring import build_issuer
 
 from tests.conftest import REGION, CaResources, FakeContext, load_handler
 from tests.edge_accounts import EXTERNAL_ID, WORKLOAD, TrustingSts, make_edge_account
+from tests.support.settings import issue_settings
 
 DNS = [{"type": "dns", "value": "origin.example.com"}]
 
@@ -52,9 +51,8 @@ def edge_origin(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lamb
 
         def rotation(self) -> OriginCertificateRotation:
             store = DynamoDbCertificateStore(bootstrapped.dynamodb, bootstrapped.table)
-            ca = load_issuing_ca(store, bootstrapped.kms, bootstrapped.issuing_key, SigningSettings(), None)
             acm = AcmTargets(AcmImporter(self.ca_acm), targets, EdgeSessions(sts, "kmsca-dev-RotateAcmFunction"))
-            issuer = Issuer(ca, store, IssuancePolicy(365, 90), acm)
+            issuer = build_issuer(issue_settings(bootstrapped.table, bootstrapped.issuing_key), store, bootstrapped.kms, acm)
             notifier = Notifier(boto3.client("sns", region_name=REGION), topic)
             return OriginCertificateRotation(issuer, store, acm, notifier, timedelta(days=30))
 

@@ -22,17 +22,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.acm_targets import AcmTargets
-from kmsca.ca import load_issuing_ca
 from kmsca.caller_policy import grant_for
 from kmsca.edge_session import EdgeSessions
 from kmsca.errors import CaError, wire_errors
 from kmsca.function_url import FUNCTION_URL, parse_invocation
-from kmsca.issuance import IssuancePolicy, Issuer
+from kmsca.issuance import Issuer
 from kmsca.models import IssueRequest, parse_request
 from kmsca.policy_store import DynamoDbPolicyStore
 from kmsca.settings import IssueSettings
 from kmsca.store import DynamoDbCertificateStore
 from kmsca.targets import DynamoDbTargetStore
+from kmsca.wiring import build_issuer
 
 logger = Logger()
 metrics = Metrics()
@@ -57,10 +57,7 @@ def get_issuer() -> Issuer:
     """The issuer for this container: CA records and KMS public key are read on first use only."""
     global _issuer
     if _issuer is None:
-        ca = load_issuing_ca(
-            store, kms, SETTINGS.issuing_key_id, SETTINGS.signing, SETTINGS.public_base_url, SETTINGS.ocsp_url
-        )
-        _issuer = Issuer(ca, store, IssuancePolicy(SETTINGS.max_lifetime_days, SETTINGS.default_lifetime_days), acm)
+        _issuer = build_issuer(SETTINGS, store, kms, acm)
     return _issuer
 
 

@@ -25,7 +25,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
-from kmsca.ca import CaSigner, load_ca_signers
+from kmsca.ca import CaSigner
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.crl import CrlPublisher
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
@@ -37,6 +37,7 @@ from kmsca.records import UnreadableRecord, iso
 from kmsca.responder import presign_ca_status
 from kmsca.settings import CrlSettings
 from kmsca.store import DynamoDbCertificateStore, revoked_entries_from_stream
+from kmsca.wiring import crl_signers
 
 logger = Logger()
 metrics = Metrics()
@@ -58,8 +59,7 @@ _signers: dict[str, CaSigner] = {}
 def signers() -> dict[str, CaSigner]:
     """CA records and KMS keys, loaded on first use and kept for the warm container."""
     if not _signers:
-        key_ids = {ROOT: SETTINGS.root_key_id, ISSUING: SETTINGS.issuing_key_id}
-        _signers.update(load_ca_signers(store, kms, key_ids, SETTINGS.signing))
+        _signers.update(crl_signers(SETTINGS, store, kms))
     return _signers
 
 

@@ -17,16 +17,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.acm_targets import AcmTargets
-from kmsca.ca import load_issuing_ca
 from kmsca.edge_session import EdgeSessions
 from kmsca.events import Event, EventPublisher
-from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.lifecycle_events import rotation_events
 from kmsca.notify import Notifier
 from kmsca.rotation import OriginCertificateRotation
 from kmsca.settings import RotationSettings
 from kmsca.store import DynamoDbCertificateStore
 from kmsca.targets import DynamoDbTargetStore
+from kmsca.wiring import build_issuer
 
 logger = Logger()
 metrics = Metrics()
@@ -49,9 +48,7 @@ EVENT_ATTEMPTS = 3
 
 
 def rotation() -> OriginCertificateRotation:
-    issue = SETTINGS.issue
-    ca = load_issuing_ca(store, kms, issue.issuing_key_id, issue.signing, issue.public_base_url, issue.ocsp_url)
-    issuer = Issuer(ca, store, IssuancePolicy(issue.max_lifetime_days, issue.default_lifetime_days), acm)
+    issuer = build_issuer(SETTINGS.issue, store, kms, acm)
     return OriginCertificateRotation(issuer, store, acm, notifier, timedelta(days=SETTINGS.window_days))
 
 
