@@ -64,7 +64,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             report = sync.reconcile(now, problems)
     except Exception as exc:  # the CA's own table (targets, inventory): the stream or the schedule retries
         metrics.add_metric(name="KvsSyncFailures", unit=MetricUnit.Count, value=1)
-        logger.exception("KeyValueStore sync failed; will retry", extra={"error_code": getattr(exc, "code", "")})
+        code = getattr(exc, "error_code", "") or getattr(exc, "code", "")  # the AWS error code, else the CA's
+        logger.exception("KeyValueStore sync failed; will retry", extra={"error_code": code})
         raise
     finally:
         report_unreadable(problems)

@@ -1,8 +1,9 @@
 """ACM us-east-1 as the issuer and the rotation see it (:class:`kmsca.acm.AcmImporter`), in memory.
 
 It keeps what was imported (certificate PEM, chain PEM, tags; the private key object only to check
-that it matches, never serialised) and can refuse the next import as ACM does (a 4xx
-``ClientError``: nothing imported) or lose its reply (a 5xx: it may have imported).
+that it matches, never serialised) and can refuse the next import as the adapter reports ACM's
+answer (:class:`~kmsca.errors.AwsCallFailed` of a 4xx ``ClientError``: nothing imported) or lose
+its reply (of a 5xx: it may have imported).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from kmsca.acm import OriginBundle
+from kmsca.aws_errors import aws_call_failed
 
 ARN_PREFIX = "arn:aws:acm:us-east-1:123456789012:certificate/"
 
@@ -50,10 +52,11 @@ class FakeAcm:
         if self.refuse_next is not None:
             code, self.refuse_next = self.refuse_next, None
             status = 500 if code in ("InternalFailure", "ServiceUnavailable") else 400
-            raise ClientError(
+            answer = ClientError(
                 {"Error": {"Code": code, "Message": "refused"}, "ResponseMetadata": {"HTTPStatusCode": status}},
                 operation,
             )
+            raise aws_call_failed(answer, "acm") from answer
 
     def import_new(self, bundle: OriginBundle, tags: Mapping[str, str]) -> str:
         self._maybe_refuse("ImportCertificate")

@@ -22,9 +22,9 @@ from kmsca.issuance import IssuancePolicy, check_validity
 
 from tests.support.records import NOW
 
-#: Defined outside the hierarchy on purpose, for now: ``KvsSyncFailed.code`` is the AWS error code
-#: (the sync function and its tests read it), which clashes with ``KmscaError.code``.
-OUTSIDE = {"KvsSyncFailed", "KvsConflict", "KvsCapacityExceeded"}
+#: None: ``KvsSyncFailed`` and ``AwsCallFailed`` keep the AWS error code in ``error_code``, so
+#: ``code`` is the class name everywhere.
+OUTSIDE: set[str] = set()
 
 
 def _exception_classes() -> dict[str, type[BaseException]]:
@@ -77,3 +77,35 @@ def test_on_the_wire_an_internal_failure_is_an_internal_error() -> None:
     wire = to_wire(failure, "req-2")
     assert type(wire) is InternalError
     assert "0a" not in str(wire) and str(wire).endswith("retry (request id req-2)")
+
+
+def test_a_failed_aws_call_is_an_internal_failure_named_after_botocore() -> None:
+    from botocore.exceptions import ClientError, ReadTimeoutError
+    from kmsca.aws_errors import aws_call_failed
+    from kmsca.errors import AwsCallFailed, error_name
+
+    refused = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}, "ResponseMetadata": {"HTTPStatusCode": 400}},
+        "PutItem",
+    )
+    failure = aws_call_failed(refused, "dynamodb")
+    assert isinstance(failure, AwsCallFailed) and isinstance(failure, InternalFailure)
+    assert (failure.code, failure.message, error_name(failure)) == ("AwsCallFailed", str(refused), "ClientError")
+    assert dict(failure.details) == {
+        "service": "dynamodb", "operation": "PutItem", "error_code": "ThrottlingException",
+        "error_type": "ClientError", "http_status_code": 400, "answered": True,
+    }
+    lost = aws_call_failed(ReadTimeoutError(endpoint_url="https://kms"), "kms", "Sign")
+    assert (lost.error_code, lost.operation, lost.http_status_code, lost.answered) == (
+        "ReadTimeoutError", "Sign", None, False
+    )
+    assert type(to_wire(lost, "req-3")) is InternalError
+
+
+def test_kvs_errors_keep_the_aws_error_code_apart_from_their_code() -> None:
+    from kmsca.kvs import KvsCapacityExceeded, KvsConflict, KvsSyncFailed
+
+    failed = KvsSyncFailed("KeyValueStore update_keys failed: ThrottlingException", "ThrottlingException")
+    assert (failed.code, failed.error_code) == ("KvsSyncFailed", "ThrottlingException")
+    assert (KvsConflict("6 conflicting writes", conflicts=6).error_code, KvsConflict("x").code) == ("", "KvsConflict")
+    assert isinstance(KvsCapacityExceeded("too big"), InternalFailure)

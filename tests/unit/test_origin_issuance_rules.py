@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from kmsca.errors import CaNotReady, InvalidRequest, InvalidSubjectAlternativeName, KeyPolicyViolation
+from kmsca.errors import AwsCallFailed, CaNotReady, InvalidRequest, InvalidSubjectAlternativeName, KeyPolicyViolation
 from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest, SanModel
 from kmsca.records import STATUS_ISSUED, STATUS_REVOKED
@@ -80,7 +79,7 @@ def test_a_refused_import_leaves_a_revoked_record_and_nothing_served(
     issuer: Issuer, store: MemoryStore, acm: FakeAcm
 ) -> None:
     acm.refuse_next = "ValidationException"
-    with pytest.raises(ClientError):
+    with pytest.raises(AwsCallFailed, match="ValidationException"):
         issuer.issue(_origin(), NOW)
     assert acm.imported == {}
     (item,) = store.certificates.values()

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import serialization
 
-from .errors import AcmCertificateGone
+from .aws_errors import aws_error_code, http_status_code, translated
+from .errors import AcmCertificateGone, AwsCallFailed
 from .serial import canonical_serial
 
 if TYPE_CHECKING:
@@ -47,11 +48,12 @@ class OriginBundle:
         )
 
 
+@translated("acm")
 class AcmImporter:
     """Imports into ACM. ``acm`` must be a client for :data:`ACM_REGION`.
 
-    Raises (every method): ``botocore.exceptions.ClientError`` for ACM refusals other than a
-    missing ARN.
+    Raises (every public method): :class:`~kmsca.errors.AwsCallFailed` for ACM refusals other than a
+    missing ARN, and for failures without an answer (timeouts, connection errors).
     """
 
     def __init__(self, acm: ACMClient | Callable[[], ACMClient], *, cache_client: bool = True) -> None:
@@ -108,7 +110,7 @@ class AcmImporter:
                 CertificateChain=bundle.chain_pem.encode("ascii"),
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if aws_error_code(exc) == "ResourceNotFoundException":
                 raise AcmCertificateGone(arn) from exc
             raise
 
@@ -126,7 +128,7 @@ class AcmImporter:
         try:
             details = self._acm.describe_certificate(CertificateArn=arn)["Certificate"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            if aws_error_code(exc) == "ResourceNotFoundException":
                 raise AcmCertificateGone(arn) from exc
             raise
         return canonical_serial(details["Serial"])
@@ -148,7 +150,7 @@ class AcmImporter:
                 try:
                     if self.served_serial(arn) == serial_number:
                         return arn
-                except (AcmCertificateGone, ClientError):
+                except (AcmCertificateGone, AwsCallFailed):
                     continue  # deleted meanwhile, or not ours (describe is limited to managed-by=kmsca)
         return None
 
@@ -158,10 +160,14 @@ class AcmImporter:
 
 
 def import_may_have_happened(exc: BaseException) -> bool:
-    """After a failed ImportCertificate: could ACM have imported it anyway? Yes for a lost reply
-    (timeout, connection error) or a server error; no for a refusal (4xx: validation, limits)."""
+    """After a failed ImportCertificate (``exc``: what :meth:`AcmImporter.import_new` raised): could
+    ACM have imported it anyway? Yes for a lost reply (timeout, connection error) or a server error
+    (5xx); no for a refusal (an answer of 4xx, or without a status: validation, limits) or an error
+    of the CA's own."""
+    if isinstance(exc, AwsCallFailed):
+        return not exc.answered or (exc.http_status_code or 400) >= 500
     if isinstance(exc, ClientError):
-        return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)) >= 500
+        return (http_status_code(exc) or 400) >= 500
     return isinstance(exc, BotoCoreError)
 
 

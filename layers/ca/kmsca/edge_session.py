@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import aws_error_code, translating
 from .errors import EdgeRoleRefused, EdgeTargetUnavailable
 from .targets import EdgeTarget
 
@@ -45,10 +46,9 @@ def session_name(function_name: str | None = None) -> str:
 
 
 def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore exception (``ClientError``), else the exception's class name."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
-    return type(exc).__name__
+    """The AWS error code of a botocore exception (``ClientError``), else the exception's class name
+    (:func:`kmsca.aws_errors.aws_error_code`)."""
+    return aws_error_code(exc)
 
 
 def unavailable(target: EdgeTarget, what: str, exc: BaseException) -> EdgeTargetUnavailable:
@@ -152,31 +152,32 @@ class EdgeSessions:
 
         Raises:
             EdgeRoleRefused, EdgeTargetUnavailable: see :meth:`assume`.
+            AwsCallFailed: botocore could not make the client.
         """
         credentials = self.credentials(target)
         key = (target.name, service, region)
         cached = self._clients.get(key)
         if cached is not None and cached[1] == credentials.access_key_id:
             return cached[0]
-        client = self._client_factory(
-            service,
-            region_name=region,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
+        client = self.client_with(credentials, service, region)
         self._clients[key] = (client, credentials.access_key_id)
         return client
 
     def client_with(self, credentials: RoleCredentials, service: str, region: str | None = None) -> Any:
-        """An uncached client with these credentials (registration's one-off checks)."""
-        return self._client_factory(
-            service,
-            region_name=region,
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-            aws_session_token=credentials.session_token,
-        )
+        """An uncached client with these credentials (registration's one-off checks).
+
+        Raises:
+            AwsCallFailed: botocore could not make the client (e.g. ``MissingDependencyException``:
+                no ``awscrt`` for a SigV4A service).
+        """
+        with translating(service):
+            return self._client_factory(
+                service,
+                region_name=region,
+                aws_access_key_id=credentials.access_key_id,
+                aws_secret_access_key=credentials.secret_access_key,
+                aws_session_token=credentials.session_token,
+            )
 
     def forget(self, target: EdgeTarget) -> None:
         """Drop the target's cached credentials and clients (after a refusal: the next call assumes again)."""

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from .edge_session import EdgeSessions, error_code
-from .errors import CaError
+from .edge_session import EdgeSessions
+from .errors import AwsCallFailed, CaError
 from .targets import DynamoDbTargetStore
 from .truststore import update_trust_store
 
@@ -55,8 +53,8 @@ def update_edge_trust_stores(
         try:
             cloudfront = sessions.client(target, "cloudfront", CLOUDFRONT_REGION)
             update_trust_store(cloudfront, target.trust_store_id, bucket, key, region, use_ocsp=use_ocsp)
-        except (CaError, ClientError, BotoCoreError) as exc:
-            report.failed[target.name] = getattr(exc, "code", "") if isinstance(exc, CaError) else error_code(exc)
+        except (CaError, AwsCallFailed) as exc:
+            report.failed[target.name] = exc.code if isinstance(exc, CaError) else exc.error_code
             continue
         report.updated.append(target.name)
     return report

@@ -19,10 +19,11 @@ AWS failure such as a ``ClientError`` or ``KMSInternalException``, a bug) goes o
 id, and the exception raised is a fresh one, without the cause, context or frames of the original
 (those go to the log only, with the error's ``details``).
 
-AWS errors (botocore's ``ClientError``) belong to the adapters (the store, ACM, KMS, S3 modules),
-which translate the ones that mean something (a failed condition, a missing ARN) into these. Not
-yet everywhere: ``rotation.py`` and ``issuance.py`` still catch ``ClientError``/``BotoCoreError``
-for the failures they retry or report.
+AWS errors (botocore's ``ClientError`` and ``BotoCoreError``) belong to the adapters (the modules
+that wrap one AWS API: the store, ACM, KMS, S3, SNS, STS, KeyValueStore modules; the allow-list is
+``tests/unit/test_adapter_imports.py``). They translate the ones that mean something (a failed
+condition, a missing ARN) into the errors below, and every other one into :class:`AwsCallFailed`
+(:mod:`kmsca.aws_errors`); domain modules catch those and never import botocore.
 """
 
 from __future__ import annotations
@@ -232,6 +233,62 @@ class TrustStoreOcspUnavailable(InternalFailure):
     OCSP URL (CloudFront would refuse every client chain through it)."""
 
 
+class AwsCallFailed(InternalFailure):
+    """An AWS call failed: what an adapter raises for a botocore ``ClientError`` or ``BotoCoreError``
+    that means nothing more precise (throttling, an outage, a refusal the CA did not expect). Made by
+    :func:`kmsca.aws_errors.aws_call_failed`; the botocore exception is its ``__cause__``.
+
+    Args:
+        message: the botocore exception's text (``str(exc)``: AWS's code and message; no secrets).
+        service: the boto3 service name (``dynamodb``, ``kms``, ``acm``, ...).
+        operation: the API operation (``PutItem``, ``Sign``, ...), or "" when unknown.
+        error_code: the AWS error code (``ThrottlingException``); for a failure without a response
+            (``BotoCoreError``: timeout, connection error) the botocore class name.
+        error_type: the botocore class name (``ClientError``, ``EndpointConnectionError``, ...):
+            what reports name the failure by (:func:`error_name`).
+        http_status_code: the HTTP status of AWS's answer, None when it has none.
+        answered: AWS answered (a ``ClientError``); False for a failure without an answer
+            (``BotoCoreError``: the call may or may not have been applied).
+
+    Attributes:
+        the arguments, also in ``details`` (but ``message``).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        operation: str,
+        error_code: str,
+        error_type: str,
+        http_status_code: int | None = None,
+        answered: bool = True,
+    ) -> None:
+        super().__init__(
+            message,
+            service=service,
+            operation=operation,
+            error_code=error_code,
+            error_type=error_type,
+            http_status_code=http_status_code,
+            answered=answered,
+        )
+        self.service = service
+        self.operation = operation
+        self.error_code = error_code
+        self.error_type = error_type
+        self.http_status_code = http_status_code
+        self.answered = answered
+
+
+def error_name(exc: BaseException) -> str:
+    """The name a report (rotation failures, notifications, logs) gives ``exc``: for an
+    :class:`AwsCallFailed` the botocore class name it translates (``ClientError``, ...), else the
+    exception's class name."""
+    return exc.error_type if isinstance(exc, AwsCallFailed) else type(exc).__name__
+
+
 def to_wire(exc: BaseException, request_id: str) -> CaError:
     """The exception a caller receives for ``exc``: a new one, with no traceback, cause or context.
 
@@ -284,7 +341,7 @@ def wire_errors(logger: Any = None, responder: Responder | None = None) -> Calla
             except CaError as exc:
                 wire = to_wire(exc, request_id)
             except Exception as exc:  # every infrastructure failure: retryable, logged, not shown
-                extra: dict[str, object] = {"error_type": type(exc).__name__}
+                extra: dict[str, object] = {"error_type": error_name(exc)}
                 if isinstance(exc, KmscaError):
                     extra["error_details"] = dict(exc.details)
                 log.exception("internal error", extra=extra)

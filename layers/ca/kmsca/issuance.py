@@ -28,7 +28,6 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
 from cryptography import x509
 
 from .acm import AcmImporter, OriginBundle, acm_tags, import_may_have_happened
@@ -37,6 +36,7 @@ from .ca import IssuingCa
 from .caller_policy import UNRESTRICTED, Caller, Grant
 from .certificates import BACKDATE, ISSUING, build_end_entity_certificate
 from .errors import (
+    AwsCallFailed,
     CaNotReady,
     IdempotencyKeyInProgress,
     IdempotencyKeyReused,
@@ -406,7 +406,7 @@ class Issuer:
             arn = signed.acm.importer.import_new(self.origin_bundle(signed), tags)
         except Exception as exc:
             if not import_may_have_happened(exc):  # ACM refused: nothing was imported
-                with suppress(ClientError, BotoCoreError):  # else the rotation run's repair fails it
+                with suppress(AwsCallFailed):  # else the rotation run's repair fails it
                     self._store.fail_pending_import(record, now)
             raise
         return replace(record, acm_certificate_arn=arn, acm_account_id=record.acm_account_id or account_of(arn))
@@ -421,7 +421,7 @@ class Issuer:
             if not self._store.fail_pending_import(record, now):
                 return "recorded"
             acm.importer.delete(record.acm_certificate_arn)
-        except (ClientError, BotoCoreError):
+        except AwsCallFailed:
             return "unknown"
         return "abandoned"
 

@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from .errors import InternalFailure
 from .kvs_state import DynamoDbKvsState, KvsState, add_to_digest, content_digest
 from .records import RevokedEntry, UnreadableRecord, iso
 from .store import CertificateStore
@@ -55,24 +56,33 @@ LIST_PAGE_SIZE = 50
 FULL_LISTING_INTERVAL = timedelta(hours=24)  # the safety net: list the whole store at least this often
 
 
-class KvsSyncFailed(Exception):
+class KvsSyncFailed(InternalFailure):
     """A KeyValueStore call failed (any AWS error other than a conflict that a retry resolved).
 
+    Args:
+        message: what failed, with the AWS error code.
+        error_code: the AWS error code (``ValidationException``, ``ThrottlingException``, ...); for a
+            failure without an answer the botocore class name (``ReadTimeoutError``); "" when none.
+        **details: more values that explain it.
+
     Attributes:
-        code: the AWS error code (``ValidationException``, ``ThrottlingException``, ...).
+        code: ``KvsSyncFailed`` (the class name, like every :class:`~kmsca.errors.KmscaError`).
+        error_code: as given (also in ``details``).
     """
 
-    def __init__(self, message: str, code: str = "") -> None:
-        super().__init__(message)
-        self.code = code
+    def __init__(self, message: str, error_code: str = "", **details: object) -> None:
+        super().__init__(message, error_code=error_code, **details)
+        self.error_code = error_code
 
 
 class KvsConflict(KvsSyncFailed):
-    """The store kept changing under us; raised after :data:`CONFLICT_RETRIES` conflicts in a row."""
+    """The store kept changing under us; raised after :data:`CONFLICT_RETRIES` conflicts in a row
+    (``details``: ``conflicts``)."""
 
 
-class KvsCapacityExceeded(Exception):
-    """The revoked, unexpired serial numbers would not fit in the store (5 MB); nothing was written."""
+class KvsCapacityExceeded(InternalFailure):
+    """The revoked, unexpired serial numbers would not fit in the store (5 MB); nothing was written
+    (``details``: ``serial_numbers``, ``store_bytes`` needed, ``max_store_bytes``, when known)."""
 
 
 def kvs_value(entry: RevokedEntry) -> str:
@@ -146,7 +156,12 @@ class KeyValueStoreSync:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code == "ConflictException":
                 raise
-            raise KvsSyncFailed(f"KeyValueStore {operation} failed: {code or 'unknown error'}", code) from exc
+            raise KvsSyncFailed(
+                f"KeyValueStore {operation} failed: {code or 'unknown error'}", code, operation=operation
+            ) from exc
+        except BotoCoreError as exc:  # no answer (timeout, connection, no awscrt): the target failed
+            name = type(exc).__name__
+            raise KvsSyncFailed(f"KeyValueStore {operation} failed: {name}", name, operation=operation) from exc
 
     def _describe(self) -> dict[str, Any]:
         return self._call("describe_key_value_store")
@@ -177,7 +192,8 @@ class KeyValueStoreSync:
                     report.conflicts += 1
                     if attempt == CONFLICT_RETRIES:
                         raise KvsConflict(
-                            f"{CONFLICT_RETRIES + 1} conflicting writes in a row; the next reconcile will retry"
+                            f"{CONFLICT_RETRIES + 1} conflicting writes in a row; the next reconcile will retry",
+                            conflicts=CONFLICT_RETRIES + 1,
                         ) from exc
                     etag = self._describe()["ETag"]
             report.puts += len(batch_puts)
@@ -268,7 +284,10 @@ class KeyValueStoreSync:
         if report.store_bytes > self._max_bytes:
             raise KvsCapacityExceeded(
                 f"{len(desired)} revoked serial numbers need {report.store_bytes} bytes; "
-                f"the KeyValueStore holds {self._max_bytes}"
+                f"the KeyValueStore holds {self._max_bytes}",
+                serial_numbers=len(desired),
+                store_bytes=report.store_bytes,
+                max_store_bytes=self._max_bytes,
             )
         return desired
 

@@ -25,10 +25,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
-
-from .edge_session import EdgeSessions, error_code
-from .errors import CaError
+from .edge_session import EdgeSessions
+from .errors import AwsCallFailed, CaError
 from .kvs import MAX_STORE_BYTES, KeyValueStoreSync, KvsCapacityExceeded, KvsSyncFailed, SyncReport
 from .kvs_state import DynamoDbKvsState
 from .records import RevokedEntry, UnreadableRecord
@@ -179,9 +177,10 @@ class KvsFanOut:
             except KvsCapacityExceeded as exc:  # the same content for every store: reported once
                 result.capacity_exceeded = str(exc)
                 result.failed[target.name] = "KvsCapacityExceeded"
-            except (KvsSyncFailed, CaError, BotoCoreError) as exc:  # this target only: recorded, the others go on
-                code = getattr(exc, "code", "") or error_code(exc)
-                result.failed[target.name] = code if isinstance(code, str) else str(code)
+            except (KvsSyncFailed, CaError, AwsCallFailed) as exc:  # this target only: recorded, the others go on
+                if isinstance(exc, AwsCallFailed) and exc.answered:
+                    raise  # the CA's own table refused (targets, inventory): the stream or the schedule retries
+                result.failed[target.name] = failure_code(exc)
                 if isinstance(exc, CaError) and target.edge is not None:
                     self._sessions.forget(target.edge)
                 self._mark_stale(target, result.failed[target.name], now)
@@ -192,3 +191,12 @@ class KvsFanOut:
             self.state(target).mark_stale(code, now)
         except Exception:  # noqa: S110 - the table failed too; the stream retries the batch, the reconcile lists
             pass
+
+
+def failure_code(exc: KvsSyncFailed | CaError | AwsCallFailed) -> str:
+    """What a target's failure is recorded as: the AWS error code of a failed call (the botocore
+    class name for one without an answer), else the CA error's code (``EdgeRoleRefused``,
+    ``KvsConflict``, ...)."""
+    if isinstance(exc, (KvsSyncFailed, AwsCallFailed)):
+        return exc.error_code or exc.code
+    return exc.code

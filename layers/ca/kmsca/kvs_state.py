@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .aws_errors import translated
 from .records import iso, parse_iso
 from .table_keys import kvs_state_key
 
@@ -56,6 +57,7 @@ class KvsState:
     listed_at: datetime
 
 
+@translated("dynamodb")
 class DynamoDbKvsState:
     """The state item of one KeyValueStore in the CA table (``GetItem``/``PutItem``
     of ``KVSSTATE#<store id>`` only, or ``KVSSTATE#<target name>`` with ``state_id``)."""

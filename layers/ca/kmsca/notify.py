@@ -6,12 +6,16 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .aws_errors import translated
+
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
 
+@translated("sns")
 class Notifier:
-    """Publishes one JSON message per event to an SNS topic.
+    """Publishes one JSON message per event to an SNS topic; an SNS failure raises
+    :class:`~kmsca.errors.AwsCallFailed`.
 
     Args:
         sns: boto3 SNS client.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .aws_errors import translated
 from .caller_policy import IssuancePolicyDocument
 from .errors import InvalidIssuancePolicy, PolicyRevisionConflict
 from .policy_document import parse_document
@@ -38,6 +39,7 @@ class StoredPolicy:
     updated_by: str | None = None
 
 
+@translated("dynamodb")
 class DynamoDbPolicyStore:
     """Read and write ``POLICY#issuance`` with an injected DynamoDB client."""
 
@@ -51,7 +53,7 @@ class DynamoDbPolicyStore:
         Raises:
             InvalidIssuancePolicy: an item exists but cannot be read or is not a valid document
                 (fail closed: the caller must refuse every policy-governed request).
-            ClientError: DynamoDB failed.
+            AwsCallFailed: DynamoDB failed.
         """
         response = self._client.get_item(
             TableName=self._table, Key={"pk": {"S": policy_key()}}, ConsistentRead=True

@@ -20,9 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +40,7 @@ from .ocsp import (
     issuer_hashes,
     request_from_http,
 )
+from .ocsp_presigned import S3PresignedSource as S3PresignedSource  # the S3 adapter, re-exported
 from .records import STATUS_REVOKED
 from .serial import serial_to_hex
 from .store import Certificates
@@ -198,37 +198,3 @@ class OcspResponder:
 def responder_certificate_pem(signer: Signer) -> bytes:
     """The responder certificate, PEM (for tests and the demo)."""
     return signer.certificate.public_bytes(serialization.Encoding.PEM)
-
-
-class S3PresignedSource:
-    """:class:`PresignedSource` on the public bucket (``ocsp/root-signed/...``), cached in memory
-    for ``ttl`` so a warm responder reads each object about once a minute at most.
-
-    Args:
-        s3: boto3 S3 client; bucket: the public bucket; clock: returns now (UTC).
-    """
-
-    def __init__(
-        self, s3: Any, bucket: str, clock: Callable[[], datetime], ttl: timedelta = timedelta(seconds=60)
-    ) -> None:
-        self._s3, self._bucket, self._clock, self._ttl = s3, bucket, clock, ttl
-        self._cache: dict[str, tuple[datetime, bytes | None]] = {}
-
-    def get(self, key: str) -> bytes | None:
-        """GetObject; None for NoSuchKey (the function may s3:ListBucket, so S3 says 404, not 403).
-
-        Raises:
-            botocore.exceptions.ClientError: any other S3 failure (answered ``tryLater``).
-        """
-        now = self._clock()
-        cached = self._cache.get(key)
-        if cached is not None and now - cached[0] < self._ttl:
-            return cached[1]
-        try:
-            body: bytes | None = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) not in ("NoSuchKey", "404"):
-                raise
-            body = None
-        self._cache[key] = (now, body)
-        return body

@@ -28,12 +28,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .acm import AcmCertificateGone, AcmImporter
 from .acm_targets import AcmTargets
 from .certificates import ISSUING
-from .errors import CaError, InventoryInconsistent
+from .errors import AwsCallFailed, CaError, InventoryInconsistent, error_name
 from .issuance import Issuer
 from .notify import Notifier
 from .records import STATUS_REVOKED, CertificateRecord, iso
@@ -41,14 +39,14 @@ from .store import CertificateStore, PendingImport
 
 ROTATION_LEASE = timedelta(minutes=15)
 #: What one ARN's failure may raise; anything else is a bug, reported the same way.
-EXPECTED_FAILURES = (CaError, InventoryInconsistent, ClientError, BotoCoreError)
+EXPECTED_FAILURES = (CaError, InventoryInconsistent, AwsCallFailed)
 
 
 @dataclass
 class RotationReport:
     """What one run did. Each list holds ``{"acm_certificate_arn", "serial_number", ...}`` dicts;
-    ``failed`` entries also ``error`` (a type name) and ``reason`` (a sentence), ``repaired`` entries
-    ``action`` (``completed``, ``adopted`` or ``abandoned``)."""
+    ``failed`` entries also ``error`` (a type name: :func:`~kmsca.errors.error_name`) and ``reason``
+    (a sentence), ``repaired`` entries ``action`` (``completed``, ``adopted`` or ``abandoned``)."""
 
     rotated: list[dict[str, str]] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
@@ -212,19 +210,19 @@ class OriginCertificateRotation:
     def _serves(acm: AcmImporter, arn: str, serial_number: str) -> bool:
         try:
             return acm.served_serial(arn) == serial_number
-        except (AcmCertificateGone, ClientError, BotoCoreError):
+        except (AcmCertificateGone, AwsCallFailed):
             return False
 
     @staticmethod
     def _tag(acm: AcmImporter, arn: str, serial_number: str) -> str:
         try:
             acm.tag(arn, {"kmsca:serial-number": serial_number})
-        except (ClientError, BotoCoreError):
+        except AwsCallFailed:
             return "false"  # the tag is informational; the inventory is the record
         return "true"
 
     def _failed(self, report: RotationReport, entry: dict[str, str], exc: BaseException, detail: str) -> None:
-        failure = {**entry, "error": type(exc).__name__, "reason": str(exc)[:500]}
+        failure = {**entry, "error": error_name(exc), "reason": str(exc)[:500]}
         report.failed.append(failure)
         self._notify(
             "AcmRotationFailed",
@@ -240,5 +238,5 @@ class OriginCertificateRotation:
     def _notify(self, event: str, subject: str, details: dict[str, str]) -> None:
         try:
             self._notifier.notify(event, subject, details)
-        except (ClientError, BotoCoreError):
+        except AwsCallFailed:
             pass  # the report (metric, logs) still carries it

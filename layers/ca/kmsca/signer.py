@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding, rsa, utils
 from cryptography.utils import Buffer
 
+from .aws_errors import translating
 from .errors import UnsupportedCaKey
 from .settings import SigningSettings
 
@@ -63,12 +64,14 @@ class _KmsKey:
     key_id: str
 
     def kms_sign(self, message: bytes, message_type: str, signing_algorithm: str) -> bytes:
-        response = self.kms.sign(
-            KeyId=self.key_id,
-            Message=message,
-            MessageType=message_type,
-            SigningAlgorithm=signing_algorithm,
-        )
+        """One ``kms:Sign``; a KMS failure raises :class:`~kmsca.errors.AwsCallFailed`."""
+        with translating("kms", "Sign"):
+            response = self.kms.sign(
+                KeyId=self.key_id,
+                Message=message,
+                MessageType=message_type,
+                SigningAlgorithm=signing_algorithm,
+            )
         return response["Signature"]
 
 
@@ -245,9 +248,10 @@ def load_kms_private_key(kms: KMSClient, key_id: str) -> CaPrivateKey:
     Raises:
         UnsupportedCaKey: not a SIGN_VERIFY key, or a key spec a CA cannot use (ECC_SECG_P256K1,
             ECC_NIST_EDWARDS25519, SM2).
-        botocore.exceptions.ClientError: KMS refused (missing key, no permission).
+        AwsCallFailed: KMS refused (missing key, no permission) or failed.
     """
-    response = kms.get_public_key(KeyId=key_id)
+    with translating("kms", "GetPublicKey"):
+        response = kms.get_public_key(KeyId=key_id)
     if response.get("KeyUsage") != "SIGN_VERIFY":
         raise UnsupportedCaKey(
             f"KMS key {key_id} is not a SIGN_VERIFY key", key_id=key_id, key_usage=str(response.get("KeyUsage"))

@@ -32,16 +32,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, StrictStr
 
-from .edge_session import EdgeSessions, unavailable
+from .edge_probe import probe_edge_resources
+from .edge_session import EdgeSessions
 from .errors import EdgeRoleRefused, EdgeRoleUnsafe, InvalidRequest, TargetNotFound
 from .models import _Strict, parse_request
 from .targets import LOCAL_TARGET, DynamoDbTargetStore, EdgeTarget, check_assumable, check_target_name
 
-KVS_SERVICE = "cloudfront-keyvaluestore"
-KVS_REGION = "us-east-1"  # the data plane is global; SigV4A signs for every region
 #: ``Custom::EdgeTarget`` runs right after the nested edge stack created its role: IAM may take a few
 #: seconds to honour the new trust policy, so a refused AssumeRole is retried after these pauses (s).
 PROPAGATION_PAUSES = (5.0, 10.0, 15.0, 20.0)
@@ -143,11 +141,7 @@ class TargetRegistry:
     def validate(self, target: EdgeTarget) -> None:
         """Steps 3-5 of the module docstring (fresh sessions, nothing cached)."""
         credentials = self._sessions.assume(target)
-        kvs = self._sessions.client_with(credentials, KVS_SERVICE, KVS_REGION)
-        _through(target, "DescribeKeyValueStore", lambda: kvs.describe_key_value_store(KvsARN=target.kvs_arn))
-        if target.trust_store_id:
-            cloudfront = self._sessions.client_with(credentials, "cloudfront", KVS_REGION)
-            _through(target, "GetTrustStore", lambda: cloudfront.get_trust_store(Identifier=target.trust_store_id))
+        probe_edge_resources(self._sessions, credentials, target)
         wrong = "kmsca-check-" + secrets.token_hex(16)  # no trust policy should accept it
         for attempt, shown in ((False, "without the external id"), (wrong, "with another external id")):
             try:
@@ -192,10 +186,3 @@ class TargetRegistry:
         except TargetNotFound:
             pass
 
-
-def _through(target: EdgeTarget, what: str, call: Callable[[], Any]) -> Any:
-    """Run one call through the target's role; AWS failures become EdgeTargetUnavailable."""
-    try:
-        return call()
-    except (ClientError, BotoCoreError) as exc:
-        raise unavailable(target, what, exc) from exc

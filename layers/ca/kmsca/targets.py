@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from .aws_errors import translated
 from .errors import InvalidTarget, TargetAlreadyRegistered, TargetNotFound
 from .records import iso, parse_iso
 from .table_keys import targets_key
@@ -184,6 +185,7 @@ def _from_item(name: str, value: dict[str, Any]) -> EdgeTarget:
     )
 
 
+@translated("dynamodb")
 class DynamoDbTargetStore:
     """The registry of edge targets in the CA table (item ``TARGET#registry`` only: ``GetItem``,
     ``UpdateItem``, and ``PutItem`` to create the item once)."""

@@ -16,6 +16,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
+from .aws_errors import translating
 from .errors import TrustStoreOcspUnavailable
 
 MAX_BUNDLE_BYTES = 64 * 1024
@@ -108,14 +109,17 @@ def update_trust_store(
             None leaves the trust store's setting as it is.
 
     Raises:
-        botocore.exceptions.ClientError: CloudFront refused (unknown id, invalid bundle, no permission).
+        AwsCallFailed: CloudFront refused (unknown id, invalid bundle, no permission) or failed.
     """
-    etag = cloudfront.get_trust_store(Identifier=trust_store_id)["ETag"]
+    with translating("cloudfront", "GetTrustStore"):
+        etag = cloudfront.get_trust_store(Identifier=trust_store_id)["ETag"]
     extra = {} if use_ocsp is None else {"UseClientCertificateOCSPEndpoint": use_ocsp}
-    response = cloudfront.update_trust_store(
-        Id=trust_store_id,
-        IfMatch=etag,
-        CaCertificatesBundleSource={"CaCertificatesBundleS3Location": {"Bucket": bucket, "Key": key, "Region": region}},
-        **extra,
-    )
+    location = {"Bucket": bucket, "Key": key, "Region": region}
+    with translating("cloudfront", "UpdateTrustStore"):
+        response = cloudfront.update_trust_store(
+            Id=trust_store_id,
+            IfMatch=etag,
+            CaCertificatesBundleSource={"CaCertificatesBundleS3Location": location},
+            **extra,
+        )
     return str(response.get("ETag", ""))

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ...aws_errors import translated
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -59,10 +61,18 @@ def _ambiguous(exc: Exception) -> bool:
 class DynamoDbTable:
     """The CA table (template.yaml ``CaTable``; partition key ``pk``, no sort key).
 
+    Every public method of a subclass raises the store's own errors for the refusals it expects and
+    :class:`~kmsca.errors.AwsCallFailed` for any other DynamoDB failure, never a botocore exception
+    (:func:`kmsca.aws_errors.translated`, applied to each subclass).
+
     Args:
         client: boto3 DynamoDB client (injected; build it once per container).
         table_name: the table's name.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        translated("dynamodb")(cls)
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
