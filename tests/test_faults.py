@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from kmsca.aws_errors import aws_call_failed
 from cryptography import x509
 from kmsca.errors import CaError, InternalError
 from kmsca.models import IssueRequest, parse_request
@@ -192,12 +193,20 @@ def test_each_rotation_failure_is_a_metric_and_a_notification(
     env = {**origin.resources.env, "NOTIFICATION_TOPIC_ARN": origin.notifications.arn}
     rotate = load_handler("rotate_acm", env, monkeypatch)
 
-    def fail(*args: Any, **kwargs: Any) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:  # the KMS client refuses
         raise client_error("ValidationException")
 
-    target = {"sign": (rotate.kms, "sign"), "record_pending": (rotate.store, "put_pending_import"),
-              "reimport": (rotate.acm._local, "reimport"), "record_rotation": (rotate.store, "record_rotation")}[step]
-    monkeypatch.setattr(*target, fail)
+    def fail_in(service: str) -> Any:  # the adapter reports the refusal, as it does for its client's
+        def refused(*args: Any, **kwargs: Any) -> None:
+            raise aws_call_failed(client_error("ValidationException"), service)
+
+        return refused
+
+    target = {"sign": (rotate.kms, "sign", fail),
+              "record_pending": (rotate.store, "put_pending_import", fail_in("dynamodb")),
+              "reimport": (rotate.acm._local, "reimport", fail_in("acm")),
+              "record_rotation": (rotate.store, "record_rotation", fail_in("dynamodb"))}[step]
+    monkeypatch.setattr(*target)
     capsys.readouterr()
 
     result = rotate.handler({"source": "schedule"}, lambda_context)  # no crash (was: 'message' in extra)

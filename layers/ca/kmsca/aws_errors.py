@@ -97,16 +97,27 @@ def _wrap(function: Callable[..., Any], service: str) -> Callable[..., Any]:
     return method
 
 
+def _wrap_methods(cls: type, service: str) -> None:
+    for name, value in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.isfunction(value):
+            setattr(cls, name, _wrap(value, service))
+
+
 def translated(service: str) -> Callable[[AdapterClass], AdapterClass]:
-    """Class decorator of an adapter: each public method defined in the class body (not ``_``-prefixed,
-    not a property) raises :class:`AwsCallFailed` instead of a botocore exception. Exceptions the
-    method translates itself (or :class:`~kmsca.errors.KmscaError` subclasses) pass unchanged."""
+    """Class decorator of an adapter: each public method (not ``_``-prefixed, not a property) of the
+    class and of its subclasses raises :class:`AwsCallFailed` instead of a botocore exception.
+    Exceptions the method translates itself (and every :class:`~kmsca.errors.KmscaError`) pass
+    unchanged; a method calling another one sees that one's translation."""
 
     def decorate(cls: AdapterClass) -> AdapterClass:
-        for name, value in list(vars(cls).items()):
-            if name.startswith("_") or not inspect.isfunction(value):
-                continue
-            setattr(cls, name, _wrap(value, service))
+        _wrap_methods(cls, service)
+        base: type = cls
+
+        def init_subclass(subclass: type, **kwargs: Any) -> None:
+            super(base, subclass).__init_subclass__(**kwargs)  # type: ignore[arg-type]
+            _wrap_methods(subclass, service)
+
+        cls.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
         return cls
 
     return decorate

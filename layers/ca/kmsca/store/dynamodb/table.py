@@ -58,21 +58,19 @@ def _ambiguous(exc: Exception) -> bool:
     return isinstance(exc, BotoCoreError)
 
 
+@translated("dynamodb")
 class DynamoDbTable:
     """The CA table (template.yaml ``CaTable``; partition key ``pk``, no sort key).
 
     Every public method of a subclass raises the store's own errors for the refusals it expects and
     :class:`~kmsca.errors.AwsCallFailed` for any other DynamoDB failure, never a botocore exception
-    (:func:`kmsca.aws_errors.translated`, applied to each subclass).
+    (:func:`kmsca.aws_errors.translated`, which applies to every subclass).
 
     Args:
         client: boto3 DynamoDB client (injected; build it once per container).
         table_name: the table's name.
     """
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        translated("dynamodb")(cls)
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
