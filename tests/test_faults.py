@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from kmsca.aws_errors import aws_call_failed
 from cryptography import x509
+from kmsca.aws_errors import aws_call_failed
 from kmsca.errors import CaError, InternalError
 from kmsca.models import IssueRequest, parse_request
 from kmsca.store import DynamoDbCertificateStore
