@@ -13,15 +13,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from kmsca.ca import load_ca_signers
 from kmsca.crl import CrlPublisher
 from kmsca.errors import CaError
 from kmsca.revocation import REASONS
-from kmsca.settings import SigningSettings
 from kmsca.store import DynamoDbCertificateStore
 from kmsca.table_keys import certificate_key
+from kmsca.wiring import issuing_signer
 
 from tests.conftest import CaResources, FakeContext, csr_pem, load_handler, make_csr, put_revoked
+from tests.support.settings import issue_settings
 
 
 @pytest.fixture
@@ -149,15 +149,13 @@ def test_crl_numbers_strictly_increase(handlers: Any) -> None:
 
 def test_expired_entries_are_dropped_one_validity_period_after_expiry(bootstrapped: CaResources) -> None:
     store = DynamoDbCertificateStore(bootstrapped.dynamodb, bootstrapped.table)
-    signers = load_ca_signers(
-        store, bootstrapped.kms, {"issuing": bootstrapped.issuing_key}, SigningSettings()
-    )
+    signer = issuing_signer(issue_settings(bootstrapped.table, bootstrapped.issuing_key), store, bootstrapped.kms)
     now = datetime.now(UTC)
     for serial, not_after in (("0a01", now - timedelta(hours=30)), ("0a02", now - timedelta(hours=2)),
                               ("0a03", now + timedelta(days=10))):
         put_revoked(bootstrapped, serial, not_after, reason="superseded")
     publisher = CrlPublisher(store, bootstrapped.s3, bootstrapped.bucket, bootstrapped.internal_bucket, timedelta(hours=24))
-    publication = publisher.publish(signers["issuing"], now)
+    publication = publisher.publish(signer, now)
     assert sorted(format(e.serial_number, "04x") for e in publication.crl) == ["0a02", "0a03"]
 
 
@@ -169,7 +167,7 @@ def test_twenty_concurrent_publications(handlers: Any) -> None:
         revoked.add(int(serial, 16))
     resources = handlers.resources
     store = DynamoDbCertificateStore(resources.dynamodb, resources.table)
-    signer = load_ca_signers(store, resources.kms, {"issuing": resources.issuing_key}, SigningSettings())["issuing"]
+    signer = issuing_signer(issue_settings(resources.table, resources.issuing_key), store, resources.kms)
     publisher = CrlPublisher(store, resources.s3, resources.bucket, resources.internal_bucket, timedelta(hours=24))
     results: list[Any] = []
     errors: list[BaseException] = []

@@ -23,13 +23,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cryptography import x509
 from cryptography.x509 import ocsp
+from kmsca import wiring
 from kmsca.ca import CaSigner
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.ocsp import MAX_REQUEST_BYTES, OCSP_RESPONSE_TYPE, OcspRefusal, error_response
 from kmsca.responder import OcspAnswer, OcspResponder, S3PresignedSource
 from kmsca.settings import OcspSettings
 from kmsca.store import DynamoDbCertificateStore
-from kmsca.wiring import ocsp_signer
 
 logger = Logger()
 metrics = Metrics()
@@ -46,7 +46,7 @@ _cas: dict[str, Any] = {}
 def issuing_signer() -> CaSigner:
     """The issuing CA record and KMS key (one BatchGetItem, one GetPublicKey per container)."""
     if ISSUING not in _cas:
-        _cas[ISSUING] = ocsp_signer(SETTINGS, store, kms)
+        _cas[ISSUING] = wiring.issuing_signer(SETTINGS, store, kms)
     signer: CaSigner = _cas[ISSUING]
     return signer
 

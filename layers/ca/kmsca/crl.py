@@ -148,7 +148,8 @@ class CrlPublisher:
                 wins), so the CRL published for a revocation always lists it.
 
         Raises:
-            botocore.exceptions.ClientError: an AWS call failed; the previous CRL stays in place.
+            AwsCallFailed: DynamoDB or KMS failed (the adapters' translation); S3's own
+                ``ClientError`` (:func:`kmsca.publish.publish`): the previous CRL stays in place.
         """
         ca = signer.record.name
         crl_number = self._store.next_crl_number(ca)

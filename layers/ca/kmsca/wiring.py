@@ -3,7 +3,8 @@
 - :func:`build_issuer`: the issuing CA (records + KMS key, checked to belong together) and the
   :class:`~kmsca.issuance.Issuer` on it (issue and ACM rotation functions).
 - :func:`crl_signers`: the root and issuing CA signers (CRL publication).
-- :func:`ocsp_signer`: the issuing CA signer (OCSP responder, which never holds the root key).
+- :func:`issuing_signer`: the issuing CA signer alone (the OCSP responder, which never holds the
+  root key; tests of the CRL).
 
 Each reads the CA records once (one ``dynamodb:BatchGetItem``) and each KMS key's public key once
 (one ``kms:GetPublicKey`` per key); callers keep the result for the warm container. The loading and
@@ -12,12 +13,12 @@ its one error translation are :mod:`kmsca.ca`'s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .ca import CaSigner, load_ca_signers, load_issuing_ca
 from .certificates import ISSUING, ROOT
 from .issuance import IssuancePolicy, Issuer
-from .settings import CrlSettings, IssueSettings, OcspSettings
+from .settings import CrlSettings, IssueSettings, SigningSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -69,8 +70,19 @@ def crl_signers(settings: CrlSettings, store: CaRecords, kms: KMSClient) -> dict
     return load_ca_signers(store, kms, key_ids, settings.signing)
 
 
-def ocsp_signer(settings: OcspSettings, store: CaRecords, kms: KMSClient) -> CaSigner:
-    """The issuing CA signer (it certifies the delegated OCSP responder).
+class IssuingKeySettings(Protocol):
+    """Settings that name the issuing CA's KMS key: :class:`~kmsca.settings.OcspSettings`,
+    :class:`~kmsca.settings.CrlSettings`, :class:`~kmsca.settings.IssueSettings`."""
+
+    @property
+    def issuing_key_id(self) -> str: ...
+
+    @property
+    def signing(self) -> SigningSettings: ...
+
+
+def issuing_signer(settings: IssuingKeySettings, store: CaRecords, kms: KMSClient) -> CaSigner:
+    """The issuing CA signer (for the OCSP responder: it certifies the delegated responder).
 
     Raises:
         CaNotReady: the issuing CA record is missing, its key is unusable, or they do not match.
