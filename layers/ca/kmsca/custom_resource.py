@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .errors import error_name
+
 
 def is_custom_resource_event(event: object) -> bool:
     """True for a CloudFormation custom-resource request."""
@@ -62,7 +64,7 @@ def run_custom_resource(
         else:
             data = work(event)
     except Exception as exc:
-        send_response(event, "FAILED", f"{type(exc).__name__}: {exc}", {}, physical_resource_id)
+        send_response(event, "FAILED", f"{error_name(exc)}: {exc}", {}, physical_resource_id)
         raise
     send_response(event, "SUCCESS", "OK", data, physical_resource_id)
     return data
