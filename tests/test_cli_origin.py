@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import certcli
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
@@ -26,8 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from utils import certcli
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"

@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from utils.certcli import aws
+from certcli import aws
 
 REPO = Path(__file__).resolve().parents[1]
 

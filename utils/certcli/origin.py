@@ -49,8 +49,8 @@ from .files import (
 )
 from .inventory import ENV_INVENTORY_FUNCTION_NAME
 from .names import (
+    RequestedSubject,
     San,
-    SubjectFields,
     add_name_arguments,
     add_subject_arguments,
     idn_notes,
@@ -102,7 +102,7 @@ class OriginOptions:
         plan: the certificate and chain files to write, or None without ``--out-dir``.
     """
 
-    subject: SubjectFields
+    subject: RequestedSubject
     sans: tuple[San, ...]
     key_type: str | None
     lifetime_days: int | None
