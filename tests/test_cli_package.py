@@ -25,6 +25,8 @@ from kmsca import reasons
 from kmsca.records import REASONS
 from packaging.requirements import Requirement
 
+from tests.support.package import package_source
+
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
 CONSOLE_SCRIPTS: dict[str, str] = PYPROJECT["project"]["scripts"]
@@ -142,17 +144,10 @@ def test_the_pinned_requirements_satisfy_the_packages_dependencies() -> None:
         assert requirement.specifier.contains(installed, prereleases=True), f"{requirement}: {installed}"
 
 
-@pytest.mark.e2e
 def test_the_wheel_holds_the_core_and_the_clis_only(tmp_path: Path) -> None:
     """A non-editable build: every package of the core (subpackages included) and of certcli,
     nothing else of the repository, and the console scripts."""
-    source = tmp_path / "source"  # a copy of what the build reads: no build/ left in the work tree
-    for part in ("pyproject.toml", "README.md", "layers/ca/kmsca", "utils/certcli"):
-        if (REPO / part).is_dir():
-            shutil.copytree(REPO / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (source / part).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(REPO / part, source / part)
+    source = package_source(tmp_path / "source")  # no build/ left in the work tree
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True,

@@ -61,13 +61,14 @@ def policy_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-def check_python(version: Sequence[int] = sys.version_info) -> None:
-    """Refuse a Python older than :data:`MIN_PYTHON`.
+def check_python(version: tuple[int, ...] | None = None) -> None:
+    """Refuse a Python older than :data:`MIN_PYTHON` (``version``: default ``sys.version_info``).
 
     Raises:
         Refused: code ``UnsupportedPython``, naming the version found.
     """
-    if tuple(version[:2]) < MIN_PYTHON:
+    version = sys.version_info[:3] if version is None else version
+    if version[:2] < MIN_PYTHON:
         found = ".".join(str(part) for part in version[:3])
         raise Refused(
             "UnsupportedPython",
