@@ -38,7 +38,7 @@ Modules:
 - :mod:`.origin`: ``cloudfront-origin-cert.py`` (:func:`origin_main`).
 - :mod:`.inventory`: ``certs.py`` (:func:`~.inventory.certs_main`).
 - :mod:`.targets`: ``edge-targets.py`` (:func:`~.targets.targets_main`).
-- :mod:`.policy`: ``issuance-policy.py`` (:func:`policy_main`; Python 3.11+, it validates with the CA core).
+- :mod:`.policy`: ``issuance-policy.py`` (:func:`~.policy.policy_main`; Python 3.11+, it validates with the CA core).
 - :mod:`.scripts`: the console scripts (``kmsca-client-cert`` ...) that ``pyproject.toml`` installs.
 
 Installed with the CA core by ``pip install .`` (``pyproject.toml``: packages ``certcli`` and
