@@ -571,7 +571,7 @@ def test_no_target_sends_none(run: Callable[..., Run], lam: StubbedLambda, ca: O
     assert "target" not in sent
 
 
-@pytest.mark.parametrize("name", ["Prod", "-prod", "a" * 64, "prod_1"])
+@pytest.mark.parametrize("name", ["Prod", "-prod", "a" * 64, "prod_1", "prod\n"])
 def test_a_malformed_target_is_refused_before_any_call(run: Callable[..., Run], lam: StubbedLambda, name: str) -> None:
     result = run("origin", "--function-name", FUNCTION, f"--target={name}")
     assert result.code == 2 and result.err.startswith("error: InvalidTarget:")

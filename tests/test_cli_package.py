@@ -21,7 +21,8 @@ import certcli
 import pytest
 from certcli import scripts
 from cryptography import x509
-from kmsca import reasons
+from kmsca import acm, reasons, request_values, targets
+from kmsca.profiles import PROFILES
 from kmsca.records import REASONS
 from packaging.requirements import Requirement
 
@@ -122,6 +123,17 @@ def test_the_clis_use_the_cas_revocation_reasons() -> None:
     assert list(REASONS) == list(reasons.REVOCATION_REASONS)
     assert all(REASONS[name] is x509.ReasonFlags(name) for name in REASONS)
     assert not set(reasons.CA_ONLY_REASONS) & set(reasons.REVOCATION_REASONS)
+
+
+def test_the_clis_use_the_cas_request_values() -> None:
+    """Profile names, origin key types, the target name form and ACM's region: the core's objects."""
+    assert (certcli.CLIENT, certcli.SERVER, certcli.CLOUDFRONT_ORIGIN) == (
+        request_values.CLIENT, request_values.SERVER, request_values.CLOUDFRONT_ORIGIN
+    )  # fmt: skip
+    assert set(PROFILES) == {request_values.CLIENT, request_values.SERVER, request_values.CLOUDFRONT_ORIGIN}
+    assert certcli.ORIGIN_KEY_TYPES is request_values.ORIGIN_KEY_TYPES is PROFILES["cloudfront-origin"].key_types
+    assert certcli.origin.TARGET_NAME is request_values.TARGET_NAME is targets.TARGET_NAME
+    assert certcli.ACM_REGION == acm.ACM_REGION == request_values.ACM_REGION
 
 
 def test_the_clis_request_and_subject_are_not_the_cores_names() -> None:

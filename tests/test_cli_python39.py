@@ -33,7 +33,7 @@ SHIMS = [
     "issuance-policy.py",
 ]
 #: Everything the CLIs import from this repository: their package, the scripts, and the CA
-#: core modules certcli imports (kmsca.serial, kmsca.errors, kmsca.reasons). kmsca-issuance-policy
+#: core modules certcli imports (kmsca.serial, kmsca.errors, kmsca.reasons, kmsca.request_values). kmsca-issuance-policy
 #: imports more of the core, only on 3.11+ (on older Pythons it refuses first).
 CLI_FILES = [
     "utils/certcli",
@@ -41,6 +41,7 @@ CLI_FILES = [
     "layers/ca/kmsca/__init__.py",
     "layers/ca/kmsca/errors.py",
     "layers/ca/kmsca/reasons.py",
+    "layers/ca/kmsca/request_values.py",
     "layers/ca/kmsca/serial.py",
 ]
 

@@ -11,14 +11,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from kmsca.request_values import CLIENT, SERVER
 from kmsca.serial import serial_to_hex  # the CA's own canonical serial form
 
 from .errors import CliError
 from .keys import PrivateKey
 from .names import San
-
-CLIENT = "client"
-SERVER = "server"
 
 _EKU_BY_PROFILE = {CLIENT: ExtendedKeyUsageOID.CLIENT_AUTH, SERVER: ExtendedKeyUsageOID.SERVER_AUTH}
 
