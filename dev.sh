@@ -45,10 +45,15 @@ venv() {
         log "creating $VENV"
         "$PYTHON" -m venv "$VENV"
     fi
-    if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ -n "$(find layers -name requirements.txt -newer "$stamp")" ]; then
+    if [ ! -f "$stamp" ] || [ requirements-dev.txt -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
+        || [ -n "$(find layers -name requirements.txt -newer "$stamp")" ] \
+        || ! "$VENV/bin/python" -I -c "import importlib.metadata as m; m.distribution('kmsca')" 2>/dev/null; then
         log "installing Python requirements into $VENV"
         "$VENV/bin/python" -m pip install -q --upgrade pip
         "$VENV/bin/python" -m pip install -q -r requirements-dev.txt
+        # this repository as a package (pyproject.toml), editable: the CLIs (certcli, kmsca-* commands)
+        # import the CA core from it. Its dependencies are already satisfied by the pinned requirements.
+        "$VENV/bin/python" -m pip install -q -e .
         touch "$stamp"
     fi
 }

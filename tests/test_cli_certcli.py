@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import certcli
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
@@ -28,8 +29,6 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
-
-from utils import certcli
 
 REGION = "eu-west-1"
 FUNCTION = "kmsca-dev-IssueFunction-abc123"
@@ -338,7 +337,7 @@ def test_parse_san_refuses_with_its_code_or_accepts_an_encodable_name(parts: tup
         assert exc.code == "InvalidSubjectAlternativeName"
         return
     assert san.type in {"dns", "ip", "email", "uri"}
-    csr = certcli.build_csr(_CSR_KEY, "ec-p256", certcli.SubjectFields("x"), (san,))
+    csr = certcli.build_csr(_CSR_KEY, "ec-p256", certcli.RequestedSubject("x"), (san,))
     assert csr.public_bytes(serialization.Encoding.DER)  # every accepted value encodes
 
 
@@ -362,7 +361,7 @@ def test_key_types(key_type: str, cls: type, size: int, csr_hash: type) -> None:
     assert key.key_size == size
     if isinstance(key, rsa.RSAPrivateKey):
         assert key.public_key().public_numbers().e == 65537
-    csr = certcli.build_csr(key, key_type, certcli.SubjectFields("x"), ())
+    csr = certcli.build_csr(key, key_type, certcli.RequestedSubject("x"), ())
     assert csr.is_signature_valid
     assert isinstance(csr.signature_hash_algorithm, csr_hash)
 
@@ -379,7 +378,7 @@ def test_unknown_key_type_is_refused() -> None:
 
 def test_csr_contents() -> None:
     key = certcli.generate_private_key("ec-p256")
-    subject = certcli.SubjectFields(
+    subject = certcli.RequestedSubject(
         common_name="device-42",
         organization="Example Ltd",
         organizational_unit="Fleet",
@@ -403,7 +402,7 @@ def test_csr_contents() -> None:
 
 def test_csr_without_sans_has_no_extensions() -> None:
     key = certcli.generate_private_key("ec-p256")
-    csr = certcli.build_csr(key, "ec-p256", certcli.SubjectFields("alice"), ())
+    csr = certcli.build_csr(key, "ec-p256", certcli.RequestedSubject("alice"), ())
     assert list(csr.extensions) == []
     assert csr.subject == _name("alice")
 
@@ -418,13 +417,13 @@ def test_csr_without_sans_has_no_extensions() -> None:
 )
 def test_bad_subject_is_refused(fields: dict[str, str], message: str) -> None:
     with pytest.raises(certcli.Refused) as caught:
-        certcli.SubjectFields(**fields).to_name()
+        certcli.RequestedSubject(**fields).to_name()
     assert caught.value.code == "InvalidSubject"
     assert message in caught.value.message
 
 
 def test_request_payload_shape() -> None:
-    request = certcli.IssueRequest(
+    request = certcli.CliIssueRequest(
         csr="PEM", profile="server", sans=(certcli.San("dns", "a.example"),), lifetime_days=30, idempotency_key="k"
     )
     assert request.to_payload() == {
@@ -434,7 +433,7 @@ def test_request_payload_shape() -> None:
         "lifetime_days": 30,
         "idempotency_key": "k",
     }
-    assert certcli.IssueRequest(csr="PEM", profile="client").to_payload() == {"csr": "PEM", "profile": "client"}
+    assert certcli.CliIssueRequest(csr="PEM", profile="client").to_payload() == {"csr": "PEM", "profile": "client"}
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,9 @@ from typing import Any
 
 import boto3
 import pytest
-
-from utils.certcli import aws
-from utils.certcli.errors import CliError, Refused
-from utils.certcli.function_url import call_function_url, is_function_url, url_region
+from certcli import aws
+from certcli.errors import CliError, Refused
+from certcli.function_url import call_function_url, is_function_url, url_region
 
 
 class Recorder(BaseHTTPRequestHandler):

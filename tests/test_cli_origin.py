@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import certcli
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
@@ -26,8 +27,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from utils import certcli
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"
@@ -572,7 +571,7 @@ def test_no_target_sends_none(run: Callable[..., Run], lam: StubbedLambda, ca: O
     assert "target" not in sent
 
 
-@pytest.mark.parametrize("name", ["Prod", "-prod", "a" * 64, "prod_1"])
+@pytest.mark.parametrize("name", ["Prod", "-prod", "a" * 64, "prod_1", "prod\n"])
 def test_a_malformed_target_is_refused_before_any_call(run: Callable[..., Run], lam: StubbedLambda, name: str) -> None:
     result = run("origin", "--function-name", FUNCTION, f"--target={name}")
     assert result.code == 2 and result.err.startswith("error: InvalidTarget:")

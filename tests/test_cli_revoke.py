@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import certcli
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -24,8 +25,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-
-from utils import certcli
 
 REPO = Path(__file__).resolve().parents[1]
 REGION = "eu-west-1"

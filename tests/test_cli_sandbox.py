@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import certcli
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from utils import certcli, demo
+from utils import demo
 from utils.demo.steps import cloudfront as cloudfront_steps
 
 pytestmark = pytest.mark.e2e

@@ -19,13 +19,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from certcli.function_url import call_function_url
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from kmsca.serial import serial_to_hex
 
 from tests.conftest import csr_pem, make_csr
-from utils.certcli.function_url import call_function_url
 from utils.sandbox.server import FunctionError, Sandbox
 
 pytestmark = pytest.mark.e2e

@@ -333,8 +333,8 @@ def test_the_cli_registers_lists_and_deregisters(
 ) -> None:
     import io
 
-    from utils.certcli import AwsClients
-    from utils.certcli.targets import targets_main
+    from certcli import AwsClients
+    from certcli.targets import targets_main
 
     module = load_handler("targets", {"CA_TABLE_NAME": TABLE, "EDGE_ROLE_NAME_PREFIX": EDGE_PREFIX}, monkeypatch)
     monkeypatch.setattr(module.registry, "_sessions", EdgeSessions(edge["sts"], "f"))

@@ -9,13 +9,19 @@ Example::
 
     python utils/client-cert.py device-42 --out-dir certs --stack-name kmsca-dev
     AWS_ENDPOINT_URL=http://127.0.0.1:4566 python utils/client-cert.py device-42  # local sandbox
+
+A shim of the installed console script ``kmsca-client-cert`` (``pip install .`` or ``pip install -e .`` in
+this repository installs it, with the ``certcli`` and ``kmsca`` packages it imports).
 """
 
 from __future__ import annotations
 
 import sys
 
-import certcli
+try:
+    from certcli.scripts import client_cert
+except ModuleNotFoundError as exc:  # the package (pyproject.toml) or one of its dependencies is missing
+    sys.exit(f"error: NotInstalled: no module {exc.name}: install the CLIs: `pip install .` (or `pip install -e .`)")
 
 if __name__ == "__main__":
-    sys.exit(certcli.main(sys.argv[1:], profile=certcli.CLIENT, prog="client-cert.py"))
+    sys.exit(client_cert(sys.argv[1:], prog="client-cert.py"))

@@ -13,13 +13,19 @@ Example::
 
     python utils/cloudfront-origin-cert.py origin.example.com --san dns:origin.example.com --stack-name kmsca-dev
     AWS_ENDPOINT_URL=http://127.0.0.1:4566 python utils/cloudfront-origin-cert.py origin.example.com  # sandbox
+
+A shim of the installed console script ``kmsca-cloudfront-origin-cert`` (``pip install .`` or ``pip install -e .`` in
+this repository installs it, with the ``certcli`` and ``kmsca`` packages it imports).
 """
 
 from __future__ import annotations
 
 import sys
 
-import certcli
+try:
+    from certcli.scripts import cloudfront_origin_cert
+except ModuleNotFoundError as exc:  # the package (pyproject.toml) or one of its dependencies is missing
+    sys.exit(f"error: NotInstalled: no module {exc.name}: install the CLIs: `pip install .` (or `pip install -e .`)")
 
 if __name__ == "__main__":
-    sys.exit(certcli.origin_main(sys.argv[1:], prog="cloudfront-origin-cert.py"))
+    sys.exit(cloudfront_origin_cert(sys.argv[1:], prog="cloudfront-origin-cert.py"))

@@ -9,13 +9,19 @@ Example::
         --kvs-arn arn:aws:cloudfront::222222222222:key-value-store/0a1b... --stack-name kmsca-dev
     python utils/edge-targets.py list --json
     python utils/edge-targets.py deregister prod-web
+
+A shim of the installed console script ``kmsca-edge-targets`` (``pip install .`` or ``pip install -e .`` in
+this repository installs it, with the ``certcli`` and ``kmsca`` packages it imports).
 """
 
 from __future__ import annotations
 
 import sys
 
-from certcli.targets import targets_main
+try:
+    from certcli.scripts import edge_targets
+except ModuleNotFoundError as exc:  # the package (pyproject.toml) or one of its dependencies is missing
+    sys.exit(f"error: NotInstalled: no module {exc.name}: install the CLIs: `pip install .` (or `pip install -e .`)")
 
 if __name__ == "__main__":
-    sys.exit(targets_main(sys.argv[1:], prog="edge-targets.py"))
+    sys.exit(edge_targets(sys.argv[1:], prog="edge-targets.py"))

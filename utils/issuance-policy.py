@@ -15,112 +15,19 @@ Example::
     AWS_ENDPOINT_URL=http://127.0.0.1:4566 python utils/issuance-policy.py get   # local sandbox
 
 Exit status: 0 done, 1 refused or failed (``error: <Code>: <message>`` on stderr), 2 usage.
+
+A shim of the installed console script ``kmsca-issuance-policy`` (``pip install .`` or ``pip install -e .`` in
+this repository installs it, with the ``certcli`` and ``kmsca`` packages it imports).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
 
-from certcli.aws import ENV_STACK_NAME, clients_for, default_stack_name, stack_outputs  # puts layers/ca on the path
-from certcli.errors import CliError, Refused
-from kmsca.errors import CaError
-from kmsca.policy_document import parse_document
-from kmsca.policy_store import DynamoDbPolicyStore
-
-ENV_TABLE_NAME = "KMSCA_TABLE_NAME"
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="issuance-policy.py", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("get", help="print the stored document (JSON) and its revision (stderr)")
-    check = sub.add_parser("check", help="validate a document file without writing it")
-    check.add_argument("file", type=Path)
-    put = sub.add_parser("put", help="validate a document file and store it as the next revision")
-    put.add_argument("file", type=Path)
-    put.add_argument("--if-revision", type=int, metavar="N", help="write only if the stored revision is N (0: none)")
-    for command in (sub.choices["get"], put):
-        aws = command.add_argument_group("AWS")
-        aws.add_argument("--profile", help="AWS named profile")
-        aws.add_argument("--region", help="AWS region (default: AWS_REGION, else samconfig.toml)")
-        aws.add_argument("--stack-name", help=f"the CA stack (default {ENV_STACK_NAME}, else samconfig.toml)")
-        aws.add_argument(
-            "--table-name", help=f"the CA table; overrides the CaTableName output (default {ENV_TABLE_NAME})"
-        )
-        aws.add_argument("--config-env", default="default", help="samconfig.toml environment (default 'default')")
-        aws.add_argument("--samconfig", type=Path, metavar="FILE", help="samconfig.toml to read")
-        aws.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="AWS read timeout")
-    return p
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Refused("InvalidArgument", f"cannot read {path}: {exc}") from None
-
-
-def _store(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[DynamoDbPolicyStore, Any]:
-    clients = clients_for(args)
-    table = args.table_name or environ.get(ENV_TABLE_NAME)
-    if not table:
-        stack = args.stack_name or environ.get(ENV_STACK_NAME) or default_stack_name(args.samconfig, args.config_env)
-        if not stack:
-            raise Refused("InvalidArgument", f"no table: pass --table-name or --stack-name (or set {ENV_STACK_NAME})")
-        table = stack_outputs(clients.cloudformation, stack).get("CaTableName")
-        if not table:
-            raise Refused("InvalidArgument", f"stack {stack!r} has no CaTableName output; is it this project's stack?")
-    return DynamoDbPolicyStore(clients._client("dynamodb"), table), clients
-
-
-def run(args: argparse.Namespace, environ: Mapping[str, str], out: IO[str], err: IO[str]) -> None:
-    if args.command == "check":
-        document = parse_document(_read(args.file))
-        print(f"valid: {len(document.rules)} rule(s): {', '.join(r.name for r in document.rules) or 'none'}", file=out)
-        return
-    store, clients = _store(args, environ)
-    stored = store.load()
-    if args.command == "get":
-        if stored is None:
-            raise Refused("NoPolicy", "no issuance policy is stored (CA-account callers get the CA's global limits)")
-        print(stored.text, file=out)
-        print(f"revision {stored.revision}, updated {stored.updated_at} by {stored.updated_by}", file=err)
-        return
-    text = _read(args.file)
-    parse_document(text)  # refused before anything is read or written
-    current = stored.revision if stored else None
-    expected = current if args.if_revision is None else (args.if_revision or None)
-    if expected != current:
-        raise Refused("PolicyRevisionConflict", f"the stored revision is {current or 0}, not {args.if_revision}")
-    try:
-        writer = str(clients.sts.get_caller_identity()["Arn"])
-    except Exception:  # recorded for the audit trail only
-        writer = "unknown"
-    revision = store.save(text, expected, writer, datetime.now(UTC))
-    print(json.dumps({"revision": revision, "updated_by": writer}), file=out)
-
-
-def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        run(args, environ if environ is not None else __import__("os").environ, sys.stdout, sys.stderr)
-    except CaError as exc:  # InvalidIssuancePolicy, PolicyRevisionConflict
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    except CliError as exc:
-        print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # botocore: credentials, access denied, throttling
-        print(f"error: AwsError: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
+try:
+    from certcli.scripts import issuance_policy
+except ModuleNotFoundError as exc:  # the package (pyproject.toml) or one of its dependencies is missing
+    sys.exit(f"error: NotInstalled: no module {exc.name}: install the CLIs: `pip install .` (or `pip install -e .`)")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(issuance_policy(sys.argv[1:], prog="issuance-policy.py"))

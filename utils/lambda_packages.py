@@ -113,6 +113,19 @@ def hidden_modules(shipped: set[str]) -> set[str]:
     return hidden
 
 
+def layer_sources(layers: Iterable[Layer]) -> set[str]:
+    """Top-level packages and modules in the layers' source directories (``kmsca`` of the CA
+    layer), which the built layer ships as they are."""
+    found = set()
+    for layer in layers:
+        for entry in layer.path.iterdir() if layer.path.is_dir() else ():
+            if (entry / "__init__.py").is_file():
+                found.add(entry.name)
+            elif entry.suffix == ".py" and entry.is_file():
+                found.add(entry.stem)
+    return found
+
+
 _CHILD = """
 import importlib.abc, sys, time
 HIDDEN = frozenset({hidden!r})
@@ -136,6 +149,8 @@ def import_script(code_dir: Path, layers: Iterable[Layer], module: str, after: s
     the layers' sources on ``sys.path``, and every installed distribution the function does not
     ship made unimportable. Prints the import's milliseconds (last line); runs ``after`` first."""
     layers = list(layers)
-    hidden = hidden_modules(shipped_distributions(layers))
+    # A layer's own sources (layers/ca/kmsca) are on the path; the installed copy of this repository
+    # (pyproject.toml: kmsca, certcli) must not hide them, nor make them importable without the layer.
+    hidden = hidden_modules(shipped_distributions(layers)) - layer_sources(layers)
     paths = [str(code_dir), *(str(layer.path) for layer in layers)]
     return _CHILD.format(hidden=sorted(hidden), paths=paths, module=module, after=after)

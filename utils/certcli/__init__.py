@@ -36,21 +36,18 @@ Modules:
 - :mod:`.issue`: ``client-cert.py`` / ``server-cert.py`` (:func:`main`).
 - :mod:`.revoke`: ``revoke-cert.py`` (:func:`revoke_main`).
 - :mod:`.origin`: ``cloudfront-origin-cert.py`` (:func:`origin_main`).
+- :mod:`.inventory`: ``certs.py`` (:func:`~.inventory.certs_main`).
+- :mod:`.targets`: ``edge-targets.py`` (:func:`~.targets.targets_main`).
+- :mod:`.policy`: ``issuance-policy.py`` (:func:`~.policy.policy_main`; Python 3.11+, it validates with the CA core).
+- :mod:`.scripts`: the console scripts (``kmsca-client-cert`` ...) that ``pyproject.toml`` installs.
 
-This package re-exports the public names of those modules, so ``import certcli`` (from the
-scripts' directory) and ``from utils import certcli`` see one flat namespace.
+Installed with the CA core by ``pip install .`` (``pyproject.toml``: packages ``certcli`` and
+``kmsca``); certcli imports the core's names (``kmsca.serial``, ``kmsca.errors``,
+``kmsca.reasons``) as an installed package and copies none. This package re-exports the public
+names of those modules as one flat namespace.
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# The CLIs use the CA core's canonical serial form (layers/ca/kmsca/serial.py: pure Python, no
-# dependencies), so the tools and the CA never disagree on it. Set before the submodules import it.
-_CORE = str(Path(__file__).resolve().parents[2] / "layers" / "ca")
-if _CORE not in sys.path:
-    sys.path.append(_CORE)
 
 from .aws import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -73,7 +70,7 @@ from .aws import (
     stack_outputs,
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
-from .contract import CLIENT, SERVER, Issued, IssueRequest, check_issued, serial_to_hex
+from .contract import CLIENT, SERVER, CliIssueRequest, Issued, check_issued, serial_to_hex
 from .errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, CliError, NotSaved, Refused
 from .files import (
     OutputFile,
@@ -99,7 +96,7 @@ from .issue import (
     summary,
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, KeyType, PrivateKey, build_csr, generate_private_key
-from .names import San, SubjectFields, add_subject_arguments, idn_notes, parse_san, subject_from_args
+from .names import RequestedSubject, San, add_subject_arguments, idn_notes, parse_san, subject_from_args
 from .origin import (
     ACM_REGION,
     CLOUDFRONT_ORIGIN,
@@ -158,7 +155,7 @@ __all__ = [
     "SERVER",
     "AwsClients",
     "CliError",
-    "IssueRequest",
+    "CliIssueRequest",
     "Issued",
     "KeyType",
     "NotSaved",
@@ -170,9 +167,9 @@ __all__ = [
     "OutputPlan",
     "PrivateKey",
     "Refused",
+    "RequestedSubject",
     "RevokeOptions",
     "San",
-    "SubjectFields",
     "Target",
     "add_aws_arguments",
     "add_subject_arguments",

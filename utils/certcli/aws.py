@@ -234,7 +234,7 @@ def samconfig_region(samconfig: Path | None, config_env: str) -> str | None:
 
 
 def _read_samconfig(samconfig: Path | None) -> dict[str, Any]:
-    # The fallback is the project root's: this file is utils/certcli/aws.py.
+    # The fallback is the project root's (a checkout or an editable install: this file is utils/certcli/aws.py).
     candidates = (
         [samconfig] if samconfig else [Path("samconfig.toml"), Path(__file__).resolve().parents[2] / "samconfig.toml"]
     )
@@ -438,7 +438,7 @@ def invoke_function(
 ) -> dict[str, Any]:
     """Invoke a CA function synchronously (Lambda ``Invoke``, ``RequestResponse``) with a JSON payload,
     or, when ``function_name`` is a function URL, POST it there signed with SigV4
-    (:func:`~utils.certcli.function_url.call_function_url`: same results and refusals).
+    (:func:`~certcli.function_url.call_function_url`: same results and refusals).
 
     Args:
         what: the function's role, for messages ("issue function", "revoke function").

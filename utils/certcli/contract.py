@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,22 +11,21 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from kmsca.serial import serial_to_hex  # the CA's own canonical form (see certcli/__init__.py)
+from kmsca.request_values import CLIENT, SERVER
+from kmsca.serial import serial_to_hex  # the CA's own canonical serial form
 
 from .errors import CliError
 from .keys import PrivateKey
 from .names import San
 
-CLIENT = "client"
-SERVER = "server"
-
 _EKU_BY_PROFILE = {CLIENT: ExtendedKeyUsageOID.CLIENT_AUTH, SERVER: ExtendedKeyUsageOID.SERVER_AUTH}
-_SERIAL_HEX = re.compile(r"^(?:[0-9a-f]{2})+$")
 
 
 @dataclass(frozen=True)
-class IssueRequest:
-    """The issue function's request (see README, "request/response contract").
+class CliIssueRequest:
+    """What ``client-cert.py`` / ``server-cert.py`` send to the issue function (see README,
+    "request/response contract"): a CSR-based subset of the function's request. The function
+    parses it into ``kmsca.models.IssueRequest`` (pydantic, Python 3.11+), which checks it.
 
     Attributes:
         csr: PEM text of the CSR.
@@ -128,7 +126,7 @@ def _check_issued_certificate(
         return CliError("UnexpectedResponse", why)
 
     serial = str(response.get("serial_number", ""))
-    if not _SERIAL_HEX.match(serial) or serial != serial_to_hex(leaf.serial_number):
+    if serial != serial_to_hex(leaf.serial_number):  # the canonical form of the certificate's serial
         raise bad(f"serial_number {serial[:48]!r} does not match the certificate's serial")
     for child, parent in zip((leaf, *chain), chain):
         try:

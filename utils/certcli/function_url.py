@@ -8,9 +8,9 @@ service ``lambda``) with the user's credentials (the same chain as every boto3 c
 
 Answers (the CA's function-URL edge, ``layers/ca/kmsca/function_url.py``): 200 with the response
 JSON; a refusal of the CA as ``{"error": <code>, "message": <sentence>}`` (raised as
-:class:`~utils.certcli.errors.Refused` with that code, like a direct Invoke's ``errorType``); a
+:class:`~certcli.errors.Refused` with that code, like a direct Invoke's ``errorType``); a
 refusal of Lambda itself (``{"Message": "Forbidden"}``, HTTP 403: bad signature or missing
-permission) as :class:`~utils.certcli.errors.CliError` ``Forbidden`` saying which permissions are
+permission) as :class:`~certcli.errors.CliError` ``Forbidden`` saying which permissions are
 needed.
 """
 

@@ -34,7 +34,7 @@ from .errors import EXIT_FAILURE, CliError, Refused
 from .files import OutputFile, OutputPlan, key_in_git_warning
 from .function_url import is_function_url
 from .keys import build_csr, generate_private_key
-from .names import SubjectFields
+from .names import RequestedSubject
 from .report import Outcome, run_cli
 from .revoke import load_certificate_file
 
@@ -209,7 +209,7 @@ def renew_certificate(
             "--requested-by is a label for a direct Invoke (KMSCA_FUNCTION_NAME=<name>, administrators); through the "
             "issue function URL the CA records your verified IAM ARN",
         )
-    csr = build_csr(key, _key_type_of(old), SubjectFields(common_name="renewal"), [])  # the CA keeps the old names
+    csr = build_csr(key, _key_type_of(old), RequestedSubject(common_name="renewal"), [])  # the CA keeps the old names
     payload: dict[str, Any] = {
         "csr": csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         "profile": shown["profile"],

@@ -27,7 +27,7 @@ from .aws import (
     resolve_target,
 )
 from .bundle import bundle_from_chain, check_bundle_trusts, download_ca_bundle, parse_s3_uri
-from .contract import CLIENT, SERVER, UTC, Issued, IssueRequest, _iso, check_issued, parse_iso
+from .contract import CLIENT, SERVER, UTC, CliIssueRequest, Issued, _iso, check_issued, parse_iso
 from .errors import Refused
 from .files import (
     OutputFile,
@@ -45,8 +45,8 @@ from .files import (
 )
 from .keys import DEFAULT_KEY_TYPE, KEY_TYPES, build_csr, generate_private_key
 from .names import (
+    RequestedSubject,
     San,
-    SubjectFields,
     add_name_arguments,
     add_subject_arguments,
     idn_notes,
@@ -162,7 +162,7 @@ class Options:
     """Validated command-line options (everything checked before any AWS call)."""
 
     profile: str
-    subject: SubjectFields
+    subject: RequestedSubject
     sans: tuple[San, ...]
     key_type: str
     lifetime_days: int | None
@@ -236,7 +236,7 @@ def parse_options(args: argparse.Namespace, profile: str, environ: Mapping[str, 
     )
 
 
-def invoke_issue(lambda_client: LambdaClient, function_name: str, request: IssueRequest) -> dict[str, Any]:
+def invoke_issue(lambda_client: LambdaClient, function_name: str, request: CliIssueRequest) -> dict[str, Any]:
     """Invoke the issue function with ``request`` (see :func:`invoke_function`)."""
     return invoke_function(lambda_client, function_name, request.to_payload(), "issue function")
 
@@ -273,7 +273,7 @@ def issue(
 
     key = generate_private_key(opts.key_type)
     csr = build_csr(key, opts.key_type, opts.subject, opts.sans)
-    request = IssueRequest(
+    request = CliIssueRequest(
         csr=csr.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         profile=opts.profile,
         sans=opts.sans,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import Refused
-from .names import San, SubjectFields
+from .names import RequestedSubject, San
 
 # Union, not "|": a type alias is evaluated at run time, and "|" between classes needs Python 3.10.
 PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey]
@@ -68,7 +68,7 @@ def generate_private_key(key_type: str) -> PrivateKey:
 
 
 def build_csr(
-    key: PrivateKey, key_type: str, subject: SubjectFields, sans: Sequence[San]
+    key: PrivateKey, key_type: str, subject: RequestedSubject, sans: Sequence[San]
 ) -> x509.CertificateSigningRequest:
     """Build a PKCS#10 CSR (RFC 2986) for ``key``, signed by ``key``.
 

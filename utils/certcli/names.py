@@ -204,8 +204,11 @@ def idn_notes(sans: Iterable[San]) -> list[str]:
 
 
 @dataclass(frozen=True)
-class SubjectFields:
-    """Subject attributes of the request (RFC 5280 appendix A bounds apply).
+class RequestedSubject:
+    """The subject the operator asks for: written into the CSR (client, server, renewal), or sent as the
+    issue function's ``subject`` (cloudfront-origin). RFC 5280 appendix A bounds apply.
+    Unlike ``kmsca.models.SubjectFields`` (the function's optional overrides of a CSR's subject),
+    the common name is required.
 
     Attributes:
         common_name: commonName; at most 64 characters.
@@ -281,13 +284,13 @@ def add_subject_arguments(group: argparse._ArgumentGroup) -> None:
     )
 
 
-def subject_from_args(args: argparse.Namespace, common_name: str) -> SubjectFields:
+def subject_from_args(args: argparse.Namespace, common_name: str) -> RequestedSubject:
     """The subject of the parsed options, checked.
 
     Raises:
         Refused: ``InvalidSubject`` for an empty, too long or malformed attribute.
     """
-    subject = SubjectFields(
+    subject = RequestedSubject(
         common_name=common_name,
         organization=args.organization,
         organizational_unit=args.organizational_unit,

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from kmsca.request_values import ACM_REGION, CLOUDFRONT_ORIGIN, ORIGIN_KEY_TYPES, TARGET_NAME  # the CA's own values
 
 from .aws import (
     ENV_FUNCTION_NAME,
@@ -49,8 +50,8 @@ from .files import (
 )
 from .inventory import ENV_INVENTORY_FUNCTION_NAME
 from .names import (
+    RequestedSubject,
     San,
-    SubjectFields,
     add_name_arguments,
     add_subject_arguments,
     idn_notes,
@@ -60,14 +61,7 @@ from .names import (
 from .origin_existing import check_no_origin_certificate, inventory_function
 from .report import Outcome, run_cli
 
-CLOUDFRONT_ORIGIN = "cloudfront-origin"
-#: Key types CloudFront origin mTLS (through ACM) accepts; the issue function refuses others.
-ORIGIN_KEY_TYPES = ("ec-p256", "rsa-2048")
-#: The region whose ACM CloudFront reads certificates from, whatever region the stack is in.
-ACM_REGION = "us-east-1"
-
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:(?P<region>[a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$")
-_TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # kmsca.targets.TARGET_NAME
 _KEY_OF_TYPE: dict[str, tuple[type[ec.EllipticCurvePublicKey] | type[rsa.RSAPublicKey], int]] = {
     "ec-p256": (ec.EllipticCurvePublicKey, 256),
     "rsa-2048": (rsa.RSAPublicKey, 2048),
@@ -102,7 +96,7 @@ class OriginOptions:
         plan: the certificate and chain files to write, or None without ``--out-dir``.
     """
 
-    subject: SubjectFields
+    subject: RequestedSubject
     sans: tuple[San, ...]
     key_type: str | None
     lifetime_days: int | None
@@ -268,7 +262,7 @@ def parse_origin_options(args: argparse.Namespace, environ: Mapping[str, str]) -
         if not args.force and (found := conflicts(plan)):
             raise _exists_error(found)
         check_writable(plan)
-    if args.target is not None and not _TARGET_NAME.match(args.target):
+    if args.target is not None and not TARGET_NAME.match(args.target):
         raise Refused(
             "InvalidTarget", f"--target {args.target[:64]!r}: 1-63 of a-z, 0-9 and '-', not starting with '-'"
         )

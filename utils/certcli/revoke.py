@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from cryptography import x509
 from kmsca.errors import InvalidRequest
+from kmsca.reasons import CA_ONLY_REASONS, REVOCATION_REASONS  # the CA's own list (RFC 5280 5.3.1)
 from kmsca.serial import canonical_serial as core_canonical_serial
 
 from .aws import (
@@ -33,19 +34,6 @@ from .contract import serial_to_hex
 from .errors import CliError, Refused
 from .function_url import is_function_url
 from .report import Outcome, run_cli
-
-#: RFC 5280 CRLReason names the revoke function accepts for end-entity certificates (default first).
-REVOCATION_REASONS = (
-    "unspecified",
-    "keyCompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "certificateHold",
-    "privilegeWithdrawn",
-)
-#: Reasons RFC 5280 reserves for CA certificates; the revoke function refuses them for end entities.
-CA_ONLY_REASONS = ("cACompromise", "aACompromise")
 
 
 def parse_reason(text: str) -> str:

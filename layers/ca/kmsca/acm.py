@@ -19,12 +19,12 @@ from cryptography.hazmat.primitives import serialization
 
 from .aws_errors import aws_error_code, http_status_code, translated
 from .errors import AcmCertificateGone, AwsCallFailed
+from .request_values import ACM_REGION
 from .serial import canonical_serial
 
 if TYPE_CHECKING:
     from mypy_boto3_acm import ACMClient
 
-ACM_REGION = "us-east-1"
 #: ACM key algorithms of CloudFront origin certificates (ListCertificates lists RSA_2048 only by default).
 ORIGIN_KEY_ALGORITHMS = ("EC_prime256v1", "RSA_2048")
 MANAGED_BY = "kmsca"

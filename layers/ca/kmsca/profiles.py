@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, mldsa, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from .errors import InvalidSubjectAlternativeName, KeyPolicyViolation, UnknownProfile
+from .request_values import CLIENT, CLOUDFRONT_ORIGIN, ORIGIN_KEY_TYPES, SERVER
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192
@@ -59,17 +60,16 @@ class Profile:
         return bool(self.key_types)
 
 
-CLOUDFRONT_ORIGIN = "cloudfront-origin"
 PROFILES: dict[str, Profile] = {
-    "client": Profile("client", (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False),
-    "server": Profile("server", (ExtendedKeyUsageOID.SERVER_AUTH,), requires_san=True),
+    CLIENT: Profile(CLIENT, (ExtendedKeyUsageOID.CLIENT_AUTH,), requires_san=False),
+    SERVER: Profile(SERVER, (ExtendedKeyUsageOID.SERVER_AUTH,), requires_san=True),
     # CloudFront origin mTLS: ACM (us-east-1) needs the private key, accepts RSA 2048 or P-256 only,
     # of the issuing CA's algorithm, and a certificate that names an FQDN.
     CLOUDFRONT_ORIGIN: Profile(
         CLOUDFRONT_ORIGIN,
         (ExtendedKeyUsageOID.CLIENT_AUTH,),
         requires_san=True,
-        key_types=("ec-p256", "rsa-2048"),
+        key_types=ORIGIN_KEY_TYPES,
         requires_dns_san=True,
     ),
 }

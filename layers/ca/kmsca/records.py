@@ -16,22 +16,15 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 
 from .errors import CaError
 from .names import san_strings
+from .reasons import REVOCATION_REASONS
 from .serial import canonical_serial, serial_to_hex
 from .table_keys import serial_of
 
 STATUS_ISSUED = "issued"
 STATUS_REVOKED = "revoked"
 
-# RFC 5280 CRLReason names the CA stores for end entities, and their cryptography flags.
-REASONS: dict[str, x509.ReasonFlags] = {
-    "unspecified": x509.ReasonFlags.unspecified,
-    "keyCompromise": x509.ReasonFlags.key_compromise,
-    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
-    "superseded": x509.ReasonFlags.superseded,
-    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
-    "certificateHold": x509.ReasonFlags.certificate_hold,
-    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
-}
+# RFC 5280 CRLReason names the CA stores for end entities (kmsca.reasons), and their cryptography flags.
+REASONS: dict[str, x509.ReasonFlags] = {name: x509.ReasonFlags(name) for name in REVOCATION_REASONS}
 
 
 # Every time the CA stores or signs lies in this range. 1950 is where X.509 time starts (UTCTime,

@@ -15,12 +15,10 @@ from pydantic import Field, StrictStr
 from .caller_policy import UNRESTRICTED, Caller, Grant
 from .errors import CertificateNotFound, InvalidRequest, InvalidRevocationReason
 from .models import _Strict
+from .reasons import CA_ONLY_REASONS
 from .records import EARLIEST_TIME, REASONS, CertificateRecord, iso, parse_iso
 from .serial import canonical_serial
 from .store import Revocations
-
-# Reasons that only make sense for CA certificates (RFC 5280 5.3.1).
-CA_ONLY_REASONS = ("cACompromise", "aACompromise")
 
 
 class RevokeRequest(_Strict):

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from .aws_errors import translated
 from .errors import InvalidTarget, TargetAlreadyRegistered, TargetNotFound
 from .records import iso, parse_iso
+from .request_values import TARGET_NAME
 from .table_keys import targets_key
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 #: The target of requests that name none: the CA account's own edge stack (single-account case).
 LOCAL_TARGET = "local"
 
-TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}\Z")
 ACCOUNT_ID = re.compile(r"^[0-9]{12}\Z")
 #: IAM role ARN (IAM User Guide, IAM identifiers): optional path, name of 1-64 characters.
 ROLE_ARN = re.compile(
