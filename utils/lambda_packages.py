@@ -75,7 +75,8 @@ def function_layers(template: Mapping[str, Any], repo: Path = REPO) -> dict[str,
 @dataclass(frozen=True)
 class Layer:
     """A layer of the template: ``path`` its ``ContentUri``; ``build_method`` from its Metadata
-    (``makefile`` here means ``pip install --no-deps``: the layer ships exactly what it lists)."""
+    (``makefile``: the layer's Makefile says what it ships; with ``pip install --no-deps``, exactly
+    what requirements.txt lists)."""
 
     logical_id: str
     path: Path
@@ -86,15 +87,24 @@ class Layer:
         return layer_requirements(self.path)
 
     @property
+    def makefile(self) -> str:
+        """The layer's Makefile text for a makefile build, else empty."""
+        path = self.path / "Makefile"
+        return path.read_text(encoding="utf-8") if self.build_method == "makefile" and path.exists() else ""
+
+    @property
+    def ships_all_bytecode(self) -> bool:
+        """The build compiles every module of the layer (``compileall``, see layers/sdk/Makefile)."""
+        return "-m compileall" in self.makefile
+
+    @property
     def bytecode_modules(self) -> frozenset[str]:
-        """Modules the built layer ships CPython 3.12 bytecode for (``bytecode.txt``, compiled by a
-        makefile build, see layers/ca/compile_bytecode.py); empty: none, every module the layer
-        holds is compiled at each cold start (Lambda's /opt is read-only: no __pycache__ written)."""
+        """Modules the built layer ships CPython 3.12 bytecode for when it compiles a list of them
+        (``bytecode.txt``, see layers/ca/compile_bytecode.py); empty: none (or all, see
+        :attr:`ships_all_bytecode`). Lambda's /opt is read-only: a module without bytecode is compiled
+        at each cold start."""
         listing = self.path / "bytecode.txt"
-        makefile = self.path / "Makefile"
-        if self.build_method != "makefile" or not listing.exists() or not makefile.exists():
-            return frozenset()
-        if "bytecode.txt" not in makefile.read_text(encoding="utf-8"):
+        if "bytecode.txt" not in self.makefile or not listing.exists():
             return frozenset()
         lines = (line.strip() for line in listing.read_text(encoding="utf-8").splitlines())
         return frozenset(line for line in lines if line and not line.startswith("#"))
@@ -102,18 +112,16 @@ class Layer:
     def top_level_modules(self, packages: Mapping[str, list[str]]) -> set[str]:
         """Top-level modules the built layer holds: its distributions' (``packages``: module ->
         distributions, as ``importlib.metadata.packages_distributions()``) and its own sources'
-        packages and modules (``kmsca``)."""
+        packages (``kmsca``)."""
         dists = self.distributions
         tops = {module for module, names in packages.items() if {canonicalize_name(n) for n in names} & dists}
-        for entry in self.path.iterdir():
-            if (entry.is_dir() and (entry / "__init__.py").exists()) or entry.suffix == ".py":
-                tops.add(entry.stem if entry.suffix == ".py" else entry.name)
+        tops.update(entry.name for entry in self.path.iterdir() if (entry / "__init__.py").is_file())
         return tops
 
     @property
     def distributions(self) -> set[str]:
         """Canonical names of the distributions the built layer contains."""
-        if self.build_method == "makefile":
+        if "--no-deps" in self.makefile:
             return {canonicalize_name(req.name) for req in self.requirements}
         return closure(self.requirements)
 
@@ -231,7 +239,7 @@ def import_script(code_dir: Path, layers: Iterable[Layer], module: str, after: s
     packages = metadata.packages_distributions() if packages is None else packages
     hidden = hidden_modules(shipped_distributions(layers), packages)
     source_tops = {path.stem for path in code_dir.glob("*.py")}.union(
-        *(layer.top_level_modules(packages) for layer in layers))
+        *(layer.top_level_modules(packages) for layer in layers if not layer.ships_all_bytecode))
     bytecode = set().union(*(layer.bytecode_modules for layer in layers))
     paths = [str(code_dir), *(str(layer.path) for layer in layers)]
     return _CHILD.format(hidden=sorted(hidden), source_tops=sorted(source_tops), bytecode=sorted(bytecode),
