@@ -13,6 +13,7 @@ import importlib.metadata
 import importlib.util
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,17 @@ def test_compile_bytecode_refuses_a_stale_list(tmp_path: Path) -> None:
     result = _compile(tmp_path, listing)
     assert result.returncode == 1
     assert "gone.module" in result.stderr
+
+
+def test_bytecode_list_names_only_existing_modules() -> None:
+    """A stale entry would fail `sam build` (compile_bytecode.py refuses it): caught here first."""
+    layer = LAYERS["IssueFunction"][0]
+    roots = [layer.path, *{Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}]
+
+    def has_source(module: str) -> bool:
+        base = Path(*module.split("."))
+        return any((root / base / "__init__.py").is_file() or (root / base.with_suffix(".py")).is_file()
+                   for root in roots)
+
+    gone = sorted(module for module in layer.bytecode_modules if not has_source(module))
+    assert not gone, f"in layers/ca/bytecode.txt but not a Python source module: {gone}"

@@ -268,8 +268,10 @@ def cold_start_modules(code_dir: Path, layers: Iterable[Layer], module: str, env
 
 
 def bytecode_list(layer_id: str, template: Mapping[str, Any], python: str = sys.executable) -> list[str]:
-    """The modules of layer ``layer_id`` that some function using it imports at cold start (a fresh
-    ``import app`` in ``python`` with :data:`PLACEHOLDER_ENV`), sorted: the layer's ``bytecode.txt``."""
+    """The layer's ``bytecode.txt``, sorted: every module of the layer's own sources (``kmsca``: small,
+    and some are imported on a first request only) and the modules of its distributions that some
+    function using it imports at cold start (a fresh ``import app`` in ``python`` with
+    :data:`PLACEHOLDER_ENV`)."""
     layers = function_layers(template)
     packages = metadata.packages_distributions() if python == sys.executable else interpreter_packages(python)
     modules: set[str] = set()
@@ -282,6 +284,10 @@ def bytecode_list(layer_id: str, template: Mapping[str, Any], python: str = sys.
         tops = layer.top_level_modules(packages)
         modules |= {module for module in cold_start_modules(code_dir, used, "app", env, python)
                     if module.partition(".")[0] in tops}
+        for package in (entry for entry in layer.path.iterdir() if (entry / "__init__.py").is_file()):
+            for source in package.rglob("*.py"):
+                parts = source.relative_to(layer.path).with_suffix("").parts
+                modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return sorted(modules)
 
 
@@ -302,9 +308,10 @@ def main() -> int:
         parser.error("nothing to do (--write-bytecode-list)")
     listing = REPO / "layers" / "ca" / "bytecode.txt"
     modules = bytecode_list("CaLayer", load_template(REPO / "template.yaml"), args.python)
-    header = ("# Modules of the CA layer the functions import at cold start: shipped as CPython 3.12 bytecode\n"
-              "# (Makefile, compile_bytecode.py). Written by `python utils/lambda_packages.py "
-              "--write-bytecode-list`;\n# tests/test_packaging.py checks that it covers every function's imports.\n")
+    header = ("# Modules of the CA layer shipped as CPython 3.12 bytecode (Makefile, compile_bytecode.py): all of\n"
+              "# kmsca, and those of its distributions the functions import at cold start. Written by\n"
+              "# `python utils/lambda_packages.py --write-bytecode-list`; tests/test_packaging.py checks that it\n"
+              "# covers every function's cold-start imports.\n")
     listing.write_text(header + "".join(f"{module}\n" for module in modules), encoding="utf-8")
     print(f"{listing}: {len(modules)} modules")
     return 0
