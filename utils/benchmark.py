@@ -549,6 +549,28 @@ def kvs_section(count: int) -> str:
     ])
 
 
+FLOOR_ROW = "libraries only (no kmsca)"
+# What the issue handler's module body needs from its libraries, and nothing of the CA's code.
+LIBRARY_FLOOR = """\
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    csr: StrictStr | None = Field(default=None, max_length=32768)
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer(patch_modules=("botocore",))
+kms = boto3.client("kms")
+dynamodb = boto3.client("dynamodb")
+"""
+
+
 def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
     """Fresh-process cold start of every handler, spawn -> handler module importable: ``python -c
     "import app"`` with the function's environment and only what its package ships importable (see
@@ -560,6 +582,7 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
     Raises:
         SystemExit: ``python`` does not exist.
     """
+    import shutil
     import tempfile
 
     from utils.lambda_packages import READY, function_layers, import_script, interpreter_packages
@@ -583,6 +606,11 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
         env["LAMBDA_TASK_ROOT"] = str(function.spec.code_uri)
         script = import_script(function.spec.code_uri, layers[name], function.spec.module, packages=packages)
         jobs[name] = (script, env)
+    # The floor: the issue function's libraries doing what its module body does, without kmsca.
+    floor_dir = Path(tempfile.mkdtemp(prefix="cold-floor-"))
+    (floor_dir / "app.py").write_text(LIBRARY_FLOOR, encoding="utf-8")
+    jobs[FLOOR_ROW] = (import_script(floor_dir, layers["IssueFunction"], "app", packages=packages),
+                       jobs["IssueFunction"][1])
     old_layers = {}
     if baseline is not None:  # the same handlers from another checkout, in the same rounds
         old_layers = function_layers(load_template(baseline / "template.yaml"), repo=baseline)
@@ -620,6 +648,8 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
             walls[name].append(wall)
             imports[name].append(float(import_ms))
             cpus[name].append(float(cpu_ms))
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    shown_python = python.relative_to(REPO) if python.is_relative_to(REPO) else python
     rows = [
         f"| {name} | **{spread(walls[name], 'ms', 0)}** | {spread(cpus[name], 'ms', 0)} | "
         f"{spread(imports[name], 'ms', 0)} |"
@@ -628,7 +658,7 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
     return "\n".join([
         "## Cold start",
         "",
-        f"Interpreter: `{python}`, Python {python_version} (the template's runtime is python3.12; "
+        f"Interpreter: `{shown_python}`, Python {python_version} (the template's runtime is python3.12; "
         "`utils/cold_python.py` makes this virtualenv with exactly the distributions the functions' "
         "layers ship plus the runtime's boto3 stack, at the versions of the development virtualenv).",
         "",
@@ -638,6 +668,11 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
         "importable: the function's code, its layers' sources and only the distributions its layers' "
         "`requirements.txt` pull in plus the runtime's boto3 stack (`utils/lambda_packages.py`); anything "
         "else (e.g. `awscrt` outside the layers that ship it) raises ImportError as it would in Lambda. "
+        "Bytecode as deployed: Lambda's /var/task and /opt are read-only, so Python cannot write "
+        "`__pycache__` there and compiles every module it finds without bytecode at every cold start; the "
+        "child writes none and compiles from source every module of the function's code and layers for which "
+        "the layer's build ships no bytecode (`Layer.bytecode_modules`, `ships_all_bytecode`: the layers' "
+        "Makefiles; the runtime's own boto3 is taken as precompiled). "
         "**Ready** = wall time from spawning the child until it reports the handler module imported (what "
         "Lambda's Init Duration ends with: the runtime is then ready for the first event), interpreter "
         "start included; the child then exits with `os._exit(0)`, so interpreter teardown (finalising about "
@@ -649,6 +684,11 @@ def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
         "| function | ready (wall), median (min-max) | CPU until ready | import app (wall) |",
         "|---|---|---|---|",
         *rows,
+        f"\n`{FLOOR_ROW}`: a module that does what the issue handler's body needs from its libraries and "
+        "nothing of the CA's code (`import boto3`, the KMS and DynamoDB clients, cryptography's x509 and "
+        "key modules, one strict pydantic model, Powertools `Logger()`, `Metrics()`, "
+        "`Tracer(patch_modules=(\"botocore\",))`), with the issue function's package and environment: the "
+        "floor under the issue handler with these libraries.",
         *([f"\nBaseline: `{baseline}` (another checkout, e.g. `git archive main`), measured in the same "
            "rounds, by the same interpreter, under the same load."] if baseline is not None else []),
     ])
