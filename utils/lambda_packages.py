@@ -5,7 +5,9 @@ provides itself (boto3 and its dependencies).
 Used by the benchmark's ``--cold`` section (a fresh process may import only what the function
 ships, so a package installed in the development virtualenv but absent from the function's
 layers, such as ``awscrt`` outside the KeyValueStore sync function, stays unimportable there, as
-in Lambda) and by ``tests/test_packaging.py``.
+in Lambda) and by ``tests/test_packaging.py``. Also which modules a layer ships bytecode for (Lambda's
+/opt is read-only: the rest is compiled at every cold start), and ``--write-bytecode-list`` to rewrite
+``layers/ca/bytecode.txt``.
 """
 
 from __future__ import annotations
