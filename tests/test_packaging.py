@@ -3,19 +3,26 @@
 The layers come from template.yaml; what a built layer contains from its requirements.txt (see
 utils/lambda_packages.py). The sandbox imports from the development virtualenv, so the split is
 checked here: the lists are closed under their dependencies, awscrt is only in the KeyValueStore
-sync function's package, and every handler imports with nothing but its own package.
+sync function's package, every handler imports with nothing but its own package, and the CA layer
+ships bytecode for every module a function imports at cold start (Lambda's /opt is read-only).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 
 from utils.lambda_packages import (
+    PLACEHOLDER_ENV,
     REPO,
     RUNTIME_PROVIDED,
+    cold_start_modules,
     function_layers,
     import_script,
     needed_distributions,
@@ -25,29 +32,7 @@ from utils.sandbox.template import load_template
 
 TEMPLATE = load_template(REPO / "template.yaml")
 LAYERS = function_layers(TEMPLATE)
-ENV = {  # every setting a handler reads at cold start, with placeholder values
-    "AWS_REGION": "eu-west-1",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "CA_TABLE_NAME": "table",
-    "PUBLIC_BUCKET_NAME": "public",
-    "INTERNAL_BUCKET_NAME": "internal",
-    "ROOT_CA_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/root",
-    "ISSUING_CA_KEY_ID": "arn:aws:kms:eu-west-1:123456789012:key/issuing",
-    "MAX_LIFETIME_DAYS": "365",
-    "DEFAULT_LIFETIME_DAYS": "90",
-    "CRL_VALIDITY_HOURS": "24",
-    "ACM_ROTATION_WINDOW_DAYS": "30",
-    "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:topic",
-    "KVS_ARN": "arn:aws:cloudfront::123456789012:key-value-store/0123",
-    "EDGE_ROLE_NAME_PREFIX": "kmsca-dev-edge-",
-    "EVENT_SOURCE": "kmsca.test",
-    "OCSP_VALIDITY_MINUTES": "60",
-    "POWERTOOLS_SERVICE_NAME": "kmsca-test",
-    "POWERTOOLS_METRICS_NAMESPACE": "kmsca",
-    "PATH": "/usr/bin:/bin",
-}
+ENV = PLACEHOLDER_ENV
 
 
 def test_every_function_has_the_ca_layer() -> None:
@@ -89,3 +74,69 @@ def test_handler_imports_with_only_its_package(function: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     loaded_crt = result.stdout.strip().splitlines()[-2] == "True"
     assert loaded_crt is (function in ("SyncKvsFunction", "TargetsFunction"))
+
+
+CA_LAYER_FUNCTIONS = sorted(name for name, layers in LAYERS.items() if layers[0].logical_id == "CaLayer")
+
+
+def test_ca_layer_build_compiles_its_bytecode_list() -> None:
+    layer = LAYERS["IssueFunction"][0]
+    makefile = (layer.path / "Makefile").read_text(encoding="utf-8")
+    assert "$(PYTHON312) compile_bytecode.py \"$(ARTIFACTS_DIR)/python\" bytecode.txt" in makefile
+    assert "--no-compile" in makefile  # pip's bytecode would be for the build interpreter
+    assert "kmsca.issuance" in layer.bytecode_modules
+
+
+@pytest.mark.parametrize("function", CA_LAYER_FUNCTIONS)
+def test_bytecode_list_covers_cold_start_imports(function: str) -> None:
+    """A module missing from bytecode.txt is compiled at every cold start in Lambda: rewrite the
+    list with `python utils/lambda_packages.py --write-bytecode-list`."""
+    layer = LAYERS[function][0]
+    code_dir = REPO / TEMPLATE["Resources"][function]["Properties"]["CodeUri"]
+    tops = layer.top_level_modules(importlib.metadata.packages_distributions())
+    loaded = cold_start_modules(code_dir, LAYERS[function], "app", {**ENV, "LAMBDA_TASK_ROOT": str(code_dir)})
+    missing = {module for module in loaded if module.partition(".")[0] in tops} - layer.bytecode_modules
+    assert not missing, f"not in layers/ca/bytecode.txt: {sorted(missing)}"
+
+
+def _compile(target: Path, listing: Path) -> subprocess.CompletedProcess[str]:
+    script = REPO / "layers" / "ca" / "compile_bytecode.py"
+    return subprocess.run([sys.executable, str(script), str(target), str(listing)], capture_output=True, text=True)
+
+
+def test_compile_bytecode_writes_unchecked_hash_pyc(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("X = 1\n")
+    (package / "used.py").write_text("Y = 2\n")
+    (package / "unused.py").write_text("Z = 3\n")
+    listing = tmp_path / "bytecode.txt"
+    listing.write_text("# comment\npkg\npkg.used\n")
+    assert _compile(tmp_path, listing).returncode == 0
+    for name in ("__init__", "used"):
+        pyc = Path(importlib.util.cache_from_source(str(package / f"{name}.py")))
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags == 0b01, name  # hash-based (bit 0), not checked against the source (bit 1 clear)
+    assert not Path(importlib.util.cache_from_source(str(package / "unused.py"))).exists()
+
+
+def test_compile_bytecode_refuses_a_stale_list(tmp_path: Path) -> None:
+    listing = tmp_path / "bytecode.txt"
+    listing.write_text("gone.module\n")
+    result = _compile(tmp_path, listing)
+    assert result.returncode == 1
+    assert "gone.module" in result.stderr
+
+
+def test_bytecode_list_names_only_existing_modules() -> None:
+    """A stale entry would fail `sam build` (compile_bytecode.py refuses it): caught here first."""
+    layer = LAYERS["IssueFunction"][0]
+    roots = [layer.path, *{Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}]
+
+    def has_source(module: str) -> bool:
+        base = Path(*module.split("."))
+        return any((root / base / "__init__.py").is_file() or (root / base.with_suffix(".py")).is_file()
+                   for root in roots)
+
+    gone = sorted(module for module in layer.bytecode_modules if not has_source(module))
+    assert not gone, f"in layers/ca/bytecode.txt but not a Python source module: {gone}"

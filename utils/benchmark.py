@@ -10,7 +10,8 @@ Prints Markdown; ``--write docs/benchmark.md`` also stores it with the command.
                               [--issuances 200] [--rounds 5]
                               [--crl-sizes 1000,10000,100000] [--write docs/benchmark.md]
 
-cold: each handler imported in fresh interpreters, with only its own package importable, median of 7.
+cold: each handler imported in fresh CPython 3.12 processes (--cold-python), with only its own package importable,
+    spawn -> handler importable, median of 7.
 package: each function's code + layers, zipped and unzipped, from ``sam build`` (``./dev.sh sam``).
 issuance: AWS calls per issuance; handler time measured in the worker, and the invoke hop apart;
     interleaved rounds; the idempotent path against a table of realistic size, moto's cost removed.
@@ -29,7 +30,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -549,12 +549,51 @@ def kvs_section(count: int) -> str:
     ])
 
 
-def cold_section(runs: int, baseline: Path | None = None) -> str:
-    """Fresh-process cold start of every handler: ``python -c "import app"`` with the function's
-    environment and only what its package ships importable (see utils/lambda_packages.py)."""
-    from utils.lambda_packages import function_layers, import_script
+FLOOR_ROW = "libraries only (no kmsca)"
+# What the issue handler's module body needs from its libraries, and nothing of the CA's code.
+LIBRARY_FLOOR = """\
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    csr: StrictStr | None = Field(default=None, max_length=32768)
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer(patch_modules=("botocore",))
+kms = boto3.client("kms")
+dynamodb = boto3.client("dynamodb")
+"""
+
+
+def cold_section(runs: int, python: Path, baseline: Path | None = None) -> str:
+    """Fresh-process cold start of every handler, spawn -> handler module importable: ``python -c
+    "import app"`` with the function's environment and only what its package ships importable (see
+    utils/lambda_packages.py), run by ``python`` (CPython 3.12 as the template's runtime,
+    utils/cold_python.py makes it). The parent's clock stops when the child writes its READY line
+    after the import; the child then exits without interpreter teardown (``os._exit``), as a Lambda
+    process is never torn down on the request path.
+
+    Raises:
+        SystemExit: ``python`` does not exist.
+    """
+    import shutil
+    import tempfile
+
+    from utils.lambda_packages import READY, function_layers, import_script, interpreter_packages
     from utils.sandbox.template import load_template
 
+    if not python.exists():
+        raise SystemExit(f"cold section: no interpreter at {python}; make it with `python utils/cold_python.py` "
+                         "(CPython 3.12 with exactly the functions' packages) or pass --cold-python PATH")
+    packages = interpreter_packages(str(python))
+    python_version = subprocess.run([str(python), "-c", "import sys; print(sys.version.split()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
     layers = function_layers(load_template(REPO / "template.yaml"))
     with Sandbox(REPO, parameter_overrides={"LogLevel": "WARNING"}) as sandbox:
         functions = {name: function for name, function in sandbox.functions.items() if name in layers}
@@ -565,28 +604,52 @@ def cold_section(runs: int, baseline: Path | None = None) -> str:
         # As in Lambda: without LAMBDA_TASK_ROOT the X-Ray SDK's recorder makes a centralised sampler
         # with two X-Ray botocore clients at import (about 0.2 s of CPU here), which Lambda never does.
         env["LAMBDA_TASK_ROOT"] = str(function.spec.code_uri)
-        jobs[name] = (import_script(function.spec.code_uri, layers[name], function.spec.module), env)
+        script = import_script(function.spec.code_uri, layers[name], function.spec.module, packages=packages)
+        jobs[name] = (script, env)
+    # The floor: the issue function's libraries doing what its module body does, without kmsca.
+    floor_dir = Path(tempfile.mkdtemp(prefix="cold-floor-"))
+    (floor_dir / "app.py").write_text(LIBRARY_FLOOR, encoding="utf-8")
+    jobs[FLOOR_ROW] = (import_script(floor_dir, layers["IssueFunction"], "app", packages=packages),
+                       jobs["IssueFunction"][1])
+    old_layers = {}
     if baseline is not None:  # the same handlers from another checkout, in the same rounds
         old_layers = function_layers(load_template(baseline / "template.yaml"), repo=baseline)
         for name, function in functions.items():
             if name in old_layers:
                 code_dir = baseline / function.spec.code_uri.relative_to(REPO)
-                script = import_script(code_dir, old_layers[name], function.spec.module)
+                script = import_script(code_dir, old_layers[name], function.spec.module, packages=packages)
                 jobs[f"{name} (baseline)"] = (script, jobs[name][1])
+    # The build's bytecode for the layers' own sources (kmsca), for this interpreter: what a layer that
+    # ships bytecode holds (layers/ca/compile_bytecode.py); the children load it, compile the rest.
+    checkouts = [(REPO, layers)] + ([(baseline, old_layers)] if baseline is not None else [])
+    for _, checkout_layers in checkouts:
+        for layer in {layer.path: layer for used in checkout_layers.values() for layer in used}.values():
+            if layer.bytecode_modules:
+                subprocess.run([str(python), "-m", "compileall", "-q", str(layer.path)], check=True,
+                               capture_output=True)
     imports: dict[str, list[float]] = {name: [] for name in jobs}
     walls: dict[str, list[float]] = {name: [] for name in jobs}
     cpus: dict[str, list[float]] = {name: [] for name in jobs}
     for _ in range(runs):  # interleaved: one run of every handler, then the next round
         for name, (code, env) in jobs.items():
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True)
-            walls[name].append((time.perf_counter() - started) * 1000)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus[name].append((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000)
-            if out.returncode != 0:
-                raise RuntimeError(f"{name}: import failed\n{out.stderr}")
-            imports[name].append(float(out.stdout.strip().splitlines()[-1]))
+            with tempfile.TemporaryFile("w+") as errors:
+                started = time.perf_counter()
+                child = subprocess.Popen([str(python), "-c", code], cwd="/", env=env, stdout=subprocess.PIPE,
+                                         stderr=errors, text=True)
+                assert child.stdout is not None
+                ready = next((line for line in child.stdout if line.startswith(READY + " ")), None)
+                wall = (time.perf_counter() - started) * 1000
+                child.stdout.read()
+                child.wait()
+                if ready is None or child.returncode != 0:
+                    errors.seek(0)
+                    raise RuntimeError(f"{name}: import failed\n{errors.read()}")
+            _, import_ms, cpu_ms = ready.split()
+            walls[name].append(wall)
+            imports[name].append(float(import_ms))
+            cpus[name].append(float(cpu_ms))
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    shown_python = python.relative_to(REPO) if python.is_relative_to(REPO) else python
     rows = [
         f"| {name} | **{spread(walls[name], 'ms', 0)}** | {spread(cpus[name], 'ms', 0)} | "
         f"{spread(imports[name], 'ms', 0)} |"
@@ -595,21 +658,39 @@ def cold_section(runs: int, baseline: Path | None = None) -> str:
     return "\n".join([
         "## Cold start",
         "",
+        f"Interpreter: `{shown_python}`, Python {python_version} (the template's runtime is python3.12; "
+        "`utils/cold_python.py` makes this virtualenv with exactly the distributions the functions' "
+        "layers ship plus the runtime's boto3 stack, at the versions of the development virtualenv).",
+        "",
         f"Each handler imported in a fresh interpreter (`python -c \"import app\"`), {runs} rounds interleaved "
         "across handlers; the function's environment from the template, and `LAMBDA_TASK_ROOT` as Lambda sets "
         "it (so Powertools Tracer is on, as with `Tracing: Active`, and the X-Ray SDK uses its Lambda sampler); "
-        "importable: the function's code, its layers' sources and, from this "
-        "virtualenv, only the distributions its layers' `requirements.txt` pull in plus the runtime's "
-        "boto3 stack (`utils/lambda_packages.py`); anything else (e.g. `awscrt` outside the layers that "
-        "ship it) raises ImportError as it would in Lambda. Process = wall time of the whole child "
-        "(interpreter start included); CPU = the child's user + system time, which another process "
-        "competing for the cores inflates far less than wall time; import = the `import app` statement alone.",
+        "importable: the function's code, its layers' sources and only the distributions its layers' "
+        "`requirements.txt` pull in plus the runtime's boto3 stack (`utils/lambda_packages.py`); anything "
+        "else (e.g. `awscrt` outside the layers that ship it) raises ImportError as it would in Lambda. "
+        "Bytecode as deployed: Lambda's /var/task and /opt are read-only, so Python cannot write "
+        "`__pycache__` there and compiles every module it finds without bytecode at every cold start; the "
+        "child writes none and compiles from source every module of the function's code and layers for which "
+        "the layer's build ships no bytecode (`Layer.bytecode_modules`, `ships_all_bytecode`: the layers' "
+        "Makefiles; the runtime's own boto3 is taken as precompiled). "
+        "**Ready** = wall time from spawning the child until it reports the handler module imported (what "
+        "Lambda's Init Duration ends with: the runtime is then ready for the first event), interpreter "
+        "start included; the child then exits with `os._exit(0)`, so interpreter teardown (finalising about "
+        "1,000 modules, about 0.1 s), which a Lambda process never does on the request path, is not counted. "
+        "CPU = the child's own user + system time at that same point (`getrusage(RUSAGE_SELF)`), which another "
+        "process competing for the cores inflates far less than wall time; import = the `import app` "
+        "statement alone (wall).",
         "",
-        "| function | process wall, median (min-max) | process CPU | import app (wall) |",
+        "| function | ready (wall), median (min-max) | CPU until ready | import app (wall) |",
         "|---|---|---|---|",
         *rows,
+        f"\n`{FLOOR_ROW}`: a module that does what the issue handler's body needs from its libraries and "
+        "nothing of the CA's code (`import boto3`, the KMS and DynamoDB clients, cryptography's x509 and "
+        "key modules, one strict pydantic model, Powertools `Logger()`, `Metrics()`, "
+        "`Tracer(patch_modules=(\"botocore\",))`), with the issue function's package and environment: the "
+        "floor under the issue handler with these libraries.",
         *([f"\nBaseline: `{baseline}` (another checkout, e.g. `git archive main`), measured in the same "
-           "rounds under the same load."] if baseline is not None else []),
+           "rounds, by the same interpreter, under the same load."] if baseline is not None else []),
     ])
 
 
@@ -695,6 +776,9 @@ def main() -> int:
     parser.add_argument("--crl-runs", type=int, default=3, help="timed publications per CRL size (default 3)")
     parser.add_argument("--kvs-keys", type=int, default=10000, help="revoked serials for the KVS sync run")
     parser.add_argument("--cold-runs", type=int, default=7, help="fresh processes per handler (default 7)")
+    parser.add_argument("--cold-python", type=Path, default=REPO / ".venv-bench312" / "bin" / "python",
+                        help="interpreter for the cold section: CPython 3.12 with the functions' packages "
+                             "(default .venv-bench312, made by utils/cold_python.py)")
     parser.add_argument("--cold-baseline", type=Path,
                         help="also time the handlers of this checkout (before/after in the same rounds)")
     parser.add_argument("--build-dir", type=Path, default=REPO / ".aws-sam" / "build",
@@ -716,7 +800,7 @@ def main() -> int:
     if "package" in sections:
         parts.append(package_section(args.build_dir))
     if "cold" in sections:
-        parts.append(cold_section(args.cold_runs, args.cold_baseline))
+        parts.append(cold_section(args.cold_runs, args.cold_python, args.cold_baseline))
     if "issuance" in sections:
         parts.append(issuance_section(args.issuances, args.rounds, args.table_items))
     if "crl" in sections:
