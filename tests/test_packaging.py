@@ -13,7 +13,6 @@ import importlib.metadata
 import importlib.util
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -82,7 +81,7 @@ CA_LAYER_FUNCTIONS = sorted(name for name, layers in LAYERS.items() if layers[0]
 def test_ca_layer_build_compiles_its_bytecode_list() -> None:
     layer = LAYERS["IssueFunction"][0]
     makefile = (layer.path / "Makefile").read_text(encoding="utf-8")
-    assert "$(PYTHON312) compile_bytecode.py \"$(ARTIFACTS_DIR)/python\" bytecode.txt" in makefile
+    assert "$(PYTHON312) compile_bytecode.py \"$(ARTIFACTS_DIR)/python\" bytecode.txt kmsca" in makefile
     assert "--no-compile" in makefile  # pip's bytecode would be for the build interpreter
     assert "kmsca.issuance" in layer.bytecode_modules
 
@@ -99,9 +98,10 @@ def test_bytecode_list_covers_cold_start_imports(function: str) -> None:
     assert not missing, f"not in layers/ca/bytecode.txt: {sorted(missing)}"
 
 
-def _compile(target: Path, listing: Path) -> subprocess.CompletedProcess[str]:
+def _compile(target: Path, listing: Path, *packages: str) -> subprocess.CompletedProcess[str]:
     script = REPO / "layers" / "ca" / "compile_bytecode.py"
-    return subprocess.run([sys.executable, str(script), str(target), str(listing)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(script), str(target), str(listing), *packages],
+                          capture_output=True, text=True)
 
 
 def test_compile_bytecode_writes_unchecked_hash_pyc(tmp_path: Path) -> None:
@@ -120,6 +120,19 @@ def test_compile_bytecode_writes_unchecked_hash_pyc(tmp_path: Path) -> None:
     assert not Path(importlib.util.cache_from_source(str(package / "unused.py"))).exists()
 
 
+def test_compile_bytecode_compiles_named_packages_whole(tmp_path: Path) -> None:
+    """The layer's own package (kmsca) is compiled whole: a new module needs no bytecode.txt entry."""
+    own = tmp_path / "own"
+    (own / "sub").mkdir(parents=True)
+    for source in (own / "__init__.py", own / "new.py", own / "sub" / "__init__.py", own / "sub" / "deep.py"):
+        source.write_text("V = 1\n")
+    listing = tmp_path / "bytecode.txt"
+    listing.write_text("")
+    assert _compile(tmp_path, listing, "own").returncode == 0
+    for source in own.rglob("*.py"):
+        assert Path(importlib.util.cache_from_source(str(source))).exists(), source
+
+
 def test_compile_bytecode_refuses_a_stale_list(tmp_path: Path) -> None:
     listing = tmp_path / "bytecode.txt"
     listing.write_text("gone.module\n")
@@ -131,7 +144,7 @@ def test_compile_bytecode_refuses_a_stale_list(tmp_path: Path) -> None:
 def test_bytecode_list_names_only_existing_modules() -> None:
     """A stale entry would fail `sam build` (compile_bytecode.py refuses it): caught here first."""
     layer = LAYERS["IssueFunction"][0]
-    roots = [layer.path, *{Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}]
+    roots = [layer.path, *(Path(entry) for entry in sys.path if entry and Path(entry).is_dir())]
 
     def has_source(module: str) -> bool:
         base = Path(*module.split("."))

@@ -109,7 +109,18 @@ class Layer:
         if "bytecode.txt" not in self.makefile or not listing.exists():
             return frozenset()
         lines = (line.strip() for line in listing.read_text(encoding="utf-8").splitlines())
-        return frozenset(line for line in lines if line and not line.startswith("#"))
+        return frozenset(line for line in lines if line and not line.startswith("#")) | self.own_modules
+
+    @property
+    def own_modules(self) -> frozenset[str]:
+        """Every module of the layer's own source packages (``kmsca``), which the build compiles
+        whole (``compile_bytecode.py ... kmsca``)."""
+        modules = set()
+        for package in (entry for entry in self.path.iterdir() if (entry / "__init__.py").is_file()):
+            for source in package.rglob("*.py"):
+                parts = source.relative_to(self.path).with_suffix("").parts
+                modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        return frozenset(modules)
 
     def top_level_modules(self, packages: Mapping[str, list[str]]) -> set[str]:
         """Top-level modules the built layer holds: its distributions' (``packages``: module ->
@@ -285,9 +296,8 @@ def cold_start_modules(code_dir: Path, layers: Iterable[Layer], module: str, env
 
 
 def bytecode_list(layer_id: str, template: Mapping[str, Any], python: str = sys.executable) -> list[str]:
-    """The layer's ``bytecode.txt``, sorted: every module of the layer's own sources (``kmsca``: small,
-    and some are imported on a first request only) and the modules of its distributions that some
-    function using it imports at cold start (a fresh ``import app`` in ``python`` with
+    """The layer's ``bytecode.txt``, sorted: the modules of its distributions that some function
+    using it imports at cold start (the layer's own ``kmsca`` is compiled whole, not listed) (a fresh ``import app`` in ``python`` with
     :data:`PLACEHOLDER_ENV`)."""
     layers = function_layers(template)
     packages = metadata.packages_distributions() if python == sys.executable else interpreter_packages(python)
@@ -301,10 +311,7 @@ def bytecode_list(layer_id: str, template: Mapping[str, Any], python: str = sys.
         tops = layer.top_level_modules(packages)
         modules |= {module for module in cold_start_modules(code_dir, used, "app", env, python)
                     if module.partition(".")[0] in tops}
-        for package in (entry for entry in layer.path.iterdir() if (entry / "__init__.py").is_file()):
-            for source in package.rglob("*.py"):
-                parts = source.relative_to(layer.path).with_suffix("").parts
-                modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+        modules -= layer.own_modules  # compiled whole by the build (compile_bytecode.py ... kmsca)
     return sorted(modules)
 
 
@@ -325,8 +332,8 @@ def main() -> int:
         parser.error("nothing to do (--write-bytecode-list)")
     listing = REPO / "layers" / "ca" / "bytecode.txt"
     modules = bytecode_list("CaLayer", load_template(REPO / "template.yaml"), args.python)
-    header = ("# Modules of the CA layer shipped as CPython 3.12 bytecode (Makefile, compile_bytecode.py): all of\n"
-              "# kmsca, and those of its distributions the functions import at cold start. Written by\n"
+    header = ("# Modules of the CA layer's distributions shipped as CPython 3.12 bytecode (Makefile,\n"
+              "# compile_bytecode.py; kmsca is compiled whole): those the functions import at cold start. Written by\n"
               "# `python utils/lambda_packages.py --write-bytecode-list`; tests/test_packaging.py checks that it\n"
               "# covers every function's cold-start imports.\n")
     listing.write_text(header + "".join(f"{module}\n" for module in modules), encoding="utf-8")

@@ -3,7 +3,10 @@
 
 Run by the Makefile with the runtime's interpreter (python3.12) at ``sam build``:
 
-    python3.12 compile_bytecode.py TARGET_DIR bytecode.txt
+    python3.12 compile_bytecode.py TARGET_DIR bytecode.txt [PACKAGE ...]
+
+Every module of each ``PACKAGE`` (a directory under ``TARGET_DIR``: the layer's own ``kmsca``) is
+compiled too, so a new module of the CA core needs no entry in the list.
 
 The layer is read-only in Lambda, so a module without bytecode there is compiled at every cold
 start; the list holds the modules the functions import at cold start (tests/test_packaging.py
@@ -31,9 +34,20 @@ def source_of(target: Path, module: str) -> Path | None:
     return None
 
 
-def main(target: Path, listing: Path) -> int:
+def package_modules(target: Path, package: str) -> list[str]:
+    """Dotted names of every ``.py`` module of the package directory ``target/package``."""
+    names = []
+    for source in sorted((target / package).rglob("*.py")):
+        parts = source.relative_to(target).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def main(target: Path, listing: Path, packages: list[str]) -> int:
     modules = [line.strip() for line in listing.read_text(encoding="utf-8").splitlines()
                if line.strip() and not line.startswith("#")]
+    for package in packages:
+        modules.extend(package_modules(target, package))
     missing = []
     for module in modules:
         source = source_of(target, module)
@@ -49,4 +63,4 @@ def main(target: Path, listing: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:]))
