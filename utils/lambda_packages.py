@@ -297,8 +297,8 @@ def cold_start_modules(code_dir: Path, layers: Iterable[Layer], module: str, env
 
 def bytecode_list(layer_id: str, template: Mapping[str, Any], python: str = sys.executable) -> list[str]:
     """The layer's ``bytecode.txt``, sorted: the modules of its distributions that some function
-    using it imports at cold start (the layer's own ``kmsca`` is compiled whole, not listed) (a fresh ``import app`` in ``python`` with
-    :data:`PLACEHOLDER_ENV`)."""
+    using it imports at cold start (a fresh ``import app`` in ``python`` with :data:`PLACEHOLDER_ENV`);
+    the layer's own ``kmsca`` is compiled whole, not listed."""
     layers = function_layers(template)
     packages = metadata.packages_distributions() if python == sys.executable else interpreter_packages(python)
     modules: set[str] = set()
