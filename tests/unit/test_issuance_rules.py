@@ -25,7 +25,7 @@ from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest
 from kmsca.records import STATUS_ISSUED, serial_to_hex
 
-from tests.conftest import csr_pem, make_csr
+from tests.support.csr import csr_pem, make_csr
 from tests.support.local_ca import BASE_URL, LocalHierarchy, local_hierarchy
 from tests.support.memory_store import MemoryStore
 from tests.support.records import NOW
