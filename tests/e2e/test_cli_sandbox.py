@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests.support.wait import wait_until
 from utils import certcli, demo
 from utils.demo.steps import cloudfront as cloudfront_steps
 
@@ -240,10 +240,10 @@ def test_a_second_cloudfront_origin_certificate_for_a_name_needs_allow_second(
     arn = json.loads(first.stdout)["acm_certificate_arn"]
     # The inventory reads an index, eventually consistent (the sandbox lags it, --gsi-lag): the check
     # sees the first certificate once certs.py list does.
-    deadline = time.monotonic() + 30
-    while arn not in cli("certs.py", "list", "--json", "--name", "twice", env=sandbox_env, cwd=tmp_path).stdout:
-        assert time.monotonic() < deadline, "the inventory never listed the first certificate"
-        time.sleep(0.5)
+    wait_until(
+        lambda: arn in cli("certs.py", "list", "--json", "--name", "twice", env=sandbox_env, cwd=tmp_path).stdout,
+        timeout=30, what="the first certificate in the inventory", interval=0.2,
+    )
     second = cli("cloudfront-origin-cert.py", "twice.example.com", env=sandbox_env, cwd=tmp_path)
     assert second.returncode == 2
     assert second.stderr.startswith(
@@ -312,14 +312,14 @@ def test_revoked_serial_reaches_the_keyvaluestore(
 
     runner = demo.Demo(out_dir=tmp_path, work=tmp_path, sandbox=sandbox)
     kvs, arn = runner.kvs_client(), sandbox.state["outputs"]["RevokedSerialsStoreArn"]
-    deadline = time.monotonic() + 15
-    while True:
+
+    def stored() -> str | None:
         try:
-            value = kvs.get_key(KvsARN=arn, Key=serial)["Value"]
-            break
+            return str(kvs.get_key(KvsARN=arn, Key=serial)["Value"])
         except kvs.exceptions.ResourceNotFoundException:
-            assert time.monotonic() < deadline, f"{serial} not in the KeyValueStore after 15 s"
-            time.sleep(0.2)
+            return None
+
+    value = wait_until(stored, timeout=15, what=f"{serial} in the KeyValueStore")
     assert value == f"{revoked_at} keyCompromise"
     assert serial in cloudfront_steps.kvs_items(kvs, arn)
 

@@ -11,7 +11,6 @@ they run on AWS.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from kmsca.serial import serial_to_hex
 
 from tests.support.csr import csr_pem, make_csr
+from tests.support.wait import wait_until
 from utils.certcli.function_url import call_function_url
 from utils.sandbox.server import FunctionError, Sandbox
 
@@ -83,11 +83,28 @@ def invoke_as_operator(sandbox: Sandbox, logical_id: str, payload: dict[str, Any
     return dict(body)
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {seconds:.0f} s"
-        time.sleep(0.1)
+def indexes_caught_up(sandbox: Sandbox) -> bool:
+    """Every global secondary index of the CA table shows the table's items as they are now (the
+    sandbox lags them by INDEX_LAG; the scheduled jobs read them): compared on the table key, the
+    index keys and the projected attributes."""
+    dynamodb, table = sandbox.client("dynamodb"), sandbox.outputs["CaTableName"]
+
+    def scan(**kwargs: Any) -> list[dict[str, Any]]:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=table, **kwargs)
+        return [item for page in pages for item in page["Items"]]
+
+    items = scan()
+    for index in dynamodb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]:
+        keys = [key["AttributeName"] for key in index["KeySchema"]]
+        attributes = ["pk", *keys, *index["Projection"].get("NonKeyAttributes", [])]
+
+        def projected(item: dict[str, Any], attributes: list[str] = attributes) -> str:
+            return json.dumps({name: item[name] for name in attributes if name in item}, sort_keys=True)
+
+        expected = sorted(projected(item) for item in items if all(key in item for key in keys))
+        if sorted(projected(item) for item in scan(IndexName=index["IndexName"])) != expected:
+            return False
+    return True
 
 
 def error_code(call: Callable[[], Any]) -> str:
@@ -137,15 +154,17 @@ def test_revocation_reaches_the_crl_and_the_key_value_store_through_lagging_inde
     revoked = invoke_as_operator(sandbox, "RevokeFunction", {"serial_number": serial, "reason": "keyCompromise"})
     assert revoked["already_revoked"] is False
     # the stream-triggered CRL lists the revocation although RevokedByCa lags by INDEX_LAG
-    wait_for(lambda: serial in crl_serials(sandbox, "issuing.crl"), "the issuing CRL lists the revocation")
+    wait_until(
+        lambda: serial in crl_serials(sandbox, "issuing.crl"), timeout=20, what="the issuing CRL lists the revocation"
+    )
     store = sandbox.outputs["RevokedSerialsStoreArn"]
-    wait_for(lambda: serial in sandbox.kvs.items(store), "the KeyValueStore has the serial")
+    wait_until(lambda: serial in sandbox.kvs.items(store), timeout=20, what="the KeyValueStore has the serial")
 
 
 def test_scheduled_crl_publication_and_reconcile_run_with_their_roles(
     sandbox: Sandbox, issued: dict[str, dict[str, Any]]
 ) -> None:
-    time.sleep(INDEX_LAG)
+    wait_until(lambda: indexes_caught_up(sandbox), timeout=20, what="the table's indexes caught up")
     sandbox.trigger_schedule("PublishCrlFunction").raise_for_error()
     assert issued["client"]["serial_number"] in crl_serials(sandbox, "issuing.crl")
     sandbox.trigger_schedule("SyncKvsFunction").raise_for_error()
@@ -154,7 +173,7 @@ def test_scheduled_crl_publication_and_reconcile_run_with_their_roles(
 
 def test_rotation_reimports_into_the_same_arn(sandbox: Sandbox, issued: dict[str, dict[str, Any]]) -> None:
     arn = issued["origin"]["acm_certificate_arn"]
-    time.sleep(INDEX_LAG)
+    wait_until(lambda: indexes_caught_up(sandbox), timeout=20, what="the table's indexes caught up")
     sandbox.trigger_schedule("RotateAcmFunction").raise_for_error()
     acm = sandbox.client("acm", "us-east-1")
     served = x509.load_pem_x509_certificate(acm.get_certificate(CertificateArn=arn)["Certificate"].encode())

@@ -6,8 +6,7 @@ ACM us-east-1, not the CA account's."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.csr import csr_pem, make_csr
+from tests.support.wait import wait_until
 from utils.sandbox.runtime import FunctionError
 from utils.sandbox.server import Sandbox
 
@@ -23,14 +23,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 WORKLOAD = "222222222222"
 EXTERNAL_ID = "workload-external-id-0123456789"
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +71,10 @@ def test_a_revocation_reaches_the_workload_accounts_store(sandbox: Sandbox, edge
     serial = issued["serial_number"]
     sandbox.invoke("RevokeFunction", {"serial_number": serial, "reason": "keyCompromise"})
     workload_store, local_store = edge["RevokedSerialsStoreArn"], sandbox.outputs["RevokedSerialsStoreArn"]
-    wait_for(lambda: serial in sandbox.kvs.items(workload_store), "the serial in the workload account's store")
-    wait_for(lambda: serial in sandbox.kvs.items(local_store), "the serial in the CA account's own store")
+    wait_until(
+        lambda: serial in sandbox.kvs.items(workload_store), timeout=20, what="the serial in the workload account's store"
+    )
+    wait_until(lambda: serial in sandbox.kvs.items(local_store), timeout=20, what="the serial in the CA account's own store")
     report = sandbox.trigger_schedule("SyncKvsFunction", "Reconcile").raise_for_error()
     assert report["failed"] == {} and set(report["targets"]) == {"local", "workload"}
 

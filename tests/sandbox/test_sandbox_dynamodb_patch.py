@@ -4,7 +4,6 @@ global secondary indexes are eventually consistent, as DynamoDB's are."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.support.aws import create_ca_table
+from tests.support.wait import wait_until
 from utils.sandbox.dynamodb_patch import (
     get_gsi_lag,
     gsi_lag,
@@ -81,25 +81,24 @@ def test_a_put_is_not_in_the_gsi_until_the_lag_has_passed(table: Any) -> None:
     assert revoked_by_ca(table) == []
     scanned = table.scan(TableName="ca", IndexName="RevokedByCa")["Items"]
     assert scanned == []
-    time.sleep(LAG + 0.05)
-    assert revoked_by_ca(table) == ["CERT#01"]
+    assert wait_until(lambda: revoked_by_ca(table), timeout=LAG + 10, what="the put in the GSI") == ["CERT#01"]
 
 
 def test_an_update_that_adds_the_sparse_index_key_is_not_visible_at_once(table: Any) -> None:
-    table.put_item(TableName="ca", Item={"pk": {"S": "CERT#02"}, "not_after": {"S": NOT_AFTER}})
-    time.sleep(LAG + 0.05)
+    with gsi_lag(0):  # an item the GSIs have seen (written without a lag: no waiting)
+        table.put_item(TableName="ca", Item={"pk": {"S": "CERT#02"}, "not_after": {"S": NOT_AFTER}})
     table.update_item(
         TableName="ca", Key={"pk": {"S": "CERT#02"}}, UpdateExpression="SET revoked_ca = :ca",
         ExpressionAttributeValues={":ca": {"S": "issuing"}},
     )
     assert revoked_by_ca(table) == []
-    time.sleep(LAG + 0.05)
-    assert revoked_by_ca(table) == ["CERT#02"]
+    assert wait_until(lambda: revoked_by_ca(table), timeout=LAG + 10, what="the update in the GSI") == ["CERT#02"]
 
 
 def test_the_gsi_shows_the_previous_image_during_the_lag(table: Any) -> None:
-    put_revoked(table, "CERT#03", "keyCompromise")
-    time.sleep(LAG + 0.05)
+    with gsi_lag(0):  # an image the GSIs have seen (written without a lag: no waiting)
+        put_revoked(table, "CERT#03", "keyCompromise")
+    assert revoked_by_ca(table) == ["CERT#03"]
     put_revoked(table, "CERT#03", "superseded")
     table.delete_item(TableName="ca", Key={"pk": {"S": "CERT#03"}})
     items = table.query(
@@ -107,8 +106,7 @@ def test_the_gsi_shows_the_previous_image_during_the_lag(table: Any) -> None:
         ExpressionAttributeValues={":ca": {"S": "issuing"}},
     )["Items"]
     assert [item["crl_entry"]["S"] for item in items] == ["keyCompromise"]  # deleted, still indexed
-    time.sleep(LAG + 0.05)
-    assert revoked_by_ca(table) == []
+    wait_until(lambda: revoked_by_ca(table) == [], timeout=LAG + 10, what="the delete in the GSI")
 
 
 def test_base_table_reads_see_a_write_at_once(table: Any) -> None:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.wait import holds_for, wait_stable, wait_until
 from utils.sandbox.events import (
     DynamoDbStreamSource,
     FilterError,
@@ -57,16 +57,6 @@ def record(event_name: str, new: dict[str, Any] | None, old: dict[str, Any] | No
     if old is not None:
         dynamodb["OldImage"] = old
     return {"eventName": event_name, "eventSource": "aws:dynamodb", "dynamodb": dynamodb}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout} s")
 
 
 # -- filters, record shape, schedules ---------------------------------------------------------------
@@ -378,8 +368,8 @@ def test_matching_records_are_delivered_once(flaky: FlakyProject, flaky_sandbox:
     source = stream_source(flaky_sandbox, "FlakyFunction.Changes")
     delivered = source.delivered
     put(flaky_sandbox, "ok-1", kind="flaky")
-    wait_for(lambda: ["ok-1"] in flaky.batches(), what="delivery of ok-1")
-    wait_for(lambda: source.delivered == delivered + 1, what="delivered count")
+    wait_until(lambda: ["ok-1"] in flaky.batches(), what="delivery of ok-1")
+    wait_until(lambda: source.delivered == delivered + 1, what="delivered count")
     (entry,) = [e for e in flaky.entries() if e.get("keys") == ["ok-1"]]
     (received,) = entry["records"]
     assert received["eventName"] == "INSERT"
@@ -399,11 +389,11 @@ def test_non_matching_records_are_filtered_out(flaky: FlakyProject, flaky_sandbo
     flaky_sandbox.client("dynamodb").delete_item(
         TableName=flaky_sandbox.physical["Table"].ref, Key={"pk": {"S": "other-1"}}
     )
-    wait_for(lambda: source.filtered_out >= seen + 3, what="three filtered records")
+    wait_until(lambda: source.filtered_out >= seen + 3, what="three filtered records")
     flaky_sandbox.client("dynamodb").delete_item(
         TableName=flaky_sandbox.physical["Table"].ref, Key={"pk": {"S": "gone-1"}}
     )  # matches the second filter (REMOVE of gone-*)
-    wait_for(lambda: ["gone-1"] in flaky.batches(), what="the REMOVE of gone-1")
+    wait_until(lambda: ["gone-1"] in flaky.batches(), what="the REMOVE of gone-1")
     assert all("other-1" not in keys for keys in flaky.batches())
 
 
@@ -412,12 +402,12 @@ def test_failed_batches_are_retried_then_skipped(flaky: FlakyProject, flaky_sand
     source = stream_source(flaky_sandbox, "FlakyFunction.Changes")
     failed = source.failed
     put(flaky_sandbox, "once-1", kind="flaky", fail="once")
-    wait_for(lambda: flaky.batches().count(["once-1"]) == 2, what="one retry of once-1")
+    wait_until(lambda: flaky.batches().count(["once-1"]) == 2, what="one retry of once-1")
     put(flaky_sandbox, "always-1", kind="flaky", fail="always")
-    wait_for(lambda: source.failed == failed + 1, timeout=20, what="always-1 given up")
+    wait_until(lambda: source.failed == failed + 1, timeout=20, what="always-1 given up")
     assert flaky.batches().count(["always-1"]) == 3  # MaximumRetryAttempts: 2
     put(flaky_sandbox, "after-1", kind="flaky")  # the poller moved on
-    wait_for(lambda: ["after-1"] in flaky.batches(), what="delivery after a skipped batch")
+    wait_until(lambda: ["after-1"] in flaky.batches(), what="delivery after a skipped batch")
     assert flaky.batches().count(["once-1"]) == 2
 
 
@@ -433,7 +423,7 @@ def test_a_poison_record_is_bisected_out_and_described_to_the_failure_queue(
         RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": k}, "kind": {"S": "bisect"}}}} for k in keys]}
     )
     source = stream_source(flaky_sandbox, "PoisonFunction.Poison")
-    wait_for(lambda: source.sent_on_failure == 1, timeout=30, what="the poison record sent to the failure queue")
+    wait_until(lambda: source.sent_on_failure == 1, timeout=30, what="the poison record sent to the failure queue")
     delivered = {k for entry in flaky.entries() for k in entry.get("poison_batch", []) if not k.startswith("poison")}
     batches = [entry["poison_batch"] for entry in flaky.entries() if "poison_batch" in entry]
     assert ["poison-c"] in batches  # bisected down to the record alone
@@ -459,7 +449,7 @@ def test_batches_hold_at_most_batch_size_records(flaky: FlakyProject, flaky_sand
     def many() -> list[list[str]]:
         return [b for b in flaky.batches() if b and b[0].startswith("many-")]
 
-    wait_for(lambda: sum(len(b) for b in many()) == 5, what="five records")
+    wait_until(lambda: sum(len(b) for b in many()) == 5, what="five records")
     assert max(len(b) for b in many()) <= 2
     assert sorted(k for b in many() for k in b) == [f"many-{i}" for i in range(5)]
 
@@ -543,7 +533,7 @@ def test_run_schedules_and_clean_stop(flaky: FlakyProject, flaky_sandbox: Sandbo
     # the first sandbox still works, with the same emulator installed
     assert installed_kvs_emulator() is flaky_sandbox.kvs
     put(flaky_sandbox, "still-1", kind="flaky")
-    wait_for(lambda: ["still-1"] in flaky.batches(), what="delivery after the second sandbox stopped")
+    wait_until(lambda: ["still-1"] in flaky.batches(), what="delivery after the second sandbox stopped")
 
 
 # -- the real template, end to end -----------------------------------------------------------------
@@ -583,25 +573,30 @@ def deliveries(sandbox: Sandbox) -> dict[str, int]:
     }
 
 
+def quiet_period(sandbox: Sandbox) -> float:
+    """Seconds within which a stream record is handed to its function if it ever is: the longest
+    batching window of the sandbox's stream sources plus one poll."""
+    sources = [s for s in sandbox.event_sources.values() if isinstance(s, DynamoDbStreamSource)]
+    return max(s.window + s.poll_interval for s in sources)
+
+
 @pytest.mark.e2e
 def test_a_revocation_reaches_the_crl_and_the_kvs_through_the_stream(ca: Sandbox) -> None:
     serial = ca.invoke("IssueFunction", {"csr": make_csr("to-revoke")})["serial_number"]
     kvs_arn = ca.outputs["RevokedSerialsStoreArn"]
-    started = time.monotonic()
     ca.invoke("RevokeFunction", {"serial_number": serial, "reason": "keyCompromise"})
 
     def published() -> x509.RevokedCertificate | None:
         return issuing_crl(ca).get_revoked_certificate_by_serial_number(int(serial, 16))
 
-    entry = wait_for(published, timeout=15, what="the serial in issuing.crl")
-    value = wait_for(lambda: ca.kvs.items(kvs_arn).get(serial), timeout=15, what="the serial in the KVS")
-    elapsed = time.monotonic() - started
-    assert elapsed < 10
+    # through the stream within seconds (not on a later schedule)
+    entry = wait_until(published, timeout=10, what="the serial in issuing.crl")
+    value = wait_until(lambda: ca.kvs.items(kvs_arn).get(serial), timeout=10, what="the serial in the KVS")
     assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
     assert value.endswith(" keyCompromise")
     assert ca.kvs.last_authorization is not None and ca.kvs.last_authorization.startswith("AWS4-ECDSA-P256-SHA256")
     # a delivery counts once the invocation has returned, a moment after its writes are visible
-    wait_for(lambda: min(deliveries(ca).values()) >= 1, timeout=15, what="both stream deliveries counted")
+    wait_until(lambda: min(deliveries(ca).values()) >= 1, timeout=15, what="both stream deliveries counted")
     counts = deliveries(ca)
     assert counts["PublishCrlFunction.Revocations"] >= 1
     assert counts["SyncKvsFunction.Revocations"] >= 1
@@ -611,8 +606,8 @@ def test_a_revocation_reaches_the_crl_and_the_kvs_through_the_stream(ca: Sandbox
 def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
     """An issuance reaches only the CRL function (for its Certificate Issued event; no CRL), an
     unrelated item reaches nobody."""
-    time.sleep(1.5)  # let deliveries of earlier tests finish
-    before = deliveries(ca)
+    # let deliveries of earlier tests finish: no new one for longer than a batching window and a poll
+    before = wait_stable(lambda: deliveries(ca), quiet=quiet_period(ca), what="deliveries of earlier tests")
     filtered = {
         name: source.filtered_out
         for name, source in ca.event_sources.items()
@@ -628,13 +623,15 @@ def test_changes_that_are_not_revocations_trigger_nothing(ca: Sandbox) -> None:
     seen = {"PublishCrlFunction.Revocations": 1, "SyncKvsFunction.Revocations": 2}
     for name, source in ca.event_sources.items():
         if isinstance(source, DynamoDbStreamSource):
-            wait_for(lambda s=source, n=name: s.filtered_out >= filtered[n] + seen[n], what=f"{name} saw the changes")
-    wait_for(
+            wait_until(lambda s=source, n=name: s.filtered_out >= filtered[n] + seen[n], what=f"{name} saw the changes")
+    wait_until(
         lambda: deliveries(ca)["PublishCrlFunction.Revocations"] > before["PublishCrlFunction.Revocations"],
         what="the issuance delivered to the CRL function",
     )
-    time.sleep(1.2)  # longer than the batching window
-    assert deliveries(ca)["SyncKvsFunction.Revocations"] == before["SyncKvsFunction.Revocations"]
+    holds_for(  # for longer than the batching window and a poll: the issuance is not delivered
+        lambda: deliveries(ca)["SyncKvsFunction.Revocations"] == before["SyncKvsFunction.Revocations"],
+        seconds=quiet_period(ca), what="no delivery to the KeyValueStore sync",
+    )
     assert ca.kvs.etag(ca.outputs["RevokedSerialsStoreArn"]) == kvs_etag
     assert crl_number(issuing_crl(ca)) == number
 
@@ -667,9 +664,9 @@ def test_issued_and_revoked_events_reach_eventbridge(ca: Sandbox) -> None:
         return [e["detail-type"] for e in read() if e["detail"]["serial_number"] == serial]
 
     serial = ca.invoke("IssueFunction", {"csr": make_csr("evented")})["serial_number"]
-    wait_for(lambda: of(serial) == ["Certificate Issued"], what="the Certificate Issued event")
+    wait_until(lambda: of(serial) == ["Certificate Issued"], what="the Certificate Issued event")
     ca.invoke("RevokeFunction", {"serial_number": serial, "reason": "affiliationChanged"})
-    wait_for(lambda: of(serial) == ["Certificate Issued", "Certificate Revoked"], what="the Certificate Revoked event")
+    wait_until(lambda: of(serial) == ["Certificate Issued", "Certificate Revoked"], what="the Certificate Revoked event")
     (revoked,) = [e for e in read() if e["detail-type"] == "Certificate Revoked"]
     assert revoked["detail"]["revocation_reason"] == "affiliationChanged"
 
@@ -726,7 +723,7 @@ def test_acm_us_east_1_import_and_rotation_in_place(ca: Sandbox) -> None:
     report = ca.trigger_schedule("RotateAcmFunction").raise_for_error()  # 10 days < the 30-day window
     (rotated,) = [r for r in report["rotated"] if r["acm_certificate_arn"] == arn]
     # the rotation function's role may put its event (IAM enforced), and it reaches a subscriber
-    event = wait_for(
+    event = wait_until(
         lambda: next((e for e in read() if e["detail"]["acm_certificate_arn"] == arn), None), what="Certificate Rotated"
     )
     assert event["detail-type"] == "Certificate Rotated"
@@ -738,7 +735,7 @@ def test_acm_us_east_1_import_and_rotation_in_place(ca: Sandbox) -> None:
     assert tags["kmsca:serial-number"] == rotated["new_serial_number"]
     # the superseded certificate is revoked: the stream carries it to the KVS
     kvs_arn = ca.outputs["RevokedSerialsStoreArn"]
-    value = wait_for(lambda: ca.kvs.items(kvs_arn).get(issued["serial_number"]), what="superseded serial in the KVS")
+    value = wait_until(lambda: ca.kvs.items(kvs_arn).get(issued["serial_number"]), what="superseded serial in the KVS")
     assert value.endswith(" superseded")
 
 

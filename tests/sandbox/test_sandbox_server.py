@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.support.wait import wait_until
 from utils.sandbox.server import FunctionError, Sandbox, SandboxError
 from utils.sandbox.template import Template, TemplateError
 
@@ -430,10 +430,10 @@ def test_event_invocation_runs_in_background(sandbox: Sandbox) -> None:
     )
     assert response["StatusCode"] == 202
     dynamodb = sandbox.client("dynamodb")
-    deadline = time.monotonic() + 10
-    while "Item" not in dynamodb.get_item(TableName=sandbox.outputs["TableName"], Key={"pk": {"S": "async-item"}}):
-        assert time.monotonic() < deadline, "the Event invocation never ran"
-        time.sleep(0.05)
+    wait_until(
+        lambda: "Item" in dynamodb.get_item(TableName=sandbox.outputs["TableName"], Key={"pk": {"S": "async-item"}}),
+        timeout=10, what="the Event invocation's write",
+    )
 
 
 def test_import_failures_are_runtime_errors(sandbox: Sandbox) -> None:
@@ -608,9 +608,13 @@ def test_clean_stop_releases_the_port(tmp_path: Path) -> None:
     box.stop()
     box.stop()  # idempotent
     assert port_is_free(port)
-    time.sleep(0.2)
-    leftovers = {t.name for t in threading.enumerate() if t.is_alive()} - before
-    assert not {name for name in leftovers if name.startswith(("sandbox", "event-", "cfn-"))}
+
+    def ours_left() -> set[str]:
+        leftovers = {t.name for t in threading.enumerate() if t.is_alive()} - before
+        return {name for name in leftovers if name.startswith(("sandbox", "event-", "cfn-"))}
+
+    wait_until(lambda: not ours_left(), timeout=10, what="the sandbox's threads ended")
+    assert not ours_left()
     with pytest.raises(SandboxError):
         _ = box.endpoint_url
 
@@ -652,11 +656,12 @@ def test_command_line_writes_state_and_stops_on_sigterm(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not state_file.exists():
+
+        def started() -> bool:
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            return state_file.exists()
+
+        wait_until(started, timeout=60, what="the state file")
         state = json.loads(state_file.read_text())
         assert state["stack_name"] == "sbx-cli"
         assert state["pid"] == process.pid
