@@ -6,15 +6,17 @@ their names are re-exported here for imports written as ``from tests.conftest im
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
+import botocore.loaders
+import botocore.session
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from moto import mock_aws
 
+from tests.support import ca_snapshot
 from tests.support.aws import (
     HIERARCHY_PROPERTIES,
     REGION,
@@ -46,6 +48,19 @@ __all__ = [
     "make_csr",
     "put_revoked",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """botocore's data (service models, endpoint rules) parsed once per run, not once per test.
+
+    moto gives every test a new default boto3 session (``mock_aws`` resets ``boto3.DEFAULT_SESSION``),
+    and each session's loader parses the same JSON again: a quarter of a handler test's time. The
+    loader is what botocore already shares between the clients of one session (an instance cache of
+    what it read), so sharing it between sessions changes nothing else. Keyed on ``AWS_DATA_PATH``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.lru_cache(maxsize=None)(botocore.loaders.create_loader))
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -82,26 +97,32 @@ def ca_resources(aws: None) -> CaResources:
 
 
 @pytest.fixture
-def bootstrapped(ca_resources: CaResources) -> CaResources:
-    """ca_resources with the hierarchy created and published (as the custom resource does)."""
+def bootstrapped(aws: None) -> CaResources:
+    """One CA's resources with the hierarchy created and published (as the custom resource does).
+
+    The first test bootstraps for real (``kmsca.bootstrap.bootstrap_ca``); later tests get a copy
+    of what it left in moto (tests/support/ca_snapshot.py), each its own."""
+    if _BOOTSTRAPPED:
+        return ca_snapshot.restore(_BOOTSTRAPPED[0])
     from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
     from kmsca.settings import BootstrapSettings
     from kmsca.store import DynamoDbCertificateStore
 
+    resources = CaResources()
     bootstrap_ca(
-        DynamoDbCertificateStore(ca_resources.dynamodb, ca_resources.table),
-        ca_resources.kms,
-        ca_resources.s3,
-        BootstrapSettings.from_env(ca_resources.env),
+        DynamoDbCertificateStore(resources.dynamodb, resources.table),
+        resources.kms,
+        resources.s3,
+        BootstrapSettings.from_env(resources.env),
         CaHierarchyConfig.from_properties(HIERARCHY_PROPERTIES),
         datetime.now(UTC),
     )
-    return ca_resources
+    _BOOTSTRAPPED.append(ca_snapshot.take(resources))
+    return resources
 
 
-@pytest.fixture
-def lambda_context() -> FakeContext:
-    return FakeContext()
+#: The bootstrapped CA of this run, taken by the first test that asks for one.
+_BOOTSTRAPPED: list[ca_snapshot.CaSnapshot] = []
 
 
 # Keys and CSRs -------------------------------------------------------------------------------
@@ -110,11 +131,3 @@ def lambda_context() -> FakeContext:
 @pytest.fixture(scope="session")
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(0x1D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7F8, ec.SECP256R1())
-
-
-@pytest.fixture
-def ec_csr_builder(ec_key: ec.EllipticCurvePrivateKey) -> Callable[..., x509.CertificateSigningRequest]:
-    def build(**kwargs: Any) -> x509.CertificateSigningRequest:
-        return make_csr(ec_key, **kwargs)
-
-    return build

@@ -36,16 +36,25 @@ def create_ca_table(dynamodb: Any, table_name: str) -> None:
 class CaResources:
     """Keys, table and bucket of one CA in moto; ``env`` is what template.yaml gives functions."""
 
+    table = "ca-table"
+    bucket = "ca-public"
+    internal_bucket = "ca-internal"
+
     def __init__(self, root_spec: str = "ECC_NIST_P384", issuing_spec: str = "ECC_NIST_P256") -> None:
+        self.connect()
+        self.root_key = self.kms.create_key(KeySpec=root_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        self.issuing_key = self.kms.create_key(KeySpec=issuing_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        create_ca_table(self.dynamodb, self.table)
+        self.create_buckets()
+
+    def connect(self) -> None:
+        """The KMS, DynamoDB and S3 clients (moto's, in the test's region)."""
         self.kms = boto3.client("kms", region_name=REGION)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.s3 = boto3.client("s3", region_name=REGION)
-        self.root_key = self.kms.create_key(KeySpec=root_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-        self.issuing_key = self.kms.create_key(KeySpec=issuing_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-        self.table = "ca-table"
-        self.bucket = "ca-public"
-        self.internal_bucket = "ca-internal"
-        create_ca_table(self.dynamodb, self.table)
+
+    def create_buckets(self) -> None:
+        """The public and the internal bucket, empty."""
         for bucket in (self.bucket, self.internal_bucket):
             self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
 
