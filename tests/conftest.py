@@ -7,6 +7,7 @@ their names are re-exported here for imports written as ``from tests.conftest im
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -61,6 +62,27 @@ def _one_botocore_loader() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(botocore.session, "create_loader", functools.lru_cache(maxsize=None)(botocore.loaders.create_loader))
         yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _moto_iam_managed_policies_per_module() -> Iterator[None]:
+    """A module's sandbox does not slow down the modules after it.
+
+    Starting a sandbox turns on moto's AWS managed IAM policies for the whole process
+    (``MOTO_IAM_LOAD_MANAGED_POLICIES``, set by utils/sandbox/server.py for the policies SAM
+    attaches); from then on every moto reset (each ``mock_aws`` start and stop) parses them again
+    for every account it has seen: seconds per test. The setting is put back after each module, so
+    every module runs as it would alone."""
+    saved = os.environ.get(MANAGED_POLICIES)
+    yield
+    if saved is None:
+        os.environ.pop(MANAGED_POLICIES, None)
+    else:
+        os.environ[MANAGED_POLICIES] = saved
+
+
+#: moto's switch for loading AWS managed IAM policies into every IAM backend.
+MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
 
 @pytest.fixture(autouse=True)
