@@ -50,14 +50,22 @@ def _s3() -> Any:
     return s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
 
 
+def _copy_key(key: Any) -> Any:
+    """A copy of a moto KMS key model sharing only its private key (immutable; cryptography's keys
+    cannot be deep-copied): state, grants, policy and rotations are the copy's own."""
+    fresh = copy.copy(key)
+    for name, value in vars(key).items():
+        if name != "private_key":
+            setattr(fresh, name, copy.deepcopy(value))
+    return fresh
+
+
 def take(resources: CaResources) -> CaSnapshot:
     """Copy what ``resources`` holds in moto now (call right after the bootstrap)."""
     kms = _kms()
     keys = {}
     for arn in (resources.root_key, resources.issuing_key):
-        key = copy.copy(kms.keys[arn.rsplit("/", 1)[1]])  # the key material is immutable and shared
-        key.grants = {}
-        keys[arn] = key
+        keys[arn] = _copy_key(kms.keys[arn.rsplit("/", 1)[1]])
     s3 = _s3()
     objects = {  # as state (with the body), not as FakeKey: moto closes every FakeKey's buffer on reset
         bucket: {name: copy.deepcopy(stored.__getstate__()) for name, stored in s3.buckets[bucket].keys.items()}
@@ -76,9 +84,7 @@ def restore(snapshot: CaSnapshot) -> CaResources:
     for key in snapshot.keys.values():
         if key.id in kms.keys:
             raise AssertionError(f"KMS key {key.id} already exists: restore needs a fresh moto")
-        fresh = copy.copy(key)
-        fresh.grants = {}
-        kms.keys[key.id] = fresh
+        kms.keys[key.id] = _copy_key(key)
     resources.root_key, resources.issuing_key = snapshot.root_key, snapshot.issuing_key
     dynamodb = _dynamodb()
     if resources.table in dynamodb.tables:
