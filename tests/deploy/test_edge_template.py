@@ -2,7 +2,7 @@
 
 The edge role is what the CA account's functions act as in a workload account: its trust and
 its permissions are checked here with the sandbox's IAM evaluator (utils/sandbox/iam_policy.py),
-as tests/test_template_iam.py checks the CA functions: everything the CA needs there is allowed,
+as tests/deploy/test_template_iam.py checks the CA functions: everything the CA needs there is allowed,
 and every statement is used by one of those calls; what it must not do is refused.
 """
 

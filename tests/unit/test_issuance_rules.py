@@ -2,7 +2,7 @@
 
 Each test runs ``Issuer`` end to end (checks, one signature, one write) without AWS: what is
 signed is checked with cryptography, what is stored is read back from the store. The same pipeline
-against moto and the handler is tests/test_issue.py.
+against moto and the handler is tests/handlers/test_issue.py.
 """
 
 from __future__ import annotations
