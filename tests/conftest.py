@@ -1,33 +1,88 @@
-"""Shared fixtures: fixed keys, CSRs, and AWS (moto, KMS patched to sign like AWS) with the
-resources template.yaml declares."""
+"""Fixtures every layer may use: the AWS environment (no test reaches real AWS), moto with the
+sandbox's patches, one CA's resources in moto, fixed keys and CSRs.
+
+The helpers live in ``tests/support`` (``aws.py``: moto resources and handlers; ``csr.py``: CSRs);
+their names are re-exported here for imports written as ``from tests.conftest import ...``."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Callable, Iterator
+import functools
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from types import ModuleType
-from typing import Any
 
-import boto3
+import botocore.loaders
+import botocore.session
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
+from tests.support import ca_snapshot
+from tests.support.aws import (
+    HIERARCHY_PROPERTIES,
+    REGION,
+    REPO,
+    TEMPLATE,
+    CaResources,
+    FakeContext,
+    create_ca_table,
+    load_handler,
+    put_revoked,
+)
+from tests.support.csr import csr_pem, make_csr
+from tests.support.records import NOW
 from utils.sandbox.acm_patch import patch_moto_acm
 from utils.sandbox.dynamodb_patch import patch_moto_dynamodb
 from utils.sandbox.kms_patch import patch_moto_kms
-from utils.sandbox.template import load_template
 
-REPO = Path(__file__).resolve().parents[1]
-REGION = "eu-west-1"
-NOW = datetime(2026, 11, 21, 8, 0, 0, tzinfo=UTC)
-TEMPLATE = load_template(REPO / "template.yaml")
+__all__ = [
+    "HIERARCHY_PROPERTIES",
+    "NOW",
+    "REGION",
+    "REPO",
+    "TEMPLATE",
+    "CaResources",
+    "FakeContext",
+    "create_ca_table",
+    "csr_pem",
+    "load_handler",
+    "make_csr",
+    "put_revoked",
+]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_botocore_loader() -> Iterator[None]:
+    """botocore's data (service models, endpoint rules) parsed once per run, not once per test.
+
+    moto gives every test a new default boto3 session (``mock_aws`` resets ``boto3.DEFAULT_SESSION``),
+    and each session's loader parses the same JSON again: a quarter of a handler test's time. The
+    loader is what botocore already shares between the clients of one session (an instance cache of
+    what it read), so sharing it between sessions changes nothing else. Keyed on ``AWS_DATA_PATH``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", functools.lru_cache(maxsize=None)(botocore.loaders.create_loader))
+        yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _moto_iam_managed_policies_per_module() -> Iterator[None]:
+    """A module's sandbox does not slow down the modules after it.
+
+    Starting a sandbox turns on moto's AWS managed IAM policies for the whole process
+    (``MOTO_IAM_LOAD_MANAGED_POLICIES``, set by utils/sandbox/server.py for the policies SAM
+    attaches); from then on every moto reset (each ``mock_aws`` start and stop) parses them again
+    for every account it has seen: seconds per test. The setting is put back after each module, so
+    every module runs as it would alone."""
+    saved = os.environ.get(MANAGED_POLICIES)
+    yield
+    if saved is None:
+        os.environ.pop(MANAGED_POLICIES, None)
+    else:
+        os.environ[MANAGED_POLICIES] = saved
+
+
+#: moto's switch for loading AWS managed IAM policies into every IAM backend.
+MANAGED_POLICIES = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
 
 @pytest.fixture(autouse=True)
@@ -58,126 +113,38 @@ def aws() -> Iterator[None]:
         yield
 
 
-def create_ca_table(dynamodb: Any, table_name: str) -> None:
-    """Create the inventory table with the key schema and indexes template.yaml declares."""
-    props = TEMPLATE["Resources"]["CaTable"]["Properties"]
-    dynamodb.create_table(
-        TableName=table_name,
-        AttributeDefinitions=props["AttributeDefinitions"],
-        KeySchema=props["KeySchema"],
-        GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"],
-        BillingMode=props["BillingMode"],
-        StreamSpecification={"StreamEnabled": True, **props["StreamSpecification"]},
-    )
-
-
-class CaResources:
-    """Keys, table and bucket of one CA in moto; ``env`` is what template.yaml gives functions."""
-
-    def __init__(self, root_spec: str = "ECC_NIST_P384", issuing_spec: str = "ECC_NIST_P256") -> None:
-        self.kms = boto3.client("kms", region_name=REGION)
-        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
-        self.s3 = boto3.client("s3", region_name=REGION)
-        self.root_key = self.kms.create_key(KeySpec=root_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-        self.issuing_key = self.kms.create_key(KeySpec=issuing_spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-        self.table = "ca-table"
-        self.bucket = "ca-public"
-        self.internal_bucket = "ca-internal"
-        create_ca_table(self.dynamodb, self.table)
-        for bucket in (self.bucket, self.internal_bucket):
-            self.s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "CA_TABLE_NAME": self.table,
-            "PUBLIC_BUCKET_NAME": self.bucket,
-            "INTERNAL_BUCKET_NAME": self.internal_bucket,
-            "ROOT_CA_KEY_ID": self.root_key,
-            "ISSUING_CA_KEY_ID": self.issuing_key,
-            "MAX_LIFETIME_DAYS": "365",
-            "DEFAULT_LIFETIME_DAYS": "90",
-            "PUBLIC_BASE_URL": "https://pki.example.com",
-            "EVENT_SOURCE": "kmsca.test",
-            "AWS_REGION": REGION,
-        }
-
-    def item_count(self) -> int:
-        return self.dynamodb.scan(TableName=self.table, Select="COUNT")["Count"]
-
-    def certificate_count(self) -> int:
-        return self.dynamodb.scan(
-            TableName=self.table,
-            Select="COUNT",
-            FilterExpression="begins_with(pk, :p)",
-            ExpressionAttributeValues={":p": {"S": "CERT#"}},
-        )["Count"]
-
-
-HIERARCHY_PROPERTIES = {
-    "RootCaCommonName": "Test Root CA",
-    "IssuingCaCommonName": "Test Issuing CA",
-    "Organization": "Example",
-    "OrganizationalUnit": "",
-    "Country": "DE",
-    "RootCaLifetimeDays": "3650",
-    "IssuingCaLifetimeDays": "1825",
-}
-
-
 @pytest.fixture
 def ca_resources(aws: None) -> CaResources:
     return CaResources()
 
 
 @pytest.fixture
-def bootstrapped(ca_resources: CaResources) -> CaResources:
-    """ca_resources with the hierarchy created and published (as the custom resource does)."""
+def bootstrapped(aws: None) -> CaResources:
+    """One CA's resources with the hierarchy created and published (as the custom resource does).
+
+    The first test bootstraps for real (``kmsca.bootstrap.bootstrap_ca``); later tests get a copy
+    of what it left in moto (tests/support/ca_snapshot.py), each its own."""
+    if _BOOTSTRAPPED:
+        return ca_snapshot.restore(_BOOTSTRAPPED[0])
     from kmsca.bootstrap import CaHierarchyConfig, bootstrap_ca
     from kmsca.settings import BootstrapSettings
     from kmsca.store import DynamoDbCertificateStore
 
+    resources = CaResources()
     bootstrap_ca(
-        DynamoDbCertificateStore(ca_resources.dynamodb, ca_resources.table),
-        ca_resources.kms,
-        ca_resources.s3,
-        BootstrapSettings.from_env(ca_resources.env),
+        DynamoDbCertificateStore(resources.dynamodb, resources.table),
+        resources.kms,
+        resources.s3,
+        BootstrapSettings.from_env(resources.env),
         CaHierarchyConfig.from_properties(HIERARCHY_PROPERTIES),
         datetime.now(UTC),
     )
-    return ca_resources
+    _BOOTSTRAPPED.append(ca_snapshot.take(resources))
+    return resources
 
 
-def load_handler(function_dir: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import functions/<function_dir>/app.py fresh (a cold start) with ``env`` set."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    path = REPO / "functions" / function_dir / "app.py"
-    module_name = f"_handler_{function_dir}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-class FakeContext:
-    function_name = "test-function"
-    function_version = "$LATEST"
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:test-function"
-    memory_limit_in_mb = 512
-    aws_request_id = "00000000-0000-0000-0000-000000000000"
-    log_group_name = "/aws/lambda/test-function"
-    log_stream_name = "stream"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-@pytest.fixture
-def lambda_context() -> FakeContext:
-    return FakeContext()
+#: The bootstrapped CA of this run, taken by the first test that asks for one.
+_BOOTSTRAPPED: list[ca_snapshot.CaSnapshot] = []
 
 
 # Keys and CSRs -------------------------------------------------------------------------------
@@ -186,43 +153,3 @@ def lambda_context() -> FakeContext:
 @pytest.fixture(scope="session")
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.derive_private_key(0x1D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7F8, ec.SECP256R1())
-
-
-def make_csr(
-    key: Any,
-    common_name: str | None = "device-1",
-    sans: list[x509.GeneralName] | None = None,
-    algorithm: hashes.HashAlgorithm | None = None,
-) -> x509.CertificateSigningRequest:
-    builder = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else [])
-    )
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-    if algorithm is None and not hasattr(key, "curve") and not hasattr(key, "key_size"):
-        return builder.sign(key, None)  # ML-DSA, Ed25519
-    return builder.sign(key, algorithm or hashes.SHA256())
-
-
-def csr_pem(csr: x509.CertificateSigningRequest) -> str:
-    return csr.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@pytest.fixture
-def ec_csr_builder(ec_key: ec.EllipticCurvePrivateKey) -> Callable[..., x509.CertificateSigningRequest]:
-    def build(**kwargs: Any) -> x509.CertificateSigningRequest:
-        return make_csr(ec_key, **kwargs)
-
-    return build
-
-
-def put_revoked(resources: CaResources, serial: str, not_after: datetime, reason: str = "keyCompromise",
-                revoked_at: str = "2026-11-01T00:00:00Z") -> None:
-    """Write a revoked certificate item directly (the shape the revoke function leaves)."""
-    resources.dynamodb.put_item(TableName=resources.table, Item={
-        "pk": {"S": f"CERT#{serial}"}, "serial_number": {"S": serial}, "ca": {"S": "issuing"},
-        "status": {"S": "revoked"}, "revoked_ca": {"S": "issuing"},
-        "not_after": {"S": not_after.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        "revoked_at": {"S": revoked_at}, "revocation_reason": {"S": reason},
-        "crl_entry": {"S": f"{revoked_at} {reason}"},
-    })

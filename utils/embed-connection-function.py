@@ -3,7 +3,7 @@
 
 CloudFormation takes a connection function's code inline only, so the edge template (the one
 template with the connection function; the CA stack nests it) carries a copy; this keeps the copy
-equal to the file (tests/test_edge_template.py checks they match).
+equal to the file (tests/deploy/test_edge_template.py checks they match).
 
     python utils/embed-connection-function.py [--check]
 """

@@ -5,7 +5,7 @@ provides itself (boto3 and its dependencies).
 Used by the benchmark's ``--cold`` section (a fresh process may import only what the function
 ships, so a package installed in the development virtualenv but absent from the function's
 layers, such as ``awscrt`` outside the KeyValueStore sync function, stays unimportable there, as
-in Lambda) and by ``tests/test_packaging.py``. Also which modules a layer ships bytecode for (Lambda's
+in Lambda) and by ``tests/deploy/test_packaging.py``. Also which modules a layer ships bytecode for (Lambda's
 /opt is read-only: the rest is compiled at every cold start), and ``--write-bytecode-list`` to rewrite
 ``layers/ca/bytecode.txt``.
 """
@@ -333,9 +333,9 @@ def main() -> int:
     listing = REPO / "layers" / "ca" / "bytecode.txt"
     modules = bytecode_list("CaLayer", load_template(REPO / "template.yaml"), args.python)
     header = ("# Modules of the CA layer's distributions shipped as CPython 3.12 bytecode (Makefile,\n"
-              "# compile_bytecode.py; kmsca is compiled whole): those the functions import at cold start. Written by\n"
-              "# `python utils/lambda_packages.py --write-bytecode-list`; tests/test_packaging.py checks that it\n"
-              "# covers every function's cold-start imports.\n")
+              "# compile_bytecode.py; kmsca is compiled whole): those the functions import at cold start.\n"
+              "# Written by `python utils/lambda_packages.py --write-bytecode-list`;\n"
+              "# tests/deploy/test_packaging.py checks that it covers every function's cold-start imports.\n")
     listing.write_text(header + "".join(f"{module}\n" for module in modules), encoding="utf-8")
     print(f"{listing}: {len(modules)} modules")
     return 0

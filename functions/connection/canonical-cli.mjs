@@ -1,6 +1,6 @@
 // Reads a JSON array of serial-number strings on stdin and prints, as a JSON array, what
 // connection.js's canonicalSerial() makes of each (null: refused). Used by
-// tests/test_connection_function.py to compare with the CA's Python canonical form.
+// tests/deploy/test_connection_function.py to compare with the CA's Python canonical form.
 import { loadConnectionFunction } from './harness.mjs';
 
 const chunks = [];

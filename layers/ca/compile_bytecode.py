@@ -9,7 +9,7 @@ Every module of each ``PACKAGE`` (a directory under ``TARGET_DIR``: the layer's 
 compiled too, so a new module of the CA core needs no entry in the list.
 
 The layer is read-only in Lambda, so a module without bytecode there is compiled at every cold
-start; the list holds the modules the functions import at cold start (tests/test_packaging.py
+start; the list holds the modules the functions import at cold start (tests/deploy/test_packaging.py
 checks it), not the whole layer, which would add about 3 MiB zipped for modules never imported.
 Unchecked-hash: the .pyc is used without comparing it to its source's modification time, which
 zip extraction does not keep; both come from one build, and a layer version is immutable.

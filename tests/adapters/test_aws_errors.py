@@ -20,7 +20,7 @@ from kmsca.notify import Notifier
 from kmsca.ocsp_presigned import S3PresignedSource
 from kmsca.store import DynamoDbCertificateStore
 
-from tests.conftest import REGION
+from tests.support.aws import REGION
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:acm:us-east-1:111122223333:certificate/11111111-2222-4333-8444-555555555555"

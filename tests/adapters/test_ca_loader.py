@@ -19,7 +19,8 @@ from kmsca.errors import CaNotReady
 from kmsca.records import CaRecord
 from kmsca.settings import SigningSettings
 
-from tests.conftest import NOW, REGION
+from tests.support.aws import REGION
+from tests.support.records import NOW
 
 UNUSABLE = [
     pytest.param(({"KeySpec": "ECC_SECG_P256K1", "KeyUsage": "SIGN_VERIFY"}, "ECC_SECG_P256K1"), id="secp256k1"),

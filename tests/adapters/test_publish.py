@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from kmsca.publish import Artefact, publish
 
-from tests.conftest import REGION
+from tests.support.aws import REGION
 
 ARTEFACT = Artefact("issuing.crl", b"crl bytes", "application/pkix-crl")
 

@@ -24,7 +24,8 @@ from kmsca.signer import (
     signature_scheme,
 )
 
-from tests.conftest import NOW, REGION
+from tests.support.aws import REGION
+from tests.support.records import NOW
 
 SPECS = [
     ("ECC_NIST_P256", SigningSettings(), "ECDSA_SHA_256"),

@@ -24,7 +24,7 @@ from kmsca.store.dynamodb.notices import DynamoDbNoticeMarkers
 from kmsca.store.notices import NoticeMarkers
 from kmsca.table_keys import notice_key
 
-from tests.conftest import REGION, create_ca_table
+from tests.support.aws import REGION, create_ca_table
 from tests.support.memory_store import MemoryNoticeMarkers, MemoryStore
 from tests.support.records import NOW, certificate_record
 

@@ -17,7 +17,7 @@ from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest
 from kmsca.policy_document import parse_document
 
-from tests.conftest import csr_pem, make_csr
+from tests.support.csr import csr_pem, make_csr
 from tests.support.local_ca import local_hierarchy
 from tests.support.memory_store import MemoryStore
 from tests.support.records import NOW

@@ -2,7 +2,7 @@
 
 Each test runs ``Issuer`` end to end (checks, one signature, one write) without AWS: what is
 signed is checked with cryptography, what is stored is read back from the store. The same pipeline
-against moto and the handler is tests/test_issue.py.
+against moto and the handler is tests/handlers/test_issue.py.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from kmsca.issuance import IssuancePolicy, Issuer
 from kmsca.models import IssueRequest
 from kmsca.records import STATUS_ISSUED, serial_to_hex
 
-from tests.conftest import csr_pem, make_csr
+from tests.support.csr import csr_pem, make_csr
 from tests.support.local_ca import BASE_URL, LocalHierarchy, local_hierarchy
 from tests.support.memory_store import MemoryStore
 from tests.support.records import NOW

@@ -11,7 +11,7 @@ of :func:`utils.sandbox.iam_actions.request_contexts`. Enforcement depends on
 ``enforcer.enabled`` only (moto's ``INITIAL_NO_AUTH_ACTION_COUNT`` counter is ignored).
 
 Services whose moto responses go through the hook (checked by
-``tests/test_sandbox_iam_patch.py``): KMS, DynamoDB, DynamoDB Streams, S3, STS, SNS,
+``tests/sandbox/test_sandbox_iam_patch.py``): KMS, DynamoDB, DynamoDB Streams, S3, STS, SNS,
 SQS, ACM, CloudFormation, EventBridge, CloudWatch, Lambda (control plane; for
 ``Invoke`` moto's parameters lack ``FunctionName`` unless the sandbox front serves it)
 and CloudFront (moto implements no trust store operations, so ``GetTrustStore`` /

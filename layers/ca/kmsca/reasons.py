@@ -2,7 +2,7 @@
 operator CLIs share.
 
 Pure Python, no dependencies, importable on Python 3.9+: the CLIs (package ``certcli``) import it
-(tests/test_cli_python39.py keeps it so). The names are those of ``cryptography.x509.ReasonFlags``
+(tests/cli/test_cli_python39.py keeps it so). The names are those of ``cryptography.x509.ReasonFlags``
 values, which ``kmsca.records.REASONS`` maps them to.
 """
 

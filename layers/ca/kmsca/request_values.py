@@ -2,7 +2,7 @@
 package ``certcli``) share: profile names, the key types of a CloudFront origin certificate, the
 form of an edge target's name, and the region CloudFront reads ACM certificates from.
 
-Pure Python, no dependencies, importable on Python 3.9+ (tests/test_cli_python39.py keeps it so).
+Pure Python, no dependencies, importable on Python 3.9+ (tests/cli/test_cli_python39.py keeps it so).
 """
 
 from __future__ import annotations
