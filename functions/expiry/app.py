@@ -16,15 +16,18 @@ from kmsca.events import EventPublisher
 from kmsca.expiry import ExpiryJob
 from kmsca.notify import Notifier
 from kmsca.settings import ExpirySettings
+from kmsca.store import DynamoDbCertificateStore
+from kmsca.store.dynamodb.notices import DynamoDbNoticeMarkers
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
 SETTINGS = ExpirySettings.from_env()
+dynamodb = boto3.client("dynamodb")
 job = ExpiryJob(
-    boto3.client("dynamodb"),
-    SETTINGS.table_name,
+    DynamoDbCertificateStore(dynamodb, SETTINGS.table_name),
+    DynamoDbNoticeMarkers(dynamodb, SETTINGS.table_name),
     EventPublisher(boto3.client("events"), SETTINGS.event_source),
     Notifier(boto3.client("sns"), SETTINGS.topic_arn),
     SETTINGS.thresholds,

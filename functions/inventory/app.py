@@ -18,13 +18,14 @@ from kmsca.errors import CaError, wire_errors
 from kmsca.inventory import Inventory
 from kmsca.models import ShowRequest, parse_inventory_request
 from kmsca.settings import RevokeSettings
+from kmsca.store import DynamoDbCertificateStore
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 
 SETTINGS = RevokeSettings.from_env()  # the table is all it needs
-inventory = Inventory(boto3.client("dynamodb"), SETTINGS.table_name)
+inventory = Inventory(DynamoDbCertificateStore(boto3.client("dynamodb"), SETTINGS.table_name))
 
 
 @wire_errors(logger)

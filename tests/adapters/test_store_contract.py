@@ -6,17 +6,21 @@ the adapter."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
 from kmsca.errors import CertificateNotFound, RenewalRefused, SerialNumberCollision
-from kmsca.records import STATUS_REVOKED, IdempotencyRecord
+from kmsca.records import STATUS_REVOKED, IdempotencyRecord, iso
 from kmsca.store import (
+    CertificateIndex,
     CertificateStore,
     DynamoDbCertificateStore,
     IdempotencyKeyInUse,
+    IndexedCertificate,
+    IndexPosition,
     PendingImportGone,
     Renewal,
 )
@@ -191,3 +195,87 @@ def test_a_notice_marker_is_claimed_once_until_released(markers: NoticeMarkers) 
     markers.release_notice(key)  # the notice could not be sent: the next run sends it
     assert markers.claim_notice(key, NOW + timedelta(days=31)) is True
     markers.release_notice(notice_key("0c0d", 7))  # releasing an unknown marker changes nothing
+
+
+def _read_all(index: CertificateIndex, ca: str, limit: int | None, **bounds: Any) -> tuple[list[str], int]:
+    """Every serial number of the range, page after page, and the number of reads."""
+    serials: list[str] = []
+    start: IndexPosition | None = None
+    reads = 0
+    while True:
+        page = index.certificates_by_expiry(ca, limit=limit, start=start, **bounds)
+        reads += 1
+        assert limit is None or len(page.certificates) <= limit
+        serials += [c.serial_number for c in page.certificates]
+        if page.resume is None:
+            return serials, reads
+        start = page.resume
+
+
+def test_the_index_pages_through_a_cas_certificates_by_not_after(store: CertificateStore) -> None:
+    for days, serial in [(5, "65"), (1, "61"), (3, "63"), (2, "62"), (4, "64")]:
+        store.put_certificate(certificate_record(serial, not_after=NOW + timedelta(days=days)))
+    store.put_certificate(certificate_record("70", ca="other", not_after=NOW + timedelta(days=1)))
+    serials, reads = _read_all(store, "issuing", 2)
+    assert serials == ["61", "62", "63", "64", "65"] and reads >= 3
+    assert _read_all(store, "issuing", None)[0] == serials
+    assert _read_all(store, "other", 2)[0] == ["70"]
+    assert _read_all(store, "nobody", 2) == ([], 1)
+
+
+def test_a_read_resumes_after_any_entrys_position(store: CertificateStore) -> None:
+    for days, serial in [(1, "61"), (2, "62"), (3, "63")]:
+        store.put_certificate(certificate_record(serial, not_after=NOW + timedelta(days=days)))
+    first = store.certificates_by_expiry("issuing", limit=3).certificates
+    assert first[0].position == IndexPosition("issuing", iso(NOW + timedelta(days=1)), "61")
+    rest = store.certificates_by_expiry("issuing", start=first[0].position)
+    assert [c.serial_number for c in rest.certificates] == ["62", "63"] and rest.resume is None
+
+
+@pytest.mark.parametrize(
+    ("bounds", "expected"),
+    [
+        ({"not_after_from": NOW + timedelta(days=1), "not_after_to": NOW + timedelta(days=3)}, ["61", "62", "63"]),
+        ({"not_after_from": NOW + timedelta(days=2)}, ["62", "63", "64"]),
+        ({"not_after_to": NOW + timedelta(days=2)}, ["61"]),
+        ({"not_after_from": NOW + timedelta(days=2), "not_after_to": NOW + timedelta(days=2)}, ["62"]),
+        ({"not_after_from": NOW + timedelta(days=3, seconds=1)}, ["64"]),
+        ({"not_after_to": NOW + timedelta(days=1)}, []),
+    ],
+    ids=["between-inclusive", "from-inclusive", "to-exclusive", "between-one-instant", "from-next-second", "to-first"],
+)
+def test_the_index_range_edges(store: CertificateStore, bounds: dict[str, Any], expected: list[str]) -> None:
+    for days in (1, 2, 3, 4):
+        store.put_certificate(certificate_record(f"6{days}", not_after=NOW + timedelta(days=days)))
+    assert _read_all(store, "issuing", 2, **bounds)[0] == expected
+
+
+def test_an_index_entry_holds_the_listed_attributes(store: CertificateStore) -> None:
+    record = replace(
+        certificate_record("80", acm_certificate_arn=ARN, predecessor="7f"),
+        sans=("dns:a.example.com", "ip:192.0.2.1"),
+        requested_by="team-a",
+    )
+    store.put_certificate(record)
+    store.put_certificate(certificate_record("81", not_after=NOW + timedelta(days=31)))
+    store.revoke("81", "keyCompromise", NOW, None)
+    entry, revoked = store.certificates_by_expiry("issuing").certificates
+    assert entry == IndexedCertificate(
+        serial_number="80",
+        not_after=record.not_after,
+        status="issued",
+        subject="CN=device-80",
+        profile="client",
+        issued_at=NOW,
+        position=IndexPosition("issuing", iso(record.not_after), "80"),
+        sans=("dns:a.example.com", "ip:192.0.2.1"),
+        requested_by="team-a",
+        acm_certificate_arn=ARN,
+        predecessor="7f",
+    )
+    assert (revoked.status, revoked.revocation_reason, revoked.sans, revoked.requested_by) == (
+        STATUS_REVOKED,
+        "keyCompromise",
+        (),
+        None,
+    )

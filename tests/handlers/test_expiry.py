@@ -15,6 +15,8 @@ from kmsca.events import Event, EventPublisher
 from kmsca.expiry import ExpiryJob, due_threshold
 from kmsca.notify import Notifier
 from kmsca.records import parse_iso
+from kmsca.store import DynamoDbCertificateStore
+from kmsca.store.dynamodb.notices import DynamoDbNoticeMarkers
 from kmsca.table_keys import ca_key, certificate_key
 
 from tests.support.aws import REGION, CaResources, FakeContext, load_handler
@@ -62,7 +64,12 @@ def setup(bootstrapped: CaResources, monkeypatch: pytest.MonkeyPatch, lambda_con
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
     publisher = RecordingPublisher()
-    job = ExpiryJob(bootstrapped.dynamodb, bootstrapped.table, publisher, Notifier(sns, topic))
+    job = ExpiryJob(
+        DynamoDbCertificateStore(bootstrapped.dynamodb, bootstrapped.table),
+        DynamoDbNoticeMarkers(bootstrapped.dynamodb, bootstrapped.table),
+        publisher,
+        Notifier(sns, topic),
+    )
 
     class Setup:
         events = publisher

@@ -78,8 +78,9 @@ def test_the_certificate_lands_in_the_workload_accounts_acm_not_the_cas(edge_ori
     assert (item["acm_target"]["S"], item["acm_account_id"]["S"], item["acm_certificate_arn"]["S"]) == (
         "prod", WORKLOAD, arn)  # fmt: skip
     from kmsca.inventory import Inventory
+    from kmsca.store import DynamoDbCertificateStore
 
-    inventory = Inventory(edge_origin.resources.dynamodb, edge_origin.resources.table)
+    inventory = Inventory(DynamoDbCertificateStore(edge_origin.resources.dynamodb, edge_origin.resources.table))
     shown = inventory.show(response["serial_number"], datetime.now(UTC))
     assert (shown["acm_target"], shown["acm_account_id"]) == ("prod", WORKLOAD)
     (call,) = edge_origin.sts.calls

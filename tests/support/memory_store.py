@@ -2,8 +2,8 @@
 
 :class:`MemoryStore` keeps the DynamoDB adapter's contract (``kmsca.store.dynamodb``): the same
 conditions (a serial number is recorded once; an idempotency key is used once within its window; a
-renewal needs an ``issued``, never-renewed predecessor; imports move pending -> active / failed), the
-same domain errors, and times stored to the whole second, as the table stores them. It makes no
+renewal needs an ``issued``, never-renewed predecessor; imports move pending -> active / failed; the
+index by notAfter reads a CA's certificates in the same order and range), the same domain errors, and times stored to the whole second, as the table stores them. It makes no
 AWS call and needs no moto: a test builds one, hands it to the code under test and reads it back.
 
 What it does not model: index lag, lost replies and transaction conflicts (those are the adapter's
@@ -33,6 +33,9 @@ from kmsca.store import (
     IMPORT_FAILED_REASON,
     CertificateStore,
     IdempotencyKeyInUse,
+    IndexedCertificate,
+    IndexPage,
+    IndexPosition,
     PendingImport,
     PendingImportGone,
     Renewal,
@@ -339,6 +342,54 @@ class MemoryStore:
     def mark_acm_missing(self, serial_number: str, now: datetime) -> None:
         item = self.certificates[serial_number]
         item.acm, item.lease_until = None, None
+
+    # The index by notAfter -----------------------------------------------------------------
+
+    def certificates_by_expiry(
+        self,
+        ca: str,
+        not_after_from: datetime | None = None,
+        not_after_to: datetime | None = None,
+        limit: int | None = None,
+        start: IndexPosition | None = None,
+    ) -> IndexPage:
+        low = iso(not_after_from) if not_after_from else None
+        high = iso(not_after_to) if not_after_to else None
+
+        def in_range(not_after: str) -> bool:
+            if low and high:
+                return low <= not_after <= high  # BETWEEN: both ends inclusive
+            return (low is None or not_after >= low) and (high is None or not_after < high)
+
+        entries = sorted(
+            (_indexed(item.record) for item in self.certificates.values() if item.record.ca == ca),
+            key=lambda e: (e.position.not_after, e.serial_number),
+        )
+        entries = [e for e in entries if in_range(e.position.not_after)]
+        if start is not None:
+            after = (start.not_after, start.serial_number)
+            entries = [e for e in entries if (e.position.not_after, e.serial_number) > after]
+        page = entries if limit is None else entries[:limit]
+        more = len(page) < len(entries)
+        return IndexPage(page, page[-1].position if more else None)
+
+
+def _indexed(record: CertificateRecord) -> IndexedCertificate:
+    """What the index holds of a stored record."""
+    return IndexedCertificate(
+        serial_number=record.serial_number,
+        not_after=record.not_after,
+        status=record.status,
+        subject=record.subject,
+        profile=record.profile,
+        issued_at=record.issued_at,
+        position=IndexPosition(record.ca, iso(record.not_after), record.serial_number),
+        sans=tuple(record.sans),
+        requested_by=record.requested_by,
+        acm_certificate_arn=record.acm_certificate_arn,
+        revocation_reason=record.revocation_reason,
+        predecessor=record.predecessor,
+    )
 
 
 

@@ -27,6 +27,7 @@ ADAPTERS = {
     "store/dynamodb/acm_imports.py": "DynamoDB",
     "store/dynamodb/acm_rotations.py": "DynamoDB",
     "store/dynamodb/ca_records.py": "DynamoDB",
+    "store/dynamodb/certificate_index.py": "DynamoDB",
     "store/dynamodb/certificates.py": "DynamoDB",
     "store/dynamodb/notices.py": "DynamoDB",
     "store/dynamodb/revocations.py": "DynamoDB",

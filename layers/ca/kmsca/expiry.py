@@ -1,7 +1,8 @@
 """The daily expiry job: notices before certificates expire, and the supersession sweep.
 
-- End-entity certificates: one Query of the ``ByCaExpiry`` index (``ca = issuing AND not_after
-  BETWEEN now AND now + the largest threshold``; never a Scan) finds the issued certificates
+- End-entity certificates: one read of the index by notAfter (:class:`~kmsca.store.CertificateIndex`;
+  on DynamoDB a Query of ``ByCaExpiry``, ``ca = issuing AND not_after BETWEEN now AND now + the
+  largest threshold``, one per 1 MB page; never a Scan) finds the issued certificates
   expiring within the thresholds (days, default 30, 14, 7, 3, 1). Each is due the notice of the
   smallest threshold it has reached (13.5 days left: the 14-day notice; a missed day never sends
   the stale 30-day notice after the 14-day one).
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import CertificateNotFound
 from .events import (
@@ -31,14 +32,10 @@ from .events import (
     EventPublisher,
 )
 from .notify import Notifier
-from .records import STATUS_ISSUED, iso, parse_iso
-from .store import LIST_INDEX, DynamoDbCertificateStore
-from .store.dynamodb.notices import DynamoDbNoticeMarkers
+from .records import STATUS_ISSUED, iso
+from .store import CertificateStore, IndexPosition
 from .store.notices import NoticeMarkers
 from .table_keys import notice_key
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 DEFAULT_THRESHOLDS = (30, 14, 7, 3, 1)
 CA_THRESHOLDS = (365, 180, 90, 30)
@@ -71,28 +68,27 @@ class ExpiryJob:
     """Finds what expires, notifies once per threshold, and sweeps due supersessions.
 
     Args:
-        client: boto3 DynamoDB client (injected); table_name: the table.
+        store: the index by notAfter (:class:`~kmsca.store.CertificateIndex`), the CA records,
+            revocations and renewal links; on DynamoDB :class:`~kmsca.store.DynamoDbCertificateStore`.
+        markers: the notice markers (:class:`~kmsca.store.notices.NoticeMarkers`; on DynamoDB
+            :class:`~kmsca.store.dynamodb.notices.DynamoDbNoticeMarkers`).
         events: the EventBridge publisher; notifier: the SNS topic.
         thresholds: end-entity thresholds, days; ca_thresholds: CA certificate thresholds, days.
         ca: the issuing CA's name in the inventory.
-        markers: the notice markers (default: the table's, :mod:`kmsca.store.dynamodb.notices`).
     """
 
     def __init__(
         self,
-        client: DynamoDBClient,
-        table_name: str,
+        store: CertificateStore,
+        markers: NoticeMarkers,
         events: EventPublisher,
         notifier: Notifier,
         thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS,
         ca_thresholds: tuple[int, ...] = CA_THRESHOLDS,
         ca: str = "issuing",
-        markers: NoticeMarkers | None = None,
     ) -> None:
-        self._client = client
-        self._table = table_name
-        self._store = DynamoDbCertificateStore(client, table_name)
-        self._markers: NoticeMarkers = markers or DynamoDbNoticeMarkers(client, table_name)
+        self._store = store
+        self._markers = markers
         self._events = events
         self._notifier = notifier
         self._thresholds = thresholds
@@ -115,39 +111,35 @@ class ExpiryJob:
         return report
 
     def _expiring_certificates(self, now: datetime, report: ExpiryReport) -> list[dict[str, Any]]:
-        paginator = self._client.get_paginator("query")
+        """Notices due for the issued certificates expiring within the largest threshold (every page
+        of the index between ``now`` and the horizon, both inclusive; one read counted per page)."""
         horizon = now + timedelta(days=max(self._thresholds))
         notices = []
-        for page in paginator.paginate(
-            TableName=self._table,
-            IndexName=LIST_INDEX,
-            KeyConditionExpression="ca = :ca AND not_after BETWEEN :now AND :horizon",
-            ExpressionAttributeValues={
-                ":ca": {"S": self._ca},
-                ":now": {"S": iso(now)},
-                ":horizon": {"S": iso(horizon)},
-            },
-        ):
+        start: IndexPosition | None = None
+        while True:
+            page = self._store.certificates_by_expiry(self._ca, now, horizon, start=start)
             report.queries += 1
-            for item in page["Items"]:
-                if item.get("status", {}).get("S") != STATUS_ISSUED:
+            for certificate in page.certificates:
+                if certificate.status != STATUS_ISSUED:
                     continue
-                serial_number = item["serial_number"]["S"]
-                not_after = parse_iso(item["not_after"]["S"])
-                days = due_threshold(not_after, now, self._thresholds)
+                days = due_threshold(certificate.not_after, now, self._thresholds)
                 if days is None:
                     continue
                 detail = {
-                    "serial_number": serial_number,
-                    "subject": item.get("subject", {}).get("S", ""),
-                    "profile": item.get("profile", {}).get("S", ""),
-                    "not_after": iso(not_after),
+                    "serial_number": certificate.serial_number,
+                    "subject": certificate.subject,
+                    "profile": certificate.profile,
+                    "not_after": iso(certificate.not_after),
                     "threshold_days": days,
-                    "requested_by": item.get("requested_by", {}).get("S"),
-                    "acm_certificate_arn": item.get("acm_certificate_arn", {}).get("S"),
+                    "requested_by": certificate.requested_by,
+                    "acm_certificate_arn": certificate.acm_certificate_arn,
                 }
-                notices.append({"detail_type": CERTIFICATE_EXPIRING, "detail": detail, "not_after": not_after})
-        return notices
+                notices.append(
+                    {"detail_type": CERTIFICATE_EXPIRING, "detail": detail, "not_after": certificate.not_after}
+                )
+            if page.resume is None:
+                return notices
+            start = page.resume
 
     def _expiring_cas(self, now: datetime) -> list[dict[str, Any]]:
         notices = []

@@ -1,6 +1,7 @@
 """The inventory's read side: list certificates with filters and pagination, show one.
 
-Listing is a Query of the ``ByCaExpiry`` index (partition ``ca``, sort ``not_after``; never a
+Listing reads the certificates of a CA by notAfter (:class:`~kmsca.store.CertificateIndex`; on
+DynamoDB a Query of the ``ByCaExpiry`` index, partition ``ca``, sort ``not_after``, never a
 Scan), earliest expiry first; the other filters (status, profile, name or SAN substring, requested
 by, ACM ARN) are applied to the projected attributes of the items the Query reads (DynamoDB's
 FilterExpression would read, and bill, the same items). A page stops at ``page_size`` matches or
@@ -18,16 +19,13 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import CertificateNotFound, InvalidRequest
 from .records import iso
 from .serial import canonical_serial
-from .store import LIST_INDEX, DynamoDbCertificateStore, _plain
-from .table_keys import is_certificate_key
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
+from .store import CertificateStore, IndexedCertificate, IndexPosition
+from .table_keys import certificate_key, is_certificate_key, serial_of
 
 #: Query calls one list page may make (each reads at most ``page_size`` index items).
 MAX_QUERIES = 10
@@ -92,12 +90,19 @@ class ListQuery:
         return any(needle in text.casefold() for text in haystack)
 
 
-def _encode_token(key: dict[str, Any]) -> str:
-    plain = {name: key[name]["S"] for name in ("pk", "ca", "not_after")}
+def _encode_token(position: IndexPosition) -> str:
+    """The ``next_token`` of a position: URL-safe base64 of the JSON ``{"pk", "ca", "not_after"}``
+    (the index key DynamoDB resumes from; the format of every token issued so far)."""
+    plain = {"pk": certificate_key(position.serial_number), "ca": position.ca, "not_after": position.not_after}
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode("ascii")
 
 
-def _decode_token(token: str, ca: str) -> dict[str, Any]:
+def _decode_token(token: str, ca: str) -> IndexPosition:
+    """The position of a ``next_token`` (:func:`_encode_token`) of a listing of ``ca``.
+
+    Raises:
+        InvalidRequest: not such a token, or one of another CA's listing.
+    """
     try:
         plain = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
         if set(plain) != {"pk", "ca", "not_after"} or not all(isinstance(v, str) for v in plain.values()):
@@ -106,10 +111,29 @@ def _decode_token(token: str, ca: str) -> dict[str, Any]:
         raise InvalidRequest("next_token is not a token from a previous page of this listing") from None
     if plain["ca"] != ca or not is_certificate_key(plain["pk"]):
         raise InvalidRequest("next_token belongs to another listing (another ca)")
-    return {name: {"S": value} for name, value in plain.items()}
+    return IndexPosition(plain["ca"], plain["not_after"], serial_of(plain["pk"]))
 
 
-def _page(found: list[dict[str, Any]], calls: int, resume: dict[str, Any] | None) -> dict[str, Any]:
+def list_entry(certificate: IndexedCertificate) -> dict[str, Any]:
+    """A list entry: the :data:`LIST_FIELDS` the certificate has (times ISO 8601 UTC, ``sans``
+    only when there are some, optional fields only when set)."""
+    values: dict[str, Any] = {
+        "serial_number": certificate.serial_number,
+        "subject": certificate.subject,
+        "sans": list(certificate.sans) or None,
+        "profile": certificate.profile,
+        "status": certificate.status,
+        "not_after": iso(certificate.not_after),
+        "issued_at": iso(certificate.issued_at),
+        "requested_by": certificate.requested_by,
+        "acm_certificate_arn": certificate.acm_certificate_arn,
+        "revocation_reason": certificate.revocation_reason,
+        "predecessor": certificate.predecessor,
+    }
+    return {name: values[name] for name in LIST_FIELDS if values[name] is not None}
+
+
+def _page(found: list[dict[str, Any]], calls: int, resume: IndexPosition | None) -> dict[str, Any]:
     page: dict[str, Any] = {"certificates": found, "queries": calls}
     if resume is not None:
         page["next_token"] = _encode_token(resume)
@@ -120,61 +144,41 @@ class Inventory:
     """List and show certificates.
 
     Args:
-        client: boto3 DynamoDB client (injected).
-        table_name: the table.
+        store: the certificates (:meth:`get_certificate`), their renewal links (:meth:`get_renewal`)
+            and the index by notAfter (:class:`~kmsca.store.certificate_index.CertificateIndex`);
+            on DynamoDB :class:`~kmsca.store.DynamoDbCertificateStore`.
     """
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
-        self._client = client
-        self._table = table_name
-        self._store = DynamoDbCertificateStore(client, table_name)
+    def __init__(self, store: CertificateStore) -> None:
+        self._store = store
 
     def list_page(self, query: ListQuery) -> dict[str, Any]:
         """One page: ``{"certificates": [entry, ...], "next_token": str (absent on the last page),
-        "queries": number of Query calls made}``; entries hold :data:`LIST_FIELDS` (times ISO 8601 UTC).
+        "queries": number of index reads (Query calls) made}``; entries hold :data:`LIST_FIELDS`
+        (times ISO 8601 UTC).
 
         Raises:
             InvalidRequest: a bad ``next_token``.
+            AwsCallFailed: the index could not be read.
         """
-        condition = "ca = :ca"
-        values: dict[str, Any] = {":ca": {"S": query.ca}}
-        if query.expiring_after and query.expiring_before:
-            condition += " AND not_after BETWEEN :after AND :before"
-        elif query.expiring_after:
-            condition += " AND not_after >= :after"
-        elif query.expiring_before:
-            condition += " AND not_after < :before"
-        if query.expiring_after:
-            values[":after"] = {"S": iso(query.expiring_after)}
-        if query.expiring_before:
-            values[":before"] = {"S": iso(query.expiring_before)}
         start = _decode_token(query.next_token, query.ca) if query.next_token else None
         found: list[dict[str, Any]] = []
         calls = 0
         while True:
-            request: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": LIST_INDEX,
-                "KeyConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-                "Limit": query.page_size,
-            }
-            if start:
-                request["ExclusiveStartKey"] = start
-            response = self._client.query(**request)
+            page = self._store.certificates_by_expiry(
+                query.ca, query.expiring_after, query.expiring_before, query.page_size, start
+            )
             calls += 1
-            items = response["Items"]
-            last = response.get("LastEvaluatedKey")
-            for index, item in enumerate(items):
-                entry = _plain(item)
+            for index, certificate in enumerate(page.certificates):
+                entry = list_entry(certificate)
                 if query.matches(entry):
-                    found.append({name: entry[name] for name in LIST_FIELDS if name in entry})
+                    found.append(entry)
                 if len(found) == query.page_size:
-                    rest = index < len(items) - 1 or last is not None
-                    return _page(found, calls, {n: item[n] for n in ("pk", "ca", "not_after")} if rest else None)
-            if last is None or calls >= MAX_QUERIES:
-                return _page(found, calls, last)
-            start = last
+                    rest = index < len(page.certificates) - 1 or page.resume is not None
+                    return _page(found, calls, certificate.position if rest else None)
+            if page.resume is None or calls >= MAX_QUERIES:
+                return _page(found, calls, page.resume)
+            start = page.resume
 
     def show(self, serial_number: str, now: datetime) -> dict[str, Any]:
         """Everything the inventory knows of one certificate (two GetItems: the certificate and

@@ -10,6 +10,7 @@ Protocols (what the CA code depends on), one module each:
 - :mod:`.idempotency` (:class:`IdempotencyRecords`): the first response for an idempotency key.
 - :mod:`.acm_imports` (:class:`AcmImports`): certificates recorded before their ACM import.
 - :mod:`.acm_rotations` (:class:`AcmRotations`): ACM ARNs due, rotation leases, the rotation write.
+- :mod:`.certificate_index` (:class:`CertificateIndex`): a CA's certificates by notAfter (inventory, expiry).
 - :mod:`.notices` (:class:`NoticeMarkers`): the expiry notices sent (once per threshold).
 - :mod:`.certificate_store` (:class:`CertificateStore`): all of them.
 
@@ -43,6 +44,7 @@ from ..errors import IdempotencyKeyInUse, PendingImportGone, WriteConflict
 from .acm_imports import IMPORT_FAILED_REASON, AcmImports, PendingImport
 from .acm_rotations import AcmRotations
 from .ca_records import CaRecords
+from .certificate_index import CertificateIndex, IndexedCertificate, IndexPage, IndexPosition
 from .certificate_store import CertificateStore
 from .certificates import Certificates, Renewal
 from .crl_numbers import CrlNumbers
@@ -65,12 +67,16 @@ __all__ = [
     "AcmImports",
     "AcmRotations",
     "CaRecords",
+    "CertificateIndex",
     "CertificateStore",
     "Certificates",
     "CrlNumbers",
     "DynamoDbCertificateStore",
     "IdempotencyKeyInUse",
     "IdempotencyRecords",
+    "IndexPage",
+    "IndexPosition",
+    "IndexedCertificate",
     "PendingImport",
     "PendingImportGone",
     "Renewal",

@@ -7,6 +7,7 @@ from typing import Protocol
 from .acm_imports import AcmImports
 from .acm_rotations import AcmRotations
 from .ca_records import CaRecords
+from .certificate_index import CertificateIndex
 from .certificates import Certificates
 from .crl_numbers import CrlNumbers
 from .idempotency import IdempotencyRecords
@@ -23,6 +24,7 @@ class CertificateStore(
     IdempotencyRecords,
     AcmImports,
     AcmRotations,
+    CertificateIndex,
     Protocol,
 ):
     """What the CA needs from storage: the union of the protocols of one concern each. Code that

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .acm_imports import DynamoDbAcmImports
 from .acm_rotations import DynamoDbAcmRotations
 from .ca_records import DynamoDbCaRecords
+from .certificate_index import DynamoDbCertificateIndex
 from .certificates import DynamoDbCertificates
 from .crl_numbers import DynamoDbCrlNumbers
 from .idempotency import DynamoDbIdempotency
@@ -25,6 +26,7 @@ class DynamoDbCertificateStore(
     DynamoDbCrlNumbers,
     DynamoDbIdempotency,
     DynamoDbAcmRotations,
+    DynamoDbCertificateIndex,
 ):
     """:class:`~kmsca.store.CertificateStore` on one DynamoDB table.
 
@@ -38,6 +40,7 @@ __all__ = [
     "DynamoDbAcmImports",
     "DynamoDbAcmRotations",
     "DynamoDbCaRecords",
+    "DynamoDbCertificateIndex",
     "DynamoDbCertificateStore",
     "DynamoDbCertificates",
     "DynamoDbCrlNumbers",
