@@ -44,3 +44,39 @@ def test_a_403_is_an_access_problem_and_raises(s3: Any) -> None:
             publish(s3, "public", ARTEFACT, crl_number=7)
         assert raised.value.response["Error"]["Code"] == "403"
         stub.assert_no_pending_responses()
+
+
+def _conflict(stub: Stubber, etag: str, crl_number: str) -> None:
+    stub.add_response("head_object", {"ETag": etag, "Metadata": {"sha256": "other", "crl-number": crl_number}},
+                      {"Bucket": "public", "Key": "issuing.crl"})
+    stub.add_client_error("put_object", service_error_code="PreconditionFailed", http_status_code=412)
+
+
+def test_a_crl_refused_by_lower_numbered_writers_retries_then_stops_at_a_higher_number(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each refused write means another writer succeeded; one that finds a number as high as its
+    own stops without writing (a CRL never rolls back)."""
+    monkeypatch.setattr("kmsca.publish.time.sleep", lambda _seconds: None)
+    with Stubber(s3) as stub:
+        _conflict(stub, '"1"', "5")
+        _conflict(stub, '"2"', "6")
+        stub.add_response("head_object", {"ETag": '"3"', "Metadata": {"sha256": "other", "crl-number": "7"}},
+                          {"Bucket": "public", "Key": "issuing.crl"})
+        assert publish(s3, "public", ARTEFACT, crl_number=7) is False
+        stub.assert_no_pending_responses()
+
+
+def test_an_object_that_keeps_changing_is_a_publication_conflict(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmsca.errors import InternalFailure, PublicationConflict
+    from kmsca.publish import CONDITIONAL_WRITE_ATTEMPTS
+
+    monkeypatch.setattr("kmsca.publish.time.sleep", lambda _seconds: None)
+    with Stubber(s3) as stub:
+        for attempt in range(CONDITIONAL_WRITE_ATTEMPTS):
+            _conflict(stub, f'"{attempt}"', "1")
+        with pytest.raises(PublicationConflict) as raised:
+            publish(s3, "public", ARTEFACT, crl_number=7)
+        stub.assert_no_pending_responses()
+    assert isinstance(raised.value, InternalFailure)
+    assert raised.value.details == {"key": "issuing.crl", "attempts": CONDITIONAL_WRITE_ATTEMPTS}

@@ -233,6 +233,13 @@ class TrustStoreOcspUnavailable(InternalFailure):
     OCSP URL (CloudFront would refuse every client chain through it)."""
 
 
+class PublicationConflict(InternalFailure):
+    """An S3 object kept changing under a conditional write (``If-Match`` / ``If-None-Match``
+    refused every attempt): nothing was overwritten; the next publication repairs it.
+
+    Details: ``key`` (the S3 object key), ``attempts``."""
+
+
 class AwsCallFailed(InternalFailure):
     """An AWS call failed: what an adapter raises for a botocore ``ClientError`` or ``BotoCoreError``
     that means nothing more precise (throttling, an outage, a refusal the CA did not expect). Made by

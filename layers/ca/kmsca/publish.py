@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .certificates import ISSUING, ROOT
+from .errors import PublicationConflict
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,7 +64,12 @@ def ca_artefacts(root: x509.Certificate, issuing: x509.Certificate) -> list[Arte
     return artefacts
 
 
-CONDITIONAL_WRITE_ATTEMPTS = 10
+#: Conditional writes of one artefact before giving up. A refused write means another writer
+#: succeeded in between; for a CRL each such writer held a lower CRL number (a writer that finds the
+#: same or a higher number stops), so a publication is refused at most once per concurrent
+#: publication. 25 exceeds the publications that can run at once (the stream's one batch per shard,
+#: the schedule, the bootstrap; tests/handlers/test_revocation.py runs 20 at once).
+CONDITIONAL_WRITE_ATTEMPTS = 25
 
 
 def _error_code(exc: ClientError) -> str:
@@ -83,7 +89,8 @@ def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | Non
         True when the object was written, False when it was already up to date.
 
     Raises:
-        botocore.exceptions.ClientError: S3 refused; RuntimeError: the object kept changing.
+        botocore.exceptions.ClientError: S3 refused.
+        PublicationConflict: the object changed under every attempt (nothing overwritten).
     """
     metadata = {"sha256": artefact.sha256}
     if crl_number is not None:
@@ -117,4 +124,8 @@ def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | Non
             if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
                 raise
             time.sleep(random.uniform(0.01, 0.1))  # noqa: S311 - jitter, not security
-    raise RuntimeError(f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes")
+    raise PublicationConflict(
+        f"{artefact.key}: gave up after {CONDITIONAL_WRITE_ATTEMPTS} conflicting writes",
+        key=artefact.key,
+        attempts=CONDITIONAL_WRITE_ATTEMPTS,
+    )
