@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.support import template_symbols
 from tests.support.aws import REPO
+from tests.support.template_symbols import as_list
 from utils.sandbox.iam_policy import RequestContext, evaluate, evaluate_trust
 from utils.sandbox.template import load_template
 
@@ -98,26 +100,7 @@ def test_a_trust_store_needs_the_bundle_bucket() -> None:
 
 def resolve(value: Any) -> Any:
     """Symbolic resolution: ``!GetAtt X.Arn`` is ``arn:aws:X``; ``${Param}`` its default or PSEUDO."""
-    if isinstance(value, list):
-        return [resolve(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Fn::GetAtt"}:
-        logical_id, attribute = value["Fn::GetAtt"]
-        return f"arn:aws:{logical_id}" if attribute == "Arn" else f"{logical_id}.{attribute}"
-    if set(value) == {"Ref"}:
-        return PSEUDO.get(value["Ref"], f"ref:{value['Ref']}")
-    if set(value) == {"Fn::Sub"}:
-        return re.sub(
-            r"\$\{([^}]+)\}",
-            lambda m: PSEUDO.get(m.group(1)) or str(EDGE["Parameters"][m.group(1)]["Default"]),
-            value["Fn::Sub"],
-        )
-    return {k: resolve(v) for k, v in value.items()}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    return template_symbols.resolve(value, PSEUDO, EDGE)
 
 
 def role_statements() -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ is ``arn:aws:PublicBucket/*``. Conditions are evaluated for the operators the te
 
 from __future__ import annotations
 
-import re
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -31,7 +30,9 @@ from kmsca.table_keys import (
     targets_key,
 )
 
+from tests.support import template_symbols
 from tests.support.aws import TEMPLATE
+from tests.support.template_symbols import as_list
 from utils.sandbox.iam_policy import RequestContext, evaluate
 
 ACCOUNT = "111122223333"
@@ -305,31 +306,7 @@ REFUSED: dict[str, list[Call]] = {
 
 
 def resolve(value: Any) -> Any:
-    if isinstance(value, list):
-        return [resolve(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"Fn::GetAtt"}:
-        logical_id, attribute = value["Fn::GetAtt"]
-        return f"arn:aws:{logical_id}" if attribute == "Arn" else f"{logical_id}.{attribute}"
-    if set(value) == {"Ref"}:
-        return PSEUDO.get(value["Ref"], f"ref:{value['Ref']}")
-    if set(value) == {"Fn::Sub"}:
-
-        def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in PSEUDO:
-                return PSEUDO[name]
-            if name.endswith(".Arn"):
-                return f"arn:aws:{name[:-4]}"
-            return str(TEMPLATE["Parameters"][name]["Default"])
-
-        return re.sub(r"\$\{([^}]+)\}", sub, value["Fn::Sub"])
-    return {k: resolve(v) for k, v in value.items()}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
+    return template_symbols.resolve(value, PSEUDO, TEMPLATE)
 
 
 def statements(function: str) -> list[dict[str, Any]]:
