@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import certcli
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -29,6 +28,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.support.cli_stubs import cfn_stub, stub_client
 
 REGION = "eu-west-1"
 FUNCTION = "kmsca-dev-IssueFunction-abc123"
@@ -126,13 +127,9 @@ class _RawBody(io.BytesIO):
         yield self.getvalue()
 
 
-def _client(service: str) -> Any:
-    return boto3.client(service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
 def lambda_client_for(ca: FakeCa) -> Any:
     """A real botocore Lambda client whose Invoke is answered by ``ca`` over fake HTTP."""
-    client = _client("lambda")
+    client = stub_client("lambda")
 
     def before_send(request: Any, **_: Any) -> AWSResponse:
         function_error, body = ca.answer(json.loads(request.body))
@@ -146,7 +143,7 @@ def lambda_client_for(ca: FakeCa) -> Any:
 
 
 def s3_stub(data: bytes | None) -> tuple[Any, Stubber]:
-    client = _client("s3")
+    client = stub_client("s3")
     stubber = Stubber(client)
     if data is not None:
         stubber.add_response(
@@ -154,27 +151,6 @@ def s3_stub(data: bytes | None) -> tuple[Any, Stubber]:
             {"Body": StreamingBody(io.BytesIO(data), len(data))},
             {"Bucket": BUCKET, "Key": "ca-bundle.pem"},
         )
-    stubber.activate()
-    return client, stubber
-
-
-def cfn_stub(stack_name: str, outputs: dict[str, str]) -> tuple[Any, Stubber]:
-    client = _client("cloudformation")
-    stubber = Stubber(client)
-    stubber.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": stack_name,
-                    "CreationTime": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-                    "StackStatus": "CREATE_COMPLETE",
-                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
-                }
-            ]
-        },
-        {"StackName": stack_name},
-    )
     stubber.activate()
     return client, stubber
 
@@ -660,7 +636,7 @@ def test_stack_name_from_samconfig(tmp_path: Path) -> None:
 
 
 def test_a_stack_that_does_not_exist_names_the_region_and_how_to_set_it() -> None:
-    cfn = _client("cloudformation")
+    cfn = stub_client("cloudformation")
     stubber = Stubber(cfn)
     stubber.add_client_error(
         "describe_stacks", "ValidationError", "Stack with id kmsca-dev does not exist", 400, {"StackName": "kmsca-dev"}
@@ -711,7 +687,7 @@ def test_stack_without_the_output_is_refused() -> None:
 
 
 def test_function_error_exits_2_with_code_and_message(run: Callable[..., Run], tmp_path: Path) -> None:
-    lam = _client("lambda")
+    lam = stub_client("lambda")
     stubber = Stubber(lam)
     payload = json.dumps(
         {"errorType": "LifetimeExceeded", "errorMessage": "lifetime_days 4000 is above the maximum of 365"}
@@ -752,7 +728,7 @@ def test_crash_without_error_type(run: Callable[..., Run], ca: FakeCa, tmp_path:
 
 
 def test_aws_error_exits_1(run: Callable[..., Run], tmp_path: Path) -> None:
-    lam = _client("lambda")
+    lam = stub_client("lambda")
     stubber = Stubber(lam)
     stubber.add_client_error("invoke", "ResourceNotFoundException", "Function not found: nope", 404)
     stubber.activate()
@@ -930,7 +906,7 @@ def test_bundle_that_does_not_hold_the_issuer_is_rejected(run: Callable[..., Run
 def test_unreadable_bundle_falls_back_to_the_chain_with_a_warning(
     run: Callable[..., Run], ca: FakeCa, tmp_path: Path
 ) -> None:
-    s3 = _client("s3")
+    s3 = stub_client("s3")
     stubber = Stubber(s3)
     stubber.add_client_error("get_object", "AccessDenied", "Access Denied", 403)
     stubber.activate()
@@ -945,7 +921,7 @@ def test_unreadable_bundle_falls_back_to_the_chain_with_a_warning(
 
 
 def _unused_lambda() -> Any:
-    lam = _client("lambda")
+    lam = stub_client("lambda")
     Stubber(lam).activate()
     return lam
 

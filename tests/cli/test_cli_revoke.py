@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 import certcli
 import pytest
 from botocore.response import StreamingBody
@@ -26,15 +25,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests.support.cli_stubs import cfn_stub, stub_client
+
 REPO = Path(__file__).resolve().parents[2]
+
 REGION = "eu-west-1"
 FUNCTION = "kmsca-dev-RevokeFunction-abc123"
 SERIAL = "0a3f05c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f607"  # canonical form: lowercase, even length
 PEM = serialization.Encoding.PEM
-
-
-def _client(service: str) -> Any:
-    return boto3.client(service, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def _name(cn: str) -> x509.Name:
@@ -76,7 +74,7 @@ class FakeRevokeFunction:
     """A Lambda client whose Invoke calls are stubbed; ``expect`` queues one call."""
 
     def __init__(self) -> None:
-        self.client = _client("lambda")
+        self.client = stub_client("lambda")
         self.stubber = Stubber(self.client)
         self.stubber.activate()
 
@@ -287,7 +285,7 @@ def test_unexpected_answer_exits_1(
 
 
 def _unused_lambda() -> Any:
-    lam = _client("lambda")
+    lam = stub_client("lambda")
     Stubber(lam).activate()  # no queued response: any call would fail the test
     return lam
 
@@ -329,27 +327,6 @@ def test_exactly_one_of_serial_and_cert(run: Callable[..., Run], argv: list[str]
 
 # --------------------------------------------------------------------------------------------
 # Which function
-
-
-def cfn_stub(stack_name: str, outputs: dict[str, str]) -> tuple[Any, Stubber]:
-    client = _client("cloudformation")
-    stubber = Stubber(client)
-    stubber.add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": stack_name,
-                    "CreationTime": dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
-                    "StackStatus": "CREATE_COMPLETE",
-                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()],
-                }
-            ]
-        },
-        {"StackName": stack_name},
-    )
-    stubber.activate()
-    return client, stubber
 
 
 def test_function_from_the_stack_output(run: Callable[..., Run], fn: FakeRevokeFunction) -> None:
