@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import CaError
 from .events import (
     CERTIFICATE_ISSUED,
     CERTIFICATE_REVOKED,
@@ -27,18 +26,8 @@ from .events import (
     CERTIFICATE_ROTATION_FAILED,
     Event,
 )
-from .records import REASONS, STATUS_ISSUED, STATUS_REVOKED, UnreadableRecord, iso, parse_iso
-from .serial import canonical_serial
-from .table_keys import is_certificate_key, serial_of
-
-
-def _serial_of_key(key: str) -> str | None:
-    """The canonical serial number in a ``CERT#<serial>`` key; None when it is not canonical."""
-    try:
-        stored = serial_of(key)
-        return stored if canonical_serial(stored) == stored else None
-    except (ValueError, CaError):
-        return None
+from .records import REASONS, STATUS_ISSUED, STATUS_REVOKED, UnreadableRecord, iso, parse_iso, serial_of_key
+from .table_keys import is_certificate_key
 
 
 def _image(record: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -89,7 +78,7 @@ def is_revocation(record: Mapping[str, Any]) -> bool:
 
 def _certificate_detail(image: Mapping[str, Any]) -> dict[str, Any]:
     key = _text(image, "pk") or ""
-    serial_number = _serial_of_key(key)
+    serial_number = serial_of_key(key)
     if serial_number is None or _text(image, "serial_number") != serial_number:
         raise ValueError("the key is not CERT#<canonical serial number> of the item's serial_number")
     for name in ("ca", "profile", "subject"):
@@ -153,7 +142,7 @@ def certificate_events(
             if detail_type == CERTIFICATE_REVOKED:
                 detail.update(_revocation_detail(new))
         except ValueError as exc:
-            sink.append(UnreadableRecord(key[:80], f"no {detail_type} event: {exc}", _serial_of_key(key)))
+            sink.append(UnreadableRecord(key[:80], f"no {detail_type} event: {exc}", serial_of_key(key)))
             continue
         events.append(Event(detail_type, detail))
     return events

@@ -292,7 +292,9 @@ class UnreadableRecord:
     skipped: bool = True
 
 
-def _serial_of_key(key: str) -> str | None:
+def serial_of_key(key: str) -> str | None:
+    """The canonical serial number in a ``CERT#<serial>`` table key; None when the key is not a
+    certificate's or its serial number is not in canonical form (an unreadable record's key)."""
     try:
         stored = serial_of(key)
         serial_number = canonical_serial(stored)
@@ -318,7 +320,7 @@ def parse_crl_entry(
         non-critical CRL entry extension) is dropped and reported, so the revocation stays listed.
     """
     sink = problems if problems is not None else []
-    serial_number = _serial_of_key(key)
+    serial_number = serial_of_key(key)
     parts = text.split(" ") if isinstance(text, str) else []
     try:
         if serial_number is None:
