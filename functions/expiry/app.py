@@ -43,6 +43,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="ExpiryNoticesSent", unit=MetricUnit.Count, value=len(report.notices))
     metrics.add_metric(name="CertificatesSuperseded", unit=MetricUnit.Count, value=len(report.superseded))
     metrics.add_metric(name="ExpiryNoticeFailures", unit=MetricUnit.Count, value=len(report.failed))
+    if report.unreadable:  # skipped; UnreadableRecordsAlarm watches the metric
+        metrics.add_metric(name="UnreadableRecords", unit=MetricUnit.Count, value=len(report.unreadable))
+        for record in report.unreadable:
+            logger.error("unreadable record", extra={"record_key": record["key"], "problem": record["problem"]})
     for failure in report.failed:
         logger.error("expiry notice or supersession failed", extra=failure)
     if report.failed:

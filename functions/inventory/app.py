@@ -45,5 +45,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("request refused", extra={"error_code": exc.code, "reason": exc.message})
         metrics.add_metric(name="InventoryRequestsRejected", unit=MetricUnit.Count, value=1)
         raise
+    unreadable = page.pop("unreadable", [])
+    if unreadable:  # left out of the listing; UnreadableRecordsAlarm watches the metric
+        metrics.add_metric(name="UnreadableRecords", unit=MetricUnit.Count, value=len(unreadable))
+        for record in unreadable:
+            logger.error("unreadable record", extra={"record_key": record.key, "problem": record.problem})
     logger.info("listed", extra={"count": len(page["certificates"]), "queries": page["queries"]})
     return page

@@ -149,6 +149,39 @@ def test_the_expiry_job_reads_every_page_of_its_window_and_counts_them() -> None
     assert [e.detail["threshold_days"] for e in publisher.events] == [1]
 
 
+def _unreadable_item(serial: str) -> dict[str, Any]:
+    """An index item whose notAfter is not a time (a corrupted record)."""
+    return {**_item(serial, "not-a-time"), "not_after": {"S": "not-a-time"}}
+
+
+def test_an_unreadable_entry_is_left_out_of_the_listing_and_reported() -> None:
+    """As elsewhere (CRL, KVS sync): a record that cannot be read never stops the others."""
+    client, store = _store()
+    day1, day2 = iso(NOW + timedelta(days=1)), iso(NOW + timedelta(days=2))
+    with Stubber(client) as stub:
+        stub.add_response("query", {"Items": [_item("01", day1), _unreadable_item("03"), _item("02", day2)]})
+        page = Inventory(store).list_page(ListQuery())
+        stub.assert_no_pending_responses()
+    assert [entry["serial_number"] for entry in page["certificates"]] == ["01", "02"]
+    [record] = page["unreadable"]
+    assert (record.key, record.serial_number, record.skipped) == ("CERT#03", "03", True)
+    assert "not listed" in record.problem
+
+
+def test_the_expiry_job_skips_an_unreadable_entry_and_reports_it() -> None:
+    client, store = _store()
+    publisher = _Publisher()
+    job = ExpiryJob(store, MemoryNoticeMarkers(), publisher, _Notifier())
+    with Stubber(client) as stub:
+        stub.add_response("query", {"Items": [_unreadable_item("03"), _item("01", iso(NOW + timedelta(days=1)))]})
+        stub.add_response("batch_get_item", {"Responses": {TABLE: []}})
+        stub.add_response("query", {"Items": []})  # the supersessions due
+        report = job.run(NOW)
+        stub.assert_no_pending_responses()
+    assert [n["serial_number"] for n in report.notices] == ["01"]
+    assert [entry["key"] for entry in report.unreadable] == ["CERT#03"]
+
+
 def test_a_failed_query_is_aws_call_failed() -> None:
     client, store = _store()
     with Stubber(client) as stub, pytest.raises(AwsCallFailed) as caught:

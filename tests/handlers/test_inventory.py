@@ -198,3 +198,24 @@ def test_a_grace_period_without_a_renewal_is_refused(api: Any) -> None:
     with pytest.raises(CaError) as info:
         api.issue(revoke_renewed_after_hours=1)
     assert info.value.code == "InvalidRequest"
+
+
+def test_an_unreadable_record_is_left_out_of_the_listing_the_answer_unchanged(
+    api: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A corrupted index entry never stops the listing; the answer keeps its shape (the handler
+    counts the record in UnreadableRecords, which UnreadableRecordsAlarm watches)."""
+    good = api.issue("a")["serial_number"]
+    bad = api.issue("b")["serial_number"]
+    resources = api.resources
+    resources.dynamodb.update_item(
+        TableName=resources.table,
+        Key={"pk": {"S": f"CERT#{bad}"}},
+        UpdateExpression="SET issued_at = :bad",
+        ExpressionAttributeValues={":bad": {"S": "not-a-time"}},
+    )
+    capsys.readouterr()
+    page = api.list()
+    assert serials(page) == [good]
+    assert set(page) == {"certificates", "queries"}
+    assert '"UnreadableRecords":[1.0]' in capsys.readouterr().out  # the metric UnreadableRecordsAlarm watches

@@ -62,6 +62,9 @@ class ExpiryReport:
     superseded: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     queries: int = 0
+    #: entries of the index that could not be read: ``{"key", "problem"}`` (skipped, never stopping
+    #: the others; the handler counts them in ``UnreadableRecords``).
+    unreadable: list[dict[str, str]] = field(default_factory=list)
 
 
 class ExpiryJob:
@@ -119,6 +122,7 @@ class ExpiryJob:
         while True:
             page = self._store.certificates_by_expiry(self._ca, now, horizon, start=start)
             report.queries += 1
+            report.unreadable += [{"key": record.key, "problem": record.problem} for record in page.unreadable]
             for certificate in page.certificates:
                 if certificate.status != STATUS_ISSUED:
                     continue

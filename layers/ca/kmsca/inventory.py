@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import CertificateNotFound, InvalidRequest
-from .records import iso
+from .records import UnreadableRecord, iso
 from .serial import canonical_serial
 from .store import CertificateStore, IndexedCertificate, IndexPosition
 from .table_keys import certificate_key, is_certificate_key, serial_of
@@ -133,10 +133,14 @@ def list_entry(certificate: IndexedCertificate) -> dict[str, Any]:
     return {name: values[name] for name in LIST_FIELDS if values[name] is not None}
 
 
-def _page(found: list[dict[str, Any]], calls: int, resume: IndexPosition | None) -> dict[str, Any]:
+def _page(
+    found: list[dict[str, Any]], calls: int, resume: IndexPosition | None, unreadable: list[UnreadableRecord]
+) -> dict[str, Any]:
     page: dict[str, Any] = {"certificates": found, "queries": calls}
     if resume is not None:
         page["next_token"] = _encode_token(resume)
+    if unreadable:
+        page["unreadable"] = unreadable
     return page
 
 
@@ -155,7 +159,9 @@ class Inventory:
     def list_page(self, query: ListQuery) -> dict[str, Any]:
         """One page: ``{"certificates": [entry, ...], "next_token": str (absent on the last page),
         "queries": number of index reads (Query calls) made}``; entries hold :data:`LIST_FIELDS`
-        (times ISO 8601 UTC).
+        (times ISO 8601 UTC). Entries of the index that cannot be read are left out and, when there
+        are any, listed under ``"unreadable"`` (:class:`~kmsca.records.UnreadableRecord`: for the
+        handler to report, not for the caller).
 
         Raises:
             InvalidRequest: a bad ``next_token``.
@@ -163,21 +169,23 @@ class Inventory:
         """
         start = _decode_token(query.next_token, query.ca) if query.next_token else None
         found: list[dict[str, Any]] = []
+        unreadable: list[UnreadableRecord] = []
         calls = 0
         while True:
             page = self._store.certificates_by_expiry(
                 query.ca, query.expiring_after, query.expiring_before, query.page_size, start
             )
             calls += 1
+            unreadable += page.unreadable
             for index, certificate in enumerate(page.certificates):
                 entry = list_entry(certificate)
                 if query.matches(entry):
                     found.append(entry)
                 if len(found) == query.page_size:
                     rest = index < len(page.certificates) - 1 or page.resume is not None
-                    return _page(found, calls, certificate.position if rest else None)
+                    return _page(found, calls, certificate.position if rest else None, unreadable)
             if page.resume is None or calls >= MAX_QUERIES:
-                return _page(found, calls, page.resume)
+                return _page(found, calls, page.resume, unreadable)
             start = page.resume
 
     def show(self, serial_number: str, now: datetime) -> dict[str, Any]:

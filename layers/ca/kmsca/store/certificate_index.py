@@ -10,9 +10,11 @@ index, which is eventually consistent: a certificate written a second ago may be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+from ..records import UnreadableRecord
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,13 @@ class IndexPage:
         certificates: the entries read, earliest notAfter first.
         resume: where the next read starts, or None when the range is exhausted (a non-None
             ``resume`` may still lead to an empty page).
+        unreadable: entries read that could not be decoded (a bad time or key): left out of
+            ``certificates`` and reported, never stopping the read of the others.
     """
 
     certificates: list[IndexedCertificate]
     resume: IndexPosition | None
+    unreadable: list[UnreadableRecord] = field(default_factory=list)
 
 
 class CertificateIndex(Protocol):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ...records import iso, parse_iso
+from ...records import UnreadableRecord, iso, parse_iso, serial_of_key
 from ...table_keys import certificate_key, serial_of
 from ..certificate_index import IndexedCertificate, IndexPage, IndexPosition
 from .table import LIST_INDEX, DynamoDbTable, _plain, _string
@@ -84,7 +84,8 @@ class DynamoDbCertificateIndex(DynamoDbTable):
         start: IndexPosition | None = None,
     ) -> IndexPage:
         """One Query of ``ByCaExpiry`` (``Limit`` = ``limit`` when given; ``ExclusiveStartKey`` from
-        ``start``); see the protocol for the range. ``resume`` is the ``LastEvaluatedKey``'s position.
+        ``start``); see the protocol for the range. ``resume`` is the ``LastEvaluatedKey``'s position;
+        an item that cannot be decoded is in ``unreadable``, not in ``certificates``.
 
         Raises:
             kmsca.errors.AwsCallFailed: the Query failed (e.g. a start key DynamoDB refuses).
@@ -102,7 +103,11 @@ class DynamoDbCertificateIndex(DynamoDbTable):
             request["ExclusiveStartKey"] = start_key(start)
         response = self._client.query(**request)
         last = response.get("LastEvaluatedKey")
-        return IndexPage(
-            [indexed_certificate(item) for item in response["Items"]],
-            position_of(last) if last is not None else None,
-        )
+        certificates, unreadable = [], []
+        for item in response["Items"]:
+            try:
+                certificates.append(indexed_certificate(item))
+            except (ValueError, KeyError, TypeError) as exc:
+                key = str(item.get("pk", {}).get("S", ""))
+                unreadable.append(UnreadableRecord(key[:80], f"not listed: {exc}", serial_of_key(key)))
+        return IndexPage(certificates, position_of(last) if last is not None else None, unreadable)
