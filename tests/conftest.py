@@ -2,7 +2,7 @@
 sandbox's patches, one CA's resources in moto, fixed keys and CSRs.
 
 The helpers live in ``tests/support`` (``aws.py``: moto resources and handlers; ``csr.py``: CSRs);
-their names are re-exported here for imports written as ``from tests.conftest import ...``."""
+import them from there."""
 
 from __future__ import annotations
 
@@ -21,34 +21,11 @@ from tests.support import ca_snapshot
 from tests.support.aws import (
     HIERARCHY_PROPERTIES,
     REGION,
-    REPO,
-    TEMPLATE,
     CaResources,
-    FakeContext,
-    create_ca_table,
-    load_handler,
-    put_revoked,
 )
-from tests.support.csr import csr_pem, make_csr
-from tests.support.records import NOW
 from utils.sandbox.acm_patch import patch_moto_acm
 from utils.sandbox.dynamodb_patch import patch_moto_dynamodb
 from utils.sandbox.kms_patch import patch_moto_kms
-
-__all__ = [
-    "HIERARCHY_PROPERTIES",
-    "NOW",
-    "REGION",
-    "REPO",
-    "TEMPLATE",
-    "CaResources",
-    "FakeContext",
-    "create_ca_table",
-    "csr_pem",
-    "load_handler",
-    "make_csr",
-    "put_revoked",
-]
 
 
 @pytest.fixture(scope="session", autouse=True)
