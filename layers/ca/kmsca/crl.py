@@ -150,6 +150,8 @@ class CrlPublisher:
         Raises:
             AwsCallFailed: DynamoDB or KMS failed (the adapters' translation); S3's own
                 ``ClientError`` (:func:`kmsca.publish.publish`): the previous CRL stays in place.
+            PublicationConflict: the CRL object kept changing under every conditional write
+                (:func:`kmsca.publish.publish`); the previous CRL stays in place.
         """
         ca = signer.record.name
         crl_number = self._store.next_crl_number(ca)
