@@ -26,6 +26,7 @@ from tests.support.aws import (
 from utils.sandbox.acm_patch import patch_moto_acm
 from utils.sandbox.dynamodb_patch import patch_moto_dynamodb
 from utils.sandbox.kms_patch import patch_moto_kms
+from utils.sandbox.s3_patch import patch_moto_s3
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -81,11 +82,13 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS, ACM re-import fixed and
-    DynamoDB writes atomic (see utils/sandbox/kms_patch.py, acm_patch.py, dynamodb_patch.py)."""
+    """moto's in-process AWS, with KMS Sign fixed for DIGEST and PSS, ACM re-import fixed,
+    DynamoDB writes atomic and S3 requests atomic (see utils/sandbox/kms_patch.py, acm_patch.py,
+    dynamodb_patch.py, s3_patch.py)."""
     patch_moto_kms()
     patch_moto_acm()
     patch_moto_dynamodb()
+    patch_moto_s3()
     with mock_aws():
         yield
 

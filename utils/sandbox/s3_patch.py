@@ -1,4 +1,18 @@
-"""Make moto's S3 answer HeadObject/GetObject of a missing key as AWS does without ``s3:ListBucket``.
+"""Make moto's S3 answer as AWS does where the project depends on it.
+
+Two rules moto does not model:
+
+- **A missing key without ``s3:ListBucket`` is 403** (below).
+- **Every request sees whole objects** (Amazon S3 User Guide, "Amazon S3 data consistency
+  model": "Amazon S3 never adds partial writes" and a GET returns either the previous or the new
+  object, never neither). moto keeps an object's bytes in a temporary file and closes the old one
+  when a PUT replaces it, so a GetObject, HeadObject or ListObjects running in another thread at
+  that moment fails with ``ValueError: I/O operation on closed file`` (seen with twenty
+  concurrent CRL publications). :func:`patch_moto_s3` runs moto's S3 request handling
+  (``S3Response._key_response`` and ``_bucket_response``) behind one re-entrant lock, so each
+  request is atomic, as it is in S3.
+
+HeadObject/GetObject of a missing key without ``s3:ListBucket``:
 
 Amazon S3 API Reference, HeadObject and GetObject, section "Permissions": "If the object you
 request doesn't exist, the error that Amazon S3 returns depends on whether you also have the
@@ -18,14 +32,17 @@ SDKs report code ``403``, message ``Forbidden``); GetObject -> ``403`` with
 ``<Error><Code>AccessDenied</Code><Message>Access Denied</Message>...</Error>``. A missing bucket
 (``NoSuchBucket``), a missing version (``versionId``) and a delete marker keep moto's answers.
 
-:func:`patch_moto_s3` wraps ``moto.s3.responses.S3Response.head_object`` and ``get_object``; it
-works for ``moto.mock_aws`` and moto in server mode alike and is idempotent.
+:func:`patch_moto_s3` wraps ``moto.s3.responses.S3Response.head_object``, ``get_object``,
+``_key_response`` and ``_bucket_response``; it works for ``moto.mock_aws`` and moto in server
+mode alike and is idempotent.
 :func:`unpatch_moto_s3` restores moto's methods and removes the checker.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +60,8 @@ __all__ = [
 ]
 
 _ORIGINALS: dict[str, Callable[..., Any]] = {}
+#: Held for the whole of one moto S3 request (see the module's docstring).
+_REQUEST_LOCK = threading.RLock()
 
 #: SigV4 header (``Credential=AKID/date/region/s3/aws4_request``) or query (``X-Amz-Credential``).
 _SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
@@ -127,9 +146,21 @@ def _get_object(self: S3Response) -> Any:
         raise
 
 
+def _atomic(name: str) -> Callable[..., Any]:
+    """moto's ``S3Response.<name>``, run while holding the request lock."""
+
+    def call(self: S3Response, *args: Any, **kwargs: Any) -> Any:
+        with _REQUEST_LOCK:
+            return _ORIGINALS[name](self, *args, **kwargs)
+
+    return functools.update_wrapper(call, getattr(S3Response, name))
+
+
 _REPLACEMENTS: dict[str, Callable[..., Any]] = {
     "head_object": _head_object,
     "get_object": _get_object,
+    "_key_response": _atomic("_key_response"),
+    "_bucket_response": _atomic("_bucket_response"),
 }
 
 
