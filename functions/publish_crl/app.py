@@ -24,11 +24,11 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 from kmsca.ca import CaSigner
 from kmsca.certificates import ISSUING, ROOT
 from kmsca.crl import CrlPublisher
 from kmsca.custom_resource import is_custom_resource_event, run_custom_resource
+from kmsca.errors import AwsCallFailed
 from kmsca.events import EventPublisher
 from kmsca.lifecycle_events import certificate_events, is_revocation
 from kmsca.publish import Artefact
@@ -135,7 +135,7 @@ def handle_stream(records: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     report_unreadable(None, problems)
     try:
         failed = events.publish(batch, attempts=EVENT_ATTEMPTS) if batch else []
-    except (ClientError, BotoCoreError):
+    except AwsCallFailed:
         metrics.add_metric(name="EventPublicationFailures", unit=MetricUnit.Count, value=len(batch))
         logger.exception("PutEvents failed; the stream retries the batch", extra={"events": len(batch)})
         raise

@@ -14,10 +14,10 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.exceptions import BotoCoreError, ClientError
 from kmsca.acm import ACM_REGION, AcmImporter
 from kmsca.acm_targets import AcmTargets
 from kmsca.edge_session import EdgeSessions
+from kmsca.errors import AwsCallFailed, error_name
 from kmsca.events import Event, EventPublisher
 from kmsca.lifecycle_events import rotation_events
 from kmsca.notify import Notifier
@@ -80,8 +80,8 @@ def publish_events(batch: list[Event]) -> None:
         return
     try:
         failed = events.publish(batch, attempts=EVENT_ATTEMPTS)
-    except (ClientError, BotoCoreError) as exc:
-        failed = [(event, type(exc).__name__) for event in batch]
+    except AwsCallFailed as exc:
+        failed = [(event, error_name(exc)) for event in batch]
     for event, code in failed:
         logger.error("event not put", extra={"detail_type": event.detail_type, "detail": event.detail, "error": code})
     if failed:

@@ -1,4 +1,5 @@
-"""kmsca.publish.publish against S3's documented answers for a missing object (botocore Stubber)."""
+"""kmsca.publish against S3's documented answers for a missing object, a refused condition and a
+failure, which leaves as AwsCallFailed (botocore Stubber)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
-from kmsca.publish import Artefact, publish
+from kmsca.errors import AwsCallFailed
+from kmsca.publish import Artefact, archive, publish
 
 from tests.support.aws import REGION
 
@@ -40,9 +42,11 @@ def test_a_403_is_an_access_problem_and_raises(s3: Any) -> None:
     with Stubber(s3) as stub:
         stub.add_client_error("head_object", service_error_code="403", http_status_code=403,
                               expected_params={"Bucket": "public", "Key": ANY})
-        with pytest.raises(ClientError) as raised:
+        with pytest.raises(AwsCallFailed) as raised:
             publish(s3, "public", ARTEFACT, crl_number=7)
-        assert raised.value.response["Error"]["Code"] == "403"
+        assert raised.value.error_code == "403"
+        assert (raised.value.service, raised.value.operation, raised.value.http_status_code) == ("s3", "HeadObject", 403)
+        assert isinstance(raised.value.__cause__, ClientError)
         stub.assert_no_pending_responses()
 
 
@@ -80,3 +84,41 @@ def test_an_object_that_keeps_changing_is_a_publication_conflict(s3: Any, monkey
         stub.assert_no_pending_responses()
     assert isinstance(raised.value, InternalFailure)
     assert raised.value.details == {"key": "issuing.crl", "attempts": CONDITIONAL_WRITE_ATTEMPTS}
+
+
+def test_a_refused_put_is_translated_and_not_retried(s3: Any) -> None:
+    """Only a failed condition is retried; a denial on PutObject leaves at once as AwsCallFailed."""
+    with Stubber(s3) as stub:
+        stub.add_client_error("head_object", service_error_code="404", http_status_code=404)
+        stub.add_client_error("put_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(AwsCallFailed) as raised:
+            publish(s3, "public", ARTEFACT, crl_number=7)
+        stub.assert_no_pending_responses()
+    assert (raised.value.operation, raised.value.error_code, raised.value.answered) == ("PutObject", "AccessDenied", True)
+
+
+def test_a_call_without_an_answer_is_translated(s3: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    class Unreachable:
+        def head_object(self, **kwargs: Any) -> Any:
+            raise EndpointConnectionError(endpoint_url="https://s3")
+
+    with pytest.raises(AwsCallFailed) as raised:
+        publish(Unreachable(), "public", ARTEFACT)  # type: ignore[arg-type]
+    assert (raised.value.operation, raised.value.error_code, raised.value.answered) == (
+        "HeadObject", "EndpointConnectionError", False)
+
+
+def test_archive_puts_unconditionally_and_translates_a_failure(s3: Any) -> None:
+    archived = Artefact("crl/issuing/0000000007.crl", b"crl bytes", "application/pkix-crl")
+    with Stubber(s3) as stub:
+        stub.add_response("put_object", {"ETag": '"1"'}, {
+            "Bucket": "internal", "Key": archived.key, "Body": archived.body, "ContentType": archived.content_type,
+        })
+        archive(s3, "internal", archived)
+        stub.add_client_error("put_object", service_error_code="NoSuchBucket", http_status_code=404)
+        with pytest.raises(AwsCallFailed) as raised:
+            archive(s3, "internal", archived)
+        stub.assert_no_pending_responses()
+    assert (raised.value.service, raised.value.operation, raised.value.error_code) == ("s3", "PutObject", "NoSuchBucket")

@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from kmsca.errors import AwsCallFailed
 from kmsca.events import Event, EventPublisher
 from kmsca.lifecycle_events import certificate_events, is_revocation, rotation_events
 from kmsca.records import UnreadableRecord
@@ -239,9 +240,12 @@ def test_a_failed_put_events_call_fails_the_batch(ca: Any, ec_key: Any) -> None:
     ca.issue(csr=csr_pem(make_csr(ec_key)))
     client = boto3.client("events", region_name=REGION)
     ca.module.events = EventPublisher(client, SOURCE)
-    with Stubber(client) as stub, pytest.raises(ClientError):
+    with Stubber(client) as stub, pytest.raises(AwsCallFailed) as raised:
         stub.add_client_error("put_events", "AccessDeniedException")
         ca.deliver()
+    assert (raised.value.service, raised.value.operation, raised.value.error_code) == (
+        "events", "PutEvents", "AccessDeniedException")
+    assert isinstance(raised.value.__cause__, ClientError)
 
 
 # Reading stream records -----------------------------------------------------------------------
@@ -386,6 +390,26 @@ def test_a_refused_rotation_event_is_counted_not_raised(
     assert sum(sum(m.get("EventPublicationFailures", [])) for m in metrics) == 1
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["event not put"]
 
+
+
+def test_a_failed_put_events_call_after_a_rotation_is_counted_not_raised(
+    origin: Any, lambda_context: FakeContext, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A whole PutEvents call refused (AwsCallFailed from the adapter): the rotation's work is done,
+    so each event is logged as not put, named after botocore's exception, and counted (alarmed)."""
+    origin.issue(sans=DNS, subject={"common_name": "origin"}, lifetime_days=10)
+    client = boto3.client("events", region_name=REGION)
+    origin.rotate.events = EventPublisher(client, SOURCE)
+    with Stubber(client) as stub:
+        stub.add_client_error("put_events", "AccessDeniedException")
+        result = origin.rotate.handler({"source": "schedule"}, lambda_context)
+        stub.assert_no_pending_responses()
+    assert len(result["rotated"]) == 1
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(sum(m.get("EventPublicationFailures", [])) for m in metrics) == 1
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    # named as botocore named it (its modelled class here), as before the translation
+    assert record.getMessage() == "event not put" and record.__dict__["error"] == "AccessDeniedException"
 
 # The issue function makes no PutEvents ----------------------------------------------------------
 

@@ -22,7 +22,6 @@ ADAPTERS = {
     "kvs_state.py": "DynamoDB (the remembered KeyValueStore state)",
     "ocsp_presigned.py": "S3 (root-signed OCSP responses)",
     "policy_store.py": "DynamoDB (the issuance policy)",
-    "publish.py": "S3 (CA artefacts, CRLs)",
     "targets.py": "DynamoDB (the edge target registry)",
     "store/dynamodb/acm_imports.py": "DynamoDB",
     "store/dynamodb/acm_rotations.py": "DynamoDB",

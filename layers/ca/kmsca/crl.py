@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .ca import CaSigner
 from .certificates import sign
-from .publish import Artefact, publish
+from .publish import Artefact, archive, publish
 from .records import REASONS, RevokedEntry, UnreadableRecord
 from .store import CrlNumbers, Revocations
 
@@ -148,8 +148,8 @@ class CrlPublisher:
                 wins), so the CRL published for a revocation always lists it.
 
         Raises:
-            AwsCallFailed: DynamoDB or KMS failed (the adapters' translation); S3's own
-                ``ClientError`` (:func:`kmsca.publish.publish`): the previous CRL stays in place.
+            AwsCallFailed: DynamoDB, KMS or S3 failed (the adapters' translation): the previous
+                CRL stays in place.
             PublicationConflict: the CRL object kept changing under every conditional write
                 (:func:`kmsca.publish.publish`); the previous CRL stays in place.
         """
@@ -162,12 +162,7 @@ class CrlPublisher:
         )
         crl = build_crl(signer, entries, crl_number, this_update, this_update + self._validity)
         der = crl.public_bytes(serialization.Encoding.DER)
-        self._s3.put_object(
-            Bucket=self._internal_bucket,
-            Key=f"crl/{ca}/{crl_number:010d}.crl",
-            Body=der,
-            ContentType=CRL_CONTENT_TYPE,
-        )
+        archive(self._s3, self._internal_bucket, Artefact(f"crl/{ca}/{crl_number:010d}.crl", der, CRL_CONTENT_TYPE))
         published = publish(self._s3, self._public_bucket, Artefact(f"{ca}.crl", der, CRL_CONTENT_TYPE), crl_number)
         pem = crl.public_bytes(serialization.Encoding.PEM)
         published_pem = publish(

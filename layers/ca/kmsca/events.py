@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .aws_errors import translated
+
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
 
@@ -57,8 +59,9 @@ class Event:
     detail: Mapping[str, Any]
 
 
+@translated("events")
 class EventPublisher:
-    """Puts events on the default bus.
+    """Puts events on the default bus (the EventBridge adapter).
 
     Args:
         client: boto3 EventBridge client (injected).
@@ -85,8 +88,9 @@ class EventPublisher:
             (event, error code) of the entries that failed every attempt; empty when all were put.
 
         Raises:
-            botocore.exceptions.ClientError, BotoCoreError: a whole call failed (after botocore's
-                own retries); the caller decides (a stream batch fails and is retried).
+            AwsCallFailed: a whole call failed (after botocore's own retries; the botocore
+                exception is its ``__cause__``); the caller decides (a stream batch fails and is
+                retried).
         """
         failed = self._put(events)
         for attempt in range(1, attempts):

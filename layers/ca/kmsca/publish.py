@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .aws_errors import translating
 from .certificates import ISSUING, ROOT
-from .errors import PublicationConflict
+from .errors import AwsCallFailed, PublicationConflict
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -70,10 +70,12 @@ def ca_artefacts(root: x509.Certificate, issuing: x509.Certificate) -> list[Arte
 #: publication. 25 exceeds the publications that can run at once (the stream's one batch per shard,
 #: the schedule, the bootstrap; tests/handlers/test_revocation.py runs 20 at once).
 CONDITIONAL_WRITE_ATTEMPTS = 25
-
-
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+#: HeadObject's codes for a missing object (S3 API Reference, HeadObject: 404 with no body, which
+#: botocore reports as code ``404``; ``NoSuchKey``/``NotFound`` where a body names it).
+_ABSENT = ("404", "NoSuchKey", "NotFound")
+#: PutObject's codes for a failed ``If-Match``/``If-None-Match`` (S3 API Reference, PutObject:
+#: 412 Precondition Failed; 409 ConditionalRequestConflict for a concurrent conditional write).
+_CONDITION_FAILED = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | None = None) -> bool:
@@ -89,39 +91,42 @@ def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | Non
         True when the object was written, False when it was already up to date.
 
     Raises:
-        botocore.exceptions.ClientError: S3 refused.
+        AwsCallFailed: S3 refused or failed (the botocore exception is its ``__cause__``); a 403 on
+            HeadObject is a denial, never taken for "absent". Nothing was overwritten.
         PublicationConflict: the object changed under every attempt (nothing overwritten).
     """
     metadata = {"sha256": artefact.sha256}
     if crl_number is not None:
         metadata["crl-number"] = str(crl_number)
     for _ in range(CONDITIONAL_WRITE_ATTEMPTS):
-        condition: dict[str, str]
+        condition: dict[str, str] = {"IfNoneMatch": "*"}
         try:
-            head = s3.head_object(Bucket=bucket, Key=artefact.key)
+            with translating("s3", "HeadObject"):
+                head = s3.head_object(Bucket=bucket, Key=artefact.key)
+        except AwsCallFailed as exc:
+            if exc.error_code not in _ABSENT:
+                raise
+        else:
             current = head.get("Metadata", {})
             if current.get("sha256") == artefact.sha256:
                 return False
             if crl_number is not None and int(current.get("crl-number", "0")) >= crl_number:
                 return False
             condition = {"IfMatch": head["ETag"]}
-        except ClientError as exc:
-            if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-                raise
-            condition = {"IfNoneMatch": "*"}
         try:
-            s3.put_object(
-                Bucket=bucket,
-                Key=artefact.key,
-                Body=artefact.body,
-                ContentType=artefact.content_type,
-                CacheControl="max-age=60" if crl_number is not None else "max-age=300",
-                Metadata=metadata,
-                **condition,  # type: ignore[arg-type]
-            )
+            with translating("s3", "PutObject"):
+                s3.put_object(
+                    Bucket=bucket,
+                    Key=artefact.key,
+                    Body=artefact.body,
+                    ContentType=artefact.content_type,
+                    CacheControl="max-age=60" if crl_number is not None else "max-age=300",
+                    Metadata=metadata,
+                    **condition,  # type: ignore[arg-type]
+                )
             return True
-        except ClientError as exc:
-            if _error_code(exc) not in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409"):
+        except AwsCallFailed as exc:
+            if exc.error_code not in _CONDITION_FAILED:
                 raise
             time.sleep(random.uniform(0.01, 0.1))  # noqa: S311 - jitter, not security
     raise PublicationConflict(
@@ -129,3 +134,14 @@ def publish(s3: S3Client, bucket: str, artefact: Artefact, crl_number: int | Non
         key=artefact.key,
         attempts=CONDITIONAL_WRITE_ATTEMPTS,
     )
+
+
+def archive(s3: S3Client, bucket: str, artefact: Artefact) -> None:
+    """Put ``artefact`` unconditionally (the internal bucket's CRL archive, whose keys carry the
+    CRL number, so each is written by one publication only).
+
+    Raises:
+        AwsCallFailed: S3 refused or failed.
+    """
+    with translating("s3", "PutObject"):
+        s3.put_object(Bucket=bucket, Key=artefact.key, Body=artefact.body, ContentType=artefact.content_type)
