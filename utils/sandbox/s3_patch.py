@@ -5,12 +5,12 @@ Two rules moto does not model:
 - **A missing key without ``s3:ListBucket`` is 403** (below).
 - **Every request sees whole objects** (Amazon S3 User Guide, "Amazon S3 data consistency
   model": updates to a single key are atomic; a GET that runs while another thread PUTs the same
-  key returns the old data or the new data, never partial or corrupt data). moto keeps an object's bytes in a temporary file and closes the old one
-  when a PUT replaces it, so a GetObject, HeadObject or ListObjects running in another thread at
-  that moment fails with ``ValueError: I/O operation on closed file`` (seen with twenty
-  concurrent CRL publications). :func:`patch_moto_s3` runs moto's S3 request handling
-  (``S3Response._key_response`` and ``_bucket_response``) behind one re-entrant lock, so each
-  request is atomic, as it is in S3.
+  key returns the old data or the new data, never partial or corrupt data). moto keeps an
+  object's bytes in a temporary file and closes the old one when a PUT replaces it, so a
+  GetObject, HeadObject or ListObjects running in another thread at that moment fails with
+  ``ValueError: I/O operation on closed file`` (seen with twenty concurrent CRL publications).
+  :func:`patch_moto_s3` runs moto's S3 request handling (``S3Response._key_response`` and
+  ``_bucket_response``) behind one re-entrant lock, so each request is atomic, as it is in S3.
 
 HeadObject/GetObject of a missing key without ``s3:ListBucket``:
 
